@@ -1,0 +1,289 @@
+"""`trending-arxiv produce ...`: one process per producer.
+
+Each command reads its settings from the environment (`TRENDING_*`, see
+`producers/settings.py`); options override them. SIGTERM/SIGINT stop the producer
+cleanly: pending records are flushed to Kafka and the checkpoint is saved, exit code 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from producers.kafka_writer import WriterStopped
+from producers.metrics import serve_metrics
+from producers.replay import ReplayInputError, replay, summary_dict
+from producers.settings import (
+    BlueskyProducerSettings,
+    MastodonProducerSettings,
+    ProducerSettings,
+    XProducerSettings,
+)
+
+produce_app = typer.Typer(
+    help="Bring social posts into Kafka's raw-posts topic (X, Bluesky, Mastodon, or a replay).",
+    no_args_is_help=True,
+)
+
+S = TypeVar("S", bound=ProducerSettings)
+err = Console(stderr=True)
+
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(help="Namespace of topics (default: TRENDING_NAMESPACE or 'trending')."),
+]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(help="Serve Prometheus metrics on this port (default: off)."),
+]
+MetricsAddrOpt = Annotated[str, typer.Option(help="Address the metrics endpoint binds to.")]
+
+
+def _settings(cls: type[S], **overrides: Any) -> S:
+    """Settings from the environment plus the options given; clear errors, no secrets."""
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"])
+            err.print(f"[red]invalid setting {where}:[/red] {error['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _logging(settings: ProducerSettings) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+    # Third-party clients are chatty at INFO and may log request headers at DEBUG.
+    for name in ("kafka", "httpx", "httpcore", "tweepy", "urllib3", "websockets"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _on_signals(stop: Callable[[], None]) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        logging.getLogger(__name__).info("signal %d: flushing and stopping", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _run(run: Callable[[], None]) -> None:
+    """Run a producer; a stop while waiting for Kafka is a clean exit."""
+    try:
+        run()
+    except WriterStopped:
+        pass
+    except (RuntimeError, ValueError) as exc:
+        # Configuration problems the operator must fix (messages never include secrets).
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@produce_app.command("replay")
+def replay_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="JSON-lines files (.jsonl/.ndjson/.json, optionally .gz) or directories of them."
+        ),
+    ],
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Posts per second (default: as fast as Kafka takes them).", min=0.001),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Save the position of what Kafka acknowledged here; rerun with the same "
+            "file to resume after a kill."
+        ),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option(help="Show a progress bar (only on a terminal).")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object.")
+    ] = False,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Send each line of FILE|DIR ... unmodified to the raw-posts topic, keyed by post id.
+
+    Non-JSON lines are sent too (the stream dead-letters them) and counted in the
+    summary; blank lines are skipped.
+    """
+    settings = _settings(ProducerSettings, namespace=namespace)
+    _logging(settings)
+    stop = threading.Event()
+    _on_signals(stop.set)
+    try:
+        summary = replay(
+            paths, settings, rate=rate, progress=progress, checkpoint=checkpoint, stop=stop
+        )
+    except ReplayInputError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except WriterStopped:
+        raise typer.Exit(0) from None
+    if as_json:
+        print(json.dumps(summary_dict(summary)))
+    else:
+        for line in summary.lines():
+            err.print(line)
+
+
+@produce_app.command("x")
+def x_command(
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="stream (filtered stream + rules), search (recent-search polling) or follows "
+            "(posts of whom --handle follows).",
+        ),
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(help='Query/rule (default: url:"arxiv.org" and mirrors, OR-ed).'),
+    ] = None,
+    handle: Annotated[str | None, typer.Option(help="Account whose follow list to watch.")] = None,
+    follows_transport: Annotated[
+        str | None,
+        typer.Option(help="follows mode: 'stream' (from: rules) or 'search' (polling)."),
+    ] = None,
+    poll_interval: Annotated[
+        float | None, typer.Option(help="Seconds between recent-search polls.")
+    ] = None,
+    api_base_url: Annotated[
+        str | None, typer.Option(help="X API host (default https://api.x.com).")
+    ] = None,
+    namespace: NamespaceOpt = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_addr: MetricsAddrOpt = "127.0.0.1",
+) -> None:
+    """X API v2 into Kafka. The bearer token comes from TRENDING_X_BEARER_TOKEN or the file
+    named by TRENDING_X_BEARER_TOKEN_FILE, never from the command line."""
+    from producers.x import XProducer
+
+    settings = _settings(
+        XProducerSettings,
+        x_mode=mode,
+        x_query=query,
+        x_follow_handle=handle,
+        x_follows_transport=follows_transport,
+        x_poll_interval_seconds=poll_interval,
+        x_api_base_url=api_base_url,
+        namespace=namespace,
+    )
+    _logging(settings)
+    serve_metrics(metrics_port, metrics_addr)
+
+    def run() -> None:
+        producer = XProducer(settings)
+        _on_signals(producer.request_stop)
+        producer.run()
+
+    _run(run)
+
+
+@produce_app.command("bluesky")
+def bluesky_command(
+    url: Annotated[
+        list[str] | None,
+        typer.Option(help="Jetstream subscribe URL; repeat for fail-over order."),
+    ] = None,
+    cursor_file: Annotated[
+        Path | None, typer.Option(help="Where the time_us cursor is kept.")
+    ] = None,
+    rewind: Annotated[
+        float | None, typer.Option(help="Seconds to rewind the cursor on (re)connect.")
+    ] = None,
+    compress: Annotated[
+        bool | None,
+        typer.Option(help="zstd frames (needs TRENDING_BLUESKY_ZSTD_DICTIONARY)."),
+    ] = None,
+    zstd_dictionary: Annotated[
+        Path | None, typer.Option(help="Jetstream's zstd dictionary file.")
+    ] = None,
+    namespace: NamespaceOpt = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_addr: MetricsAddrOpt = "127.0.0.1",
+) -> None:
+    """Bluesky Jetstream (posts and reposts, with deletes) into Kafka, resuming by cursor."""
+    from producers.bluesky import BlueskyProducer
+
+    settings = _settings(
+        BlueskyProducerSettings,
+        bluesky_jetstream_urls=url or None,
+        bluesky_cursor_file=cursor_file,
+        bluesky_rewind_seconds=rewind,
+        bluesky_compress=compress,
+        bluesky_zstd_dictionary=zstd_dictionary,
+        namespace=namespace,
+    )
+    _logging(settings)
+    serve_metrics(metrics_port, metrics_addr)
+
+    def run() -> None:
+        producer = BlueskyProducer(settings)
+        _on_signals(producer.request_stop)
+        producer.run()
+
+    _run(run)
+
+
+@produce_app.command("mastodon")
+def mastodon_command(
+    instance: Annotated[
+        str | None, typer.Option(help="Instance base URL (default https://mastodon.social).")
+    ] = None,
+    stream: Annotated[str | None, typer.Option(help="Timeline: public or hashtag.")] = None,
+    hashtag: Annotated[str | None, typer.Option(help="Hashtag for --stream hashtag.")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="stream (SSE, with catch-up) or poll (timeline polling).")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Where the last acknowledged status id is kept.")
+    ] = None,
+    namespace: NamespaceOpt = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_addr: MetricsAddrOpt = "127.0.0.1",
+) -> None:
+    """Mastodon statuses that link arXiv into Kafka. The token comes from
+    TRENDING_MASTODON_ACCESS_TOKEN or TRENDING_MASTODON_ACCESS_TOKEN_FILE."""
+    from producers.mastodon import MastodonProducer
+
+    settings = _settings(
+        MastodonProducerSettings,
+        mastodon_base_url=instance,
+        mastodon_stream=stream,
+        mastodon_hashtag=hashtag,
+        mastodon_mode=mode,
+        mastodon_checkpoint_file=checkpoint,
+        namespace=namespace,
+    )
+    _logging(settings)
+    serve_metrics(metrics_port, metrics_addr)
+
+    def run() -> None:
+        producer = MastodonProducer(settings)
+        _on_signals(producer.request_stop)
+        producer.run()
+
+    _run(run)
+
+
+if __name__ == "__main__":
+    produce_app()

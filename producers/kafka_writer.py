@@ -1,0 +1,259 @@
+"""Write raw payloads to the raw-posts topic, unmodified, without ever dropping one.
+
+kafka-python's `KafkaProducer` with `acks="all"` and idempotence (its default against
+Kafka >= 0.11). On top of it:
+- back-pressure: at most `kafka_max_pending` unacknowledged records; `send` blocks beyond;
+- hold and retry: if Kafka is down, connecting and `send` wait and retry (logging why)
+  instead of raising; records whose delivery failed with a retriable error are re-sent;
+- checkpoints: an `AckTracker` learns of every acknowledgement, so producers only persist
+  positions Kafka has confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+
+from producers.checkpoint import AckTracker
+from producers.metrics import ProducerMetrics
+from producers.settings import ProducerSettings
+from trending_arxiv.models import to_utc_iso
+
+log = logging.getLogger(__name__)
+
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+
+
+class WriterStopped(RuntimeError):
+    """Raised by a blocked `send`/connect when the stop event is set (shutdown)."""
+
+
+@dataclass(slots=True)
+class _Record:
+    seq: int
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+class RawPostWriter:
+    """Sends raw payloads keyed by post id with `source` and `fetched_at` headers."""
+
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        metrics: ProducerMetrics,
+        tracker: AckTracker | None = None,
+        stop: threading.Event | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topic = settings.topics.raw_posts
+        self.metrics = metrics
+        self.tracker = tracker or AckTracker()
+        self.stop = stop or threading.Event()
+        self.client_id = client_id or f"trending-arxiv-{metrics.source}"
+        self.rejected = 0
+        self._lock = threading.Lock()
+        self._pending: dict[int, _Record] = {}
+        self._failed: deque[_Record] = deque()
+        self._producer: KafkaProducer | None = None
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        compression = self.settings.kafka_compression
+        return {
+            "bootstrap_servers": self.settings.kafka_bootstrap_servers.split(","),
+            "client_id": self.client_id,
+            "acks": "all",
+            "enable_idempotence": True,
+            "compression_type": None if compression == "none" else compression,
+            "linger_ms": self.settings.kafka_linger_ms,
+            # Keep retrying inside the client for 2 minutes; after that we re-send ourselves.
+            "retries": 2**31 - 1,
+            "delivery_timeout_ms": 120_000,
+            # Short enough that a blocked send logs why it is waiting.
+            "max_block_ms": 10_000,
+            "max_request_size": MAX_RECORD_BYTES,
+        }
+
+    def _wait(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise WriterStopped("stopped while waiting for Kafka")
+
+    def connect(self) -> KafkaProducer:
+        """Connect (waiting for Kafka as long as it takes) and make sure the topic exists."""
+        if self._producer is not None:
+            return self._producer
+        delay = 1.0
+        while True:
+            try:
+                self._ensure_topic()
+                self._producer = KafkaProducer(**self._config())
+                return self._producer
+            except (KafkaError, OSError) as exc:
+                if isinstance(exc, KafkaError) and not exc.retriable:
+                    raise  # a configuration problem: waiting will not help
+                self.metrics.add_error("kafka_unavailable")
+                log.warning(
+                    "Kafka at %s unavailable (%s); retrying in %.0fs",
+                    self.settings.kafka_bootstrap_servers,
+                    type(exc).__name__,
+                    delay,
+                )
+                self._wait(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _ensure_topic(self) -> None:
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+            client_id=f"{self.client_id}-admin",
+        )
+        try:
+            if self.topic in set(admin.list_topics()):
+                return
+            admin.create_topics(
+                {
+                    self.topic: {
+                        "num_partitions": self.settings.topic_partitions,
+                        "replication_factor": -1,  # the broker's default
+                    }
+                },
+                wait_for_metadata=True,
+            )
+            log.info("created topic %s (%d partitions)", self.topic, self.settings.topic_partitions)
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(
+        self,
+        raw: bytes,
+        key: str | None,
+        source: str,
+        fetched_at: datetime | None = None,
+        position: Any = None,
+    ) -> None:
+        """Queue one payload; returns once Kafka's client has accepted it (blocks if full)."""
+        producer = self.connect()
+        moment = fetched_at or datetime.now(UTC)
+        record = _Record(
+            seq=self.tracker.register(position),
+            value=raw,
+            key=key.encode("utf-8") if key is not None else None,
+            headers=[("source", source.encode()), ("fetched_at", to_utc_iso(moment).encode())],
+        )
+        self._resend_failed()
+        while self._pending_count() >= self.settings.kafka_max_pending:
+            producer.flush(timeout=1.0)
+            self._resend_failed()
+            if self.stop.is_set() and self._pending_count() >= self.settings.kafka_max_pending:
+                break
+        self._submit(record)
+
+    def skip(self, position: Any) -> None:
+        """A record read but not sent (filtered); its position commits with the acked prefix."""
+        self.tracker.register(position, acked=True)
+
+    def _pending_count(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def _submit(self, record: _Record) -> None:
+        producer = self.connect()
+        with self._lock:
+            self._pending[record.seq] = record
+        while True:
+            try:
+                future = producer.send(
+                    self.topic, value=record.value, key=record.key, headers=record.headers
+                )
+                break
+            except KafkaTimeoutError:
+                # Metadata unavailable or buffer full: Kafka is slow or down. Hold, never drop.
+                self.metrics.add_error("kafka_blocked")
+                log.warning("Kafka not accepting records yet; holding and retrying")
+                if self.stop.is_set():
+                    # Shutdown: keep the record pending (not acked) so the checkpoint stays put.
+                    return
+        future.add_callback(self._on_ack, record.seq)
+        future.add_errback(self._on_error, record)
+
+    def _on_ack(self, seq: int, _metadata: Any) -> None:
+        with self._lock:
+            self._pending.pop(seq, None)
+        self.tracker.ack(seq)
+        self.metrics.add_sent()
+
+    def _on_error(self, record: _Record, exc: BaseException) -> None:
+        retriable = isinstance(exc, KafkaError) and exc.retriable
+        if retriable:
+            self.metrics.add_error("kafka_retry")
+            with self._lock:
+                self._failed.append(record)
+            return
+        # The broker will never take this record (e.g. too large): say so, and move on.
+        self.metrics.add_error("kafka_rejected")
+        log.error(
+            "Kafka rejected a record (key=%r, %d bytes): %s",
+            record.key,
+            len(record.value),
+            type(exc).__name__,
+        )
+        with self._lock:
+            self._pending.pop(record.seq, None)
+            self.rejected += 1
+        self.tracker.ack(record.seq)
+
+    def _resend_failed(self) -> None:
+        while True:
+            with self._lock:
+                if not self._failed:
+                    return
+                record = self._failed.popleft()
+            self._submit(record)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every accepted record is acknowledged; True if none is left pending."""
+        if self._producer is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._resend_failed()
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                self._producer.flush(timeout=remaining if remaining is not None else 5.0)
+            except KafkaTimeoutError:
+                log.warning("still waiting for Kafka to acknowledge %d records", len(self._pending))
+            self._resend_failed()
+            if self._pending_count() == 0:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush (bounded by `timeout`) and close the client."""
+        if self._producer is None:
+            return
+        self.flush(timeout)
+        self._producer.close(timeout=5)
+        self._producer = None
+
+    def __enter__(self) -> RawPostWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,586 @@
+"""X (Twitter) API v2 producer: filtered stream, recent-search polling, follow lists.
+
+Library choices:
+- REST calls (recent search, user lookup, follow lists, stream rules) go through tweepy
+  4.17's `Client`/`StreamingClient`. Their `request` method hard-codes the host and logs
+  request headers (the bearer token) at DEBUG, so `_ConfigurableHost.request` replaces it:
+  same status-to-exception mapping, a configurable base URL, no header logging.
+  `return_type=requests.Response` keeps the raw body, which we send unmodified.
+- The stream itself is read with httpx, not tweepy's `StreamingClient.filter`: tweepy's
+  reconnect loop sleeps a fixed schedule we cannot scale, cannot be stopped while it
+  waits, and hides partial lines. `StreamBackoff` implements X's documented schedule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import requests
+import tweepy
+
+from producers.checkpoint import CheckpointFile
+from producers.kafka_writer import RawPostWriter
+from producers.keys import key_of
+from producers.metrics import ProducerMetrics
+from producers.settings import ARXIV_URL_HOSTS, XProducerSettings
+from trending_arxiv.models import parse_utc, to_utc_iso
+
+log = logging.getLogger(__name__)
+
+# Fields and expansions that carry URLs of retweets, quotes and long posts.
+TWEET_FIELDS = (
+    "attachments",
+    "author_id",
+    "conversation_id",
+    "created_at",
+    "entities",
+    "lang",
+    "note_tweet",
+    "public_metrics",
+    "referenced_tweets",
+)
+EXPANSIONS = ("author_id", "referenced_tweets.id", "referenced_tweets.id.author_id")
+USER_FIELDS = ("created_at", "description", "name", "username", "verified")
+RULE_TAG_PREFIX = "trending-arxiv"
+
+T = TypeVar("T")
+_CREATED_AT = re.compile(rb'"created_at"\s*:\s*"([^"]+)"')
+
+
+class XConfigError(RuntimeError):
+    """A problem only the operator can fix (credentials, access level, rules)."""
+
+
+# -- pure parts ---------------------------------------------------------------------------
+
+
+def arxiv_url_clause(hosts: Sequence[str] = ARXIV_URL_HOSTS) -> str:
+    """`(url:"arxiv.org" OR url:"ar5iv.org" ...)` — the arXiv part of every query/rule."""
+    terms = [f'url:"{host}"' for host in hosts]
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+
+
+def batch_from_rules(
+    handles: Iterable[str],
+    base_clause: str,
+    max_length: int,
+    max_rules: int | None = None,
+) -> list[str]:
+    """Rules `<base> (from:a OR from:b ...)`, each at most `max_length` characters.
+
+    Greedy packing keeps the number of rules (a limited resource) small.
+    """
+    rules: list[str] = []
+    current: list[str] = []
+
+    def render(names: list[str]) -> str:
+        inner = " OR ".join(f"from:{name}" for name in names)
+        return f"{base_clause} ({inner})" if len(names) > 1 else f"{base_clause} {inner}"
+
+    for raw in handles:
+        handle = raw.lstrip("@").strip()
+        if not handle:
+            continue
+        if len(render([handle])) > max_length:
+            raise XConfigError(
+                f"a rule for from:{handle} alone exceeds the {max_length}-character rule limit"
+            )
+        if current and len(render([*current, handle])) > max_length:
+            rules.append(render(current))
+            current = []
+        current.append(handle)
+    if current:
+        rules.append(render(current))
+    if max_rules is not None and len(rules) > max_rules:
+        raise XConfigError(
+            f"the follow list needs {len(rules)} rules but the access level allows {max_rules}; "
+            "raise TRENDING_X_MAX_RULES / TRENDING_X_RULE_MAX_LENGTH or use search transport"
+        )
+    return rules
+
+
+def rule_tag(value: str) -> str:
+    """Tag marking our rules, so we never delete rules someone else added."""
+    return f"{RULE_TAG_PREFIX}:{hashlib.sha1(value.encode()).hexdigest()[:12]}"
+
+
+@dataclass
+class StreamBackoff:
+    """X's documented reconnect schedule for the filtered stream.
+
+    Network errors: linear, +250 ms per attempt up to 16 s. HTTP errors: exponential from
+    5 s up to 320 s. HTTP 429: exponential from 1 minute. `scale` shrinks it in tests.
+    """
+
+    network_step: float = 0.25
+    network_max: float = 16.0
+    http_start: float = 5.0
+    http_max: float = 320.0
+    rate_limit_start: float = 60.0
+    rate_limit_max: float = 960.0
+    scale: float = 1.0
+    _network: float = field(default=0.0, init=False)
+    _http: float = field(default=0.0, init=False)
+    _rate: float = field(default=0.0, init=False)
+
+    def reset(self) -> None:
+        """A connection succeeded: the next error starts the schedules again."""
+        self._network = self._http = self._rate = 0.0
+
+    def network_error(self) -> float:
+        self._network = min(self._network + self.network_step, self.network_max)
+        return self._network * self.scale
+
+    def http_error(self, status: int) -> float:
+        if status == 429:
+            self._rate = (
+                self.rate_limit_start
+                if not self._rate
+                else min(self._rate * 2, self.rate_limit_max)
+            )
+            return self._rate * self.scale
+        self._http = self.http_start if not self._http else min(self._http * 2, self.http_max)
+        return self._http * self.scale
+
+
+def rate_limit_wait(reset_epoch: int | None, now: float, fallback: float, cap: float) -> float:
+    """Seconds to wait after a 429: until `x-rate-limit-reset` (+1 s), else `fallback`."""
+    if reset_epoch is None:
+        return min(fallback, cap)
+    return min(max(1.0, reset_epoch - now + 1.0), cap)
+
+
+def created_at_epoch(raw: bytes) -> float | None:
+    """Epoch seconds of the first `created_at` in a payload (the post's own, in v2)."""
+    match = _CREATED_AT.search(raw)
+    if match is None:
+        return None
+    try:
+        return parse_utc(match.group(1).decode()).timestamp()
+    except ValueError:
+        return None
+
+
+# -- tweepy with a configurable host ------------------------------------------------------
+
+
+class _ConfigurableHost:
+    """Replaces tweepy's `BaseClient.request` (host is hard-coded there; headers logged)."""
+
+    api_base: str
+    bearer_token: str
+    session: requests.Session
+    user_agent: str
+    timeout: float = 30.0
+
+    def request(
+        self,
+        method: str,
+        route: str,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        user_auth: bool = False,
+    ) -> requests.Response:
+        if user_auth:
+            raise XConfigError("user-context auth is not supported; use an app bearer token")
+        headers = {"User-Agent": self.user_agent, "Authorization": f"Bearer {self.bearer_token}"}
+        log.debug("X API request: %s %s params=%s", method, route, params)
+        response = self.session.request(
+            method, self.api_base + route, params=params, json=json, headers=headers,
+            timeout=self.timeout,
+        )  # fmt: skip
+        status = response.status_code
+        if status == 429:
+            reset = response.headers.get("x-rate-limit-reset")
+            raise tweepy.TooManyRequests(
+                response, reset_time=int(reset) if reset and reset.isdigit() else None
+            )
+        errors: dict[int, type[tweepy.HTTPException]] = {
+            400: tweepy.BadRequest,
+            401: tweepy.Unauthorized,
+            403: tweepy.Forbidden,
+            404: tweepy.NotFound,
+        }
+        if status in errors:
+            raise errors[status](response)
+        if status >= 500:
+            raise tweepy.TwitterServerError(response)
+        if not 200 <= status < 300:
+            raise tweepy.HTTPException(response)
+        return response
+
+
+class XApiClient(_ConfigurableHost, tweepy.Client):  # type: ignore[misc]
+    """tweepy `Client` against `api_base`, returning raw `requests.Response` objects."""
+
+    def __init__(self, bearer_token: str, api_base: str) -> None:
+        super().__init__(bearer_token=bearer_token, return_type=requests.Response)
+        self.api_base = api_base
+
+
+class XRulesClient(_ConfigurableHost, tweepy.StreamingClient):  # type: ignore[misc]
+    """tweepy `StreamingClient`, used only for its rules API (get/add/delete)."""
+
+    def __init__(self, bearer_token: str, api_base: str) -> None:
+        super().__init__(bearer_token, return_type=dict)
+        self.api_base = api_base
+
+
+# -- the producer -------------------------------------------------------------------------
+
+
+class XProducer:
+    """Runs one of the X modes and writes every payload to Kafka."""
+
+    def __init__(
+        self,
+        settings: XProducerSettings,
+        writer: RawPostWriter | None = None,
+        stop: threading.Event | None = None,
+        backoff: StreamBackoff | None = None,
+        stream_read_timeout: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.stop = stop or threading.Event()
+        self.metrics = writer.metrics if writer else ProducerMetrics("x")
+        self.writer = writer or RawPostWriter(settings, self.metrics, stop=self.stop)
+        self.backoff = backoff or StreamBackoff()
+        # X sends a keep-alive every 20 s; no byte for longer means a stalled connection.
+        self.stream_read_timeout = stream_read_timeout
+        token = settings.bearer_token().get_secret_value()
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self.api = XApiClient(token, settings.x_api_base_url)
+        self.rules_api = XRulesClient(token, settings.x_api_base_url)
+        self.checkpoint = CheckpointFile(settings.checkpoint_path("x-search"))
+        self._response: httpx.Response | None = None
+        self.truncated = 0
+
+    # -- lifecycle --
+
+    def request_stop(self) -> None:
+        """Stop soon: set the flag and close a blocked stream read."""
+        self.stop.set()
+        response = self._response
+        if response is not None:
+            try:
+                response.close()
+            except Exception:  # closing from another thread may race; the flag suffices
+                log.debug("closing the stream response raised", exc_info=True)
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait, unless stopping; True if stopped."""
+        return self.stop.wait(max(0.0, seconds))
+
+    def run(self) -> None:
+        """Run the configured mode until stopped; always flushes."""
+        try:
+            mode = self.settings.x_mode
+            if mode == "stream":
+                self.sync_rules([self.settings.x_query or arxiv_url_clause()])
+                self.run_stream()
+            elif mode == "search":
+                self.run_search([self.settings.x_query or arxiv_url_clause()])
+            else:
+                handle = self.settings.x_follow_handle
+                if not handle:
+                    raise XConfigError("follows mode needs TRENDING_X_FOLLOW_HANDLE / --handle")
+                following = self.fetch_follow_list(handle)
+                names = [user["username"] for user in following if user.get("username")]
+                if not names:
+                    raise XConfigError(f"@{handle} follows nobody; nothing to watch")
+                base = self.settings.x_query or arxiv_url_clause()
+                rules = batch_from_rules(
+                    names,
+                    base,
+                    self.settings.x_rule_max_length,
+                    self.settings.x_max_rules
+                    if self.settings.x_follows_transport == "stream"
+                    else None,
+                )
+                if self.settings.x_follows_transport == "stream":
+                    self.sync_rules(rules)
+                    self.run_stream()
+                else:
+                    self.run_search(rules)
+        finally:
+            self.writer.close(timeout=30.0)
+
+    # -- REST with rate limits --
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Call the API, waiting out 429s (until `x-rate-limit-reset`) and 5xx/network errors."""
+        backoff = StreamBackoff(scale=self.backoff.scale)
+        while True:
+            try:
+                return fn()
+            except tweepy.TooManyRequests as exc:
+                self.metrics.add_error("rate_limited")
+                wait = rate_limit_wait(
+                    exc.reset_time,
+                    time.time(),
+                    backoff.http_error(429),
+                    self.settings.x_max_rate_limit_wait_seconds,
+                )
+                log.warning("X rate limit on %s; waiting %.1fs", what, wait)
+            except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
+                raise XConfigError(
+                    f"X refused {what} (HTTP {exc.response.status_code}): check the bearer "
+                    "token and the access level of the app"
+                ) from None
+            except tweepy.TwitterServerError as exc:
+                self.metrics.add_error("http")
+                wait = backoff.http_error(exc.response.status_code)
+                log.warning(
+                    "X server error %s on %s; retry in %.1fs", exc.response.status_code, what, wait
+                )
+            except requests.RequestException as exc:
+                self.metrics.add_error("network")
+                wait = backoff.network_error()
+                log.warning(
+                    "network error on %s (%s); retry in %.1fs", what, type(exc).__name__, wait
+                )
+            if self._sleep(wait):
+                raise InterruptedError(f"stopped while waiting to retry {what}")
+
+    # -- rules --
+
+    def sync_rules(self, values: Sequence[str]) -> None:
+        """Make our tagged rules exactly `values`; rules added by others are left alone."""
+        current = self._call("get rules", self.rules_api.get_rules).get("data") or []
+        wanted = {rule_tag(value): value for value in values}
+        ours = {r["tag"]: r for r in current if str(r.get("tag") or "").startswith(RULE_TAG_PREFIX)}
+        stale = [
+            r["id"] for tag, r in ours.items() if tag not in wanted or r["value"] != wanted[tag]
+        ]
+        if stale:
+            self._call("delete rules", lambda: self.rules_api.delete_rules(stale))
+        missing = [
+            tweepy.StreamRule(value=value, tag=tag)
+            for tag, value in wanted.items()
+            if tag not in ours or ours[tag]["id"] in stale
+        ]
+        if missing:
+            result = self._call("add rules", lambda: self.rules_api.add_rules(missing))
+            errors = result.get("errors") or []
+            if errors:
+                details = "; ".join(str(e.get("title") or e.get("message")) for e in errors)
+                raise XConfigError(f"X rejected stream rules: {details}")
+        log.info("stream rules in place: %d of ours (%d removed)", len(wanted), len(stale))
+
+    # -- filtered stream --
+
+    def _stream_params(self) -> dict[str, str]:
+        params = {
+            "tweet.fields": ",".join(TWEET_FIELDS),
+            "expansions": ",".join(EXPANSIONS),
+            "user.fields": ",".join(USER_FIELDS),
+        }
+        if self.settings.x_backfill_minutes:
+            params["backfill_minutes"] = str(self.settings.x_backfill_minutes)
+        return params
+
+    def run_stream(self) -> None:
+        """Read the filtered stream until stopped, reconnecting with X's back-off."""
+        url = f"{self.settings.x_api_base_url}/2/tweets/search/stream"
+        timeout = httpx.Timeout(10.0, read=self.stream_read_timeout)
+        with httpx.Client(timeout=timeout, headers=self._auth) as http:
+            while not self.stop.is_set():
+                wait = self._stream_once(http, url)
+                if wait is not None and self._sleep(wait):
+                    break
+        self.writer.flush()
+
+    def _stream_once(self, http: httpx.Client, url: str) -> float | None:
+        """One connection; returns how long to wait before the next (None: at once)."""
+        buffer = b""
+        try:
+            with http.stream("GET", url, params=self._stream_params()) as response:
+                self._response = response
+                if response.status_code != 200:
+                    return self._stream_http_error(response)
+                log.info("connected to the X filtered stream")
+                self.backoff.reset()
+                for chunk in response.iter_raw():
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        self._on_stream_line(line.rstrip(b"\r"))
+                    self.metrics.maybe_log(self.settings.metrics_log_seconds)
+                    if self.stop.is_set():
+                        return None
+            log.warning("X closed the stream")
+            self._drop_partial(buffer)
+            return self.backoff.network_error()
+        except Exception as exc:
+            self._drop_partial(buffer)
+            if self.stop.is_set():
+                return None  # request_stop closed the response under us
+            if not isinstance(exc, httpx.TransportError | httpx.StreamError):
+                raise
+            self.metrics.add_error("network")
+            wait = self.backoff.network_error()
+            log.warning(
+                "stream connection lost (%s); reconnecting in %.2fs", type(exc).__name__, wait
+            )
+            return wait
+        finally:
+            self._response = None
+
+    def _stream_http_error(self, response: httpx.Response) -> float:
+        status = response.status_code
+        body = response.read()[:300].decode("utf-8", "replace")
+        self.metrics.add_error("rate_limited" if status == 429 else "http")
+        if status in (400, 401, 403):
+            raise XConfigError(f"X refused the stream (HTTP {status}): {body.strip()}")
+        wait = self.backoff.http_error(status)
+        log.warning("stream HTTP %d (%s); reconnecting in %.2fs", status, body.strip(), wait)
+        return wait
+
+    def _drop_partial(self, buffer: bytes) -> None:
+        # Bytes after the last newline when the connection ended: half a message, which X
+        # will not complete. It is not an accepted post; count it and move on.
+        if buffer.strip():
+            self.truncated += 1
+            self.metrics.add_error("truncated")
+            log.warning("dropped a truncated stream message (%d bytes)", len(buffer))
+
+    def _on_stream_line(self, line: bytes) -> None:
+        if not line.strip():
+            return  # keep-alive
+        self.metrics.add_received()
+        found = key_of(line)
+        if found.parseable and found.key is None:
+            # System messages (operational disconnects, rule errors): not posts.
+            self.metrics.add_filtered()
+            log.warning("X stream message: %s", line[:300].decode("utf-8", "replace"))
+            return
+        moment = created_at_epoch(line)
+        if moment is not None:
+            self.metrics.set_event_time(moment)
+        self.writer.send(line, found.key, "x")
+
+    # -- recent search --
+
+    def run_search(self, queries: Sequence[str]) -> None:
+        """Poll recent search for each query every poll interval, from saved since_ids."""
+        while not self.stop.is_set():
+            try:
+                self.poll_search(queries)
+            except InterruptedError:
+                break
+            if self._sleep(self.settings.x_poll_interval_seconds):
+                break
+
+    def _load_since_ids(self) -> dict[str, str]:
+        doc = self.checkpoint.load() or {}
+        since = doc.get("since_ids", {})
+        return {str(k): str(v) for k, v in since.items()} if isinstance(since, dict) else {}
+
+    def poll_search(self, queries: Sequence[str]) -> dict[str, str]:
+        """One pass over `queries` (all pages each); saves since_ids once Kafka acked."""
+        since_ids = self._load_since_ids()
+        for query in queries:
+            newest = self._search_query(query, since_ids.get(query))
+            if newest is not None:
+                since_ids[query] = newest
+        if self.writer.flush():
+            self.checkpoint.save(
+                {"since_ids": since_ids, "saved_at": to_utc_iso(datetime.now(UTC))}
+            )
+        return since_ids
+
+    def _search_query(self, query: str, since_id: str | None) -> str | None:
+        token: str | None = None
+        newest: str | None = None
+        while not self.stop.is_set():
+            params: dict[str, Any] = {
+                "max_results": self.settings.x_max_results,
+                "tweet_fields": list(TWEET_FIELDS),
+                "expansions": list(EXPANSIONS),
+                "user_fields": list(USER_FIELDS),
+            }
+            if since_id:
+                params["since_id"] = since_id
+            if token:
+                params["next_token"] = token
+            response = self._call(
+                "recent search", partial(self.api.search_recent_tweets, query, **params)
+            )
+            raw = response.content
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                self.metrics.add_error("bad_json")
+                log.error("recent search returned a non-JSON body; ending this poll")
+                return newest
+            meta = doc.get("meta") or {}
+            if doc.get("data"):
+                self.metrics.add_received(len(doc["data"]))
+                found = key_of(raw)
+                moment = created_at_epoch(raw)
+                if moment is not None:
+                    self.metrics.set_event_time(moment)
+                self.writer.send(raw, found.key, "x")
+                # The first page is the newest; its newest_id is the next since_id.
+                newest = newest or meta.get("newest_id")
+            token = meta.get("next_token")
+            if not token:
+                return newest
+        return newest
+
+    # -- follow lists --
+
+    def fetch_follow_list(self, handle: str) -> list[dict[str, Any]]:
+        """Whom @`handle` follows (all pages), also saved to `<x_follows_dir>/<handle>.json`."""
+        handle = handle.lstrip("@")
+        user_doc = self._call(
+            "user lookup", lambda: self.api.get_user(username=handle, user_fields=["username"])
+        ).json()
+        user = user_doc.get("data")
+        if not user:
+            raise XConfigError(f"X has no user @{handle}")
+        following: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"max_results": 1000, "user_fields": list(USER_FIELDS)}
+            if token:
+                params["pagination_token"] = token
+            page = self._call(
+                "follow list",
+                partial(self.api.get_users_following, user["id"], **params),
+            ).json()
+            following.extend(page.get("data") or [])
+            token = (page.get("meta") or {}).get("next_token")
+            if not token:
+                break
+        save_follow_list(self.settings.x_follows_dir, handle, str(user["id"]), following)
+        log.info("@%s follows %d accounts", handle, len(following))
+        return following
+
+
+def save_follow_list(
+    directory: Path, handle: str, user_id: str, following: list[dict[str, Any]]
+) -> Path:
+    """Write the follow list as JSON (atomically) and return its path."""
+    path = directory / f"{handle.lower()}.json"
+    CheckpointFile(path).save(
+        {
+            "handle": handle,
+            "user_id": user_id,
+            "fetched_at": to_utc_iso(datetime.now(UTC)),
+            "following": following,
+        }
+    )
+    return path

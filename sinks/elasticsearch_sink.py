@@ -1,0 +1,247 @@
+"""The Elasticsearch sink: mentions and count updates from Kafka, bulk-indexed.
+
+At-least-once plus deterministic `_id`s: offsets are committed only after
+Elasticsearch acknowledged the whole batch, and every write is keyed (mention:
+post id + arXiv id; paper: arXiv id), so a redelivered batch changes nothing.
+While Elasticsearch is down the sink stops polling and retries the batch it holds
+(memory stays bounded by one batch), then catches up. Documents Elasticsearch rejects
+for good (a 4xx other than 404/409/429) go to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+
+from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
+from sinks.indices import ensure_indices
+from trending_arxiv.documents import counts_document, mention_document, metadata_document
+from trending_arxiv.models import CountUpdate, DeadLetter, Mention
+from trending_arxiv.settings import SinkSettings
+
+log = logging.getLogger(__name__)
+
+MetadataLookup = Callable[[list[str]], dict[str, dict[str, Any] | None]]
+RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class SinkStats:
+    batches: int = 0
+    mentions_indexed: int = 0
+    mentions_deleted: int = 0
+    paper_updates: int = 0
+    metadata_written: int = 0
+    dead_letters: int = 0
+    retries: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+
+
+def catalog_lookup(settings: SinkSettings) -> MetadataLookup:
+    """Metadata from the configured snapshot file (default: the bundled seed papers)."""
+    from pathlib import Path
+
+    path = Path(settings.catalog_path) if settings.catalog_path else bundled_seed_catalog_path()
+    catalog = load_catalog_file(path) if path.exists() else {}
+
+    def lookup(arxiv_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        return {i: catalog[i] for i in arxiv_ids if i in catalog}
+
+    return lookup
+
+
+class ElasticsearchSink:
+    """Consumes mentions and counts; writes papers and mentions; see the module doc."""
+
+    def __init__(
+        self,
+        settings: SinkSettings,
+        es: Elasticsearch | None = None,
+        metadata_lookup: MetadataLookup | None = None,
+    ) -> None:
+        self.settings = settings
+        self.es = es or Elasticsearch(**settings.elasticsearch_client_kwargs())
+        self.lookup = metadata_lookup or catalog_lookup(settings)
+        self.stats = SinkStats()
+        self.stop_event = threading.Event()
+        self._metadata: dict[str, dict[str, Any] | None] = {}
+        self._described: set[str] = set()
+        self._producer: KafkaProducer | None = None
+
+    # -- pure-ish batch building -------------------------------------------------------
+    def build_operations(self, records: Iterable[ConsumerRecord]) -> list[tuple[dict, Any]]:
+        """Bulk operations (action, body) for a batch; the newest count per paper wins."""
+        topics = self.settings.topics
+        indices = self.settings.indices
+        operations: list[tuple[dict, Any]] = []
+        latest_counts: dict[str, CountUpdate] = {}
+        mentions: list[Mention] = []
+        for record in records:
+            self.stats.by_topic[record.topic] = self.stats.by_topic.get(record.topic, 0) + 1
+            try:
+                if record.topic == topics.mentions:
+                    mentions.append(Mention.from_json(record.value))
+                elif record.topic == topics.counts:
+                    update = CountUpdate.from_json(record.value)
+                    previous = latest_counts.get(update.arxiv_id)
+                    if previous is None or update.as_of >= previous.as_of:
+                        latest_counts[update.arxiv_id] = update
+            except (ValueError, KeyError, TypeError) as error:
+                self._dead_letter("sink", f"unreadable record: {error}", record.value,
+                                  topic=record.topic, partition=record.partition,
+                                  offset=record.offset)
+        new_ids = {m.arxiv_id for m in mentions} | set(latest_counts)
+        self._describe(sorted(new_ids - self._described), operations)
+        for mention in mentions:
+            if mention.op == "add":
+                doc = mention_document(mention, self._metadata.get(mention.arxiv_id))
+                operations.append(
+                    ({"index": {"_index": indices.mentions, "_id": mention.document_id}}, doc)
+                )
+            else:
+                operations.append(
+                    ({"delete": {"_index": indices.mentions, "_id": mention.document_id}}, None)
+                )
+        for arxiv_id, update in latest_counts.items():
+            operations.append(
+                (
+                    {"update": {"_index": indices.papers, "_id": arxiv_id}},
+                    {"doc": counts_document(update), "doc_as_upsert": True},
+                )
+            )
+        return operations
+
+    def _describe(self, arxiv_ids: list[str], operations: list[tuple[dict, Any]]) -> None:
+        """Metadata for papers this process hasn't described yet (never blocks counting)."""
+        if not arxiv_ids:
+            return
+        try:
+            found = self.lookup(arxiv_ids)
+        except Exception as error:  # metadata lags must never block counting
+            log.warning("metadata lookup failed for %d papers: %s", len(arxiv_ids), error)
+            return
+        for arxiv_id in arxiv_ids:
+            if arxiv_id not in found:
+                continue
+            metadata = found[arxiv_id]
+            self._metadata[arxiv_id] = metadata
+            self._described.add(arxiv_id)
+            operations.append(
+                (
+                    {"update": {"_index": self.settings.indices.papers, "_id": arxiv_id}},
+                    {"doc": metadata_document(arxiv_id, metadata), "doc_as_upsert": True},
+                )
+            )
+            self.stats.metadata_written += 1
+
+    # -- Elasticsearch writes with retries ---------------------------------------------
+    def write(self, operations: list[tuple[dict, Any]]) -> None:
+        """Bulk-write until every operation is acknowledged or rejected for good."""
+        pending = operations
+        delay = 0.5
+        while pending:
+            body: list[Any] = []
+            for action, doc in pending:
+                body.append(action)
+                if doc is not None:
+                    body.append(doc)
+            try:
+                response = self.es.bulk(operations=body, refresh=False)
+            except (TransportError, ApiError) as error:
+                if self.stop_event.is_set():
+                    raise
+                self.stats.retries += 1
+                log.warning("Elasticsearch unavailable (%s); retrying in %.1fs", error, delay)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, self.settings.sink_max_retry_seconds)
+                continue
+            retry: list[tuple[dict, Any]] = []
+            for (action, doc), item in zip(pending, response["items"], strict=True):
+                op, result = next(iter(item.items()))
+                status = result.get("status", 500)
+                if status < 300 or (op == "delete" and status == 404):
+                    self._count_success(op)
+                elif status in RETRYABLE_STATUSES:
+                    retry.append((action, doc))
+                else:
+                    reason = json.dumps(result.get("error"))[:2000]
+                    self._dead_letter(
+                        "sink", f"Elasticsearch rejected {op} ({status}): {reason}",
+                        json.dumps({"action": action, "doc": doc}).encode(),
+                    )
+            if retry:
+                self.stats.retries += 1
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, self.settings.sink_max_retry_seconds)
+            pending = retry
+
+    def _count_success(self, op: str) -> None:
+        if op == "index":
+            self.stats.mentions_indexed += 1
+        elif op == "delete":
+            self.stats.mentions_deleted += 1
+        else:
+            self.stats.paper_updates += 1
+
+    def _dead_letter(self, stage: str, reason: str, raw: bytes, **where: Any) -> None:
+        self.stats.dead_letters += 1
+        log.error("dead letter (%s): %s", stage, reason)
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers, acks="all"
+            )
+        record = DeadLetter.from_raw_bytes(stage, reason, raw, **where)
+        self._producer.send(self.settings.topics.dead_letter, value=record.to_json_bytes())
+        self._producer.flush()
+
+    # -- the consume loop ---------------------------------------------------------------
+    def consumer(self) -> KafkaConsumer:
+        topics = self.settings.topics
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=f"{self.settings.namespace}-{self.settings.sink_group_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.sink_batch_size,
+            # Topics are created by the worker; pick them up as soon as they exist.
+            metadata_max_age_ms=2000,
+        )
+        consumer.subscribe([topics.mentions, topics.counts])
+        return consumer
+
+    def run(self, idle_exit_seconds: float | None = None) -> SinkStats:
+        """Consume until stopped (or idle for `idle_exit_seconds`, for tools and tests)."""
+        ensure_indices(self.es, self.settings, self.settings.sink_refresh_interval)
+        consumer = self.consumer()
+        last_data = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                polled = consumer.poll(
+                    timeout_ms=int(self.settings.sink_flush_seconds * 1000),
+                    max_records=self.settings.sink_batch_size,
+                )
+                records = [r for batch in polled.values() for r in batch]
+                if not records:
+                    if idle_exit_seconds and time.monotonic() - last_data > idle_exit_seconds:
+                        break
+                    continue
+                last_data = time.monotonic()
+                operations = self.build_operations(records)
+                if operations:
+                    self.write(operations)
+                consumer.commit()
+                self.stats.batches += 1
+        finally:
+            consumer.close(autocommit=False)
+            if self._producer is not None:
+                self._producer.close()
+        return self.stats

@@ -1,0 +1,96 @@
+"""Index templates for papers, mentions and follow lists, created at start-up.
+
+Only features of the minimal Elasticsearch distribution are used (no scripts, no
+language analyzers, no rank_feature), so the same templates work on the local stack
+and on the full Elasticsearch of docker-compose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from trending_arxiv.models import WINDOWS
+from trending_arxiv.settings import CommonSettings
+
+_KEYWORD = {"type": "keyword"}
+_TEXT_WITH_KEYWORD = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}}
+_PER_WINDOW = {"properties": {window: {"type": "integer"} for window in WINDOWS}}
+
+PAPERS_MAPPINGS: dict[str, Any] = {
+    "dynamic": "false",
+    "properties": {
+        "arxiv_id": _KEYWORD,
+        "title": _TEXT_WITH_KEYWORD,
+        "abstract": {"type": "text"},
+        "authors": _TEXT_WITH_KEYWORD,
+        "categories": _KEYWORD,
+        "primary_category": _KEYWORD,
+        "published": {"type": "date"},
+        "updated": {"type": "date"},
+        "doi": _KEYWORD,
+        "journal_ref": {"type": "text"},
+        "comment": {"type": "text"},
+        "abs_url": _KEYWORD,
+        "pdf_url": _KEYWORD,
+        "metadata_status": _KEYWORD,
+        "enriched_at": {"type": "date"},
+        "posts": _PER_WINDOW,
+        "accounts": _PER_WINDOW,
+        "trend_score": {"type": "double"},
+        "velocity": {"type": "double"},
+        "counts_as_of": {"type": "date"},
+        "first_seen": {"type": "date"},
+        "last_seen": {"type": "date"},
+        "sources": {"type": "object", "dynamic": "true"},
+    },
+}
+
+MENTIONS_MAPPINGS: dict[str, Any] = {
+    "dynamic": "false",
+    "properties": {
+        "@timestamp": {"type": "date"},
+        "post_id": _KEYWORD,
+        "arxiv_id": _KEYWORD,
+        "source": _KEYWORD,
+        "kind": _KEYWORD,
+        "author_id": _KEYWORD,
+        "author_handle": _KEYWORD,
+        "account": _KEYWORD,
+        "text": {"type": "text"},
+        "ref_post_id": _KEYWORD,
+        "url": _KEYWORD,
+        "categories": _KEYWORD,
+        "primary_category": _KEYWORD,
+    },
+}
+
+FOLLOWS_MAPPINGS: dict[str, Any] = {
+    "dynamic": "false",
+    "properties": {
+        "user": _KEYWORD,
+        "accounts": _KEYWORD,
+        "updated_at": {"type": "date"},
+    },
+}
+
+
+def ensure_indices(es: Elasticsearch, settings: CommonSettings, refresh_interval: str = "1s") -> None:
+    """Create (or update) the templates and the indices of this namespace; idempotent."""
+    names = settings.indices
+    index_settings = {"number_of_shards": 1, "number_of_replicas": 0,
+                      "refresh_interval": refresh_interval}
+    for index, mappings in (
+        (names.papers, PAPERS_MAPPINGS),
+        (names.mentions, MENTIONS_MAPPINGS),
+        (names.follows, FOLLOWS_MAPPINGS),
+    ):
+        es.indices.put_index_template(
+            name=index,
+            index_patterns=[index],
+            template={"settings": index_settings, "mappings": mappings},
+            priority=100,
+        )
+        if not es.indices.exists(index=index):
+            es.indices.create(index=index)

@@ -1,0 +1,205 @@
+"""Faust agents: thin adapters from topics and tables to the pure core.
+
+    raw posts --parse--> routed posts --ledger--> mentions --count--> counts, alerts
+        \\--> dead letters (anything we cannot parse, with the reason and the raw bytes)
+
+Each agent takes events in batches (`take_events`) and sets Faust's current event
+before touching a table, so every table write goes to the changelog partition of the
+event that caused it (the tables stay co-partitioned with their source topics).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.types import EventT
+
+from trending_arxiv.clock import StreamClock
+from streams.tables import StreamTables
+from streams.topics import StreamTopics
+from trending_arxiv import counting
+from trending_arxiv.alerting import AlertRules, evaluate
+from trending_arxiv.ledger import Ledger, join_key, needs_join, routed_post
+from trending_arxiv.models import DeadLetter, Mention
+from trending_arxiv.posts import PostParseError, parse_line
+from trending_arxiv.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+# Alert ids are remembered per paper for this long (they carry an hour bucket).
+ALERT_MEMORY_SECONDS = 2 * 86400.0
+
+
+class Metrics:
+    """Counters the worker logs periodically (and a test can read)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = defaultdict(int)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        if amount:
+            self.values[name] += amount
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.values)
+
+
+def _set_current(event: EventT) -> None:
+    """Make `event` Faust's current event *in this task only*.
+
+    Table writes take their changelog partition from the current event. We set only
+    the context variable: `Stream._set_current_event` would also overwrite the
+    attribute that `take_events` reads while it buffers the next events in the
+    background, pairing values with the wrong events (seen as lost and doubled posts).
+    """
+    _current_event.set(weakref.ref(event))
+
+
+def register_agents(
+    app: faust.App,
+    topics: StreamTopics,
+    tables: StreamTables,
+    settings: WorkerSettings,
+    metrics: Metrics,
+) -> None:
+    """Attach the three agents and the refresh timer to `app`."""
+    clock = StreamClock()
+    rules = AlertRules(
+        min_accounts_1h=settings.alert_min_accounts_1h,
+        velocity_ratio=settings.alert_velocity_ratio,
+        velocity_min_posts_1h=settings.alert_velocity_min_posts_1h,
+    )
+    ledger = Ledger(tables.ledger, repost_wait_seconds=settings.repost_join_wait_seconds)
+    batch, within = settings.batch_size, settings.batch_timeout_seconds
+
+    async def dead_letter(stage: str, reason: str, event: EventT) -> None:
+        message = event.message
+        record = DeadLetter.from_raw_bytes(
+            stage,
+            reason,
+            message.value if isinstance(message.value, bytes) else bytes(message.value or b""),
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        metrics.add(f"{stage}.dead_letters")
+        await topics.dead_letter.send(key=message.key, value=record.to_json_bytes())
+
+    @app.task
+    async def declare_output_topics() -> None:
+        """Create the topics we only write to, with our partition count, before first use."""
+        for topic in (topics.counts, topics.alerts, topics.dead_letter):
+            await topic.maybe_declare()
+
+    @app.agent(topics.raw_posts, name="parse-posts")
+    async def parse_posts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for events in stream.take_events(batch, within=within):
+            for event in events:
+                raw = event.value
+                try:
+                    posts = parse_line(raw)
+                except PostParseError as error:
+                    await dead_letter("parse", str(error), event)
+                    continue
+                metrics.add("parse.posts", len(posts))
+                for post in posts:
+                    if not (post.arxiv_ids or needs_join(post) or post.kind == "delete"):
+                        metrics.add("parse.without_papers")
+                        continue
+                    value = json.dumps(routed_post(post), separators=(",", ":")).encode()
+                    await topics.routed_posts.send(key=join_key(post).encode(), value=value)
+            yield None
+
+    @app.agent(topics.routed_posts, name="ledger")
+    async def apply_ledger(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for events in stream.take_events(batch, within=within):
+            for event in events:
+                try:
+                    record = json.loads(event.value)
+                    entry_time = record["post"].get("t")
+                except (ValueError, KeyError, TypeError, AttributeError) as error:
+                    await dead_letter("ledger", f"unreadable routed record: {error}", event)
+                    continue
+                if entry_time:
+                    clock.observe_iso(entry_time)
+                _set_current(event)
+                result = ledger.apply(record, clock.stream_time or datetime.now(clock.tz))
+                metrics.add("ledger.duplicates", result.duplicates)
+                metrics.add("ledger.pending_reposts", result.pending)
+                metrics.add("ledger.expired_reposts", result.expired_reposts)
+                metrics.add("ledger.deletes", result.deletes)
+                metrics.add("ledger.mentions", len(result.mentions))
+                for mention in result.mentions:
+                    await topics.mentions.send(
+                        key=mention.arxiv_id.encode(), value=mention.to_json_bytes()
+                    )
+                for key, rerouted in result.reroutes:
+                    await topics.routed_posts.send(
+                        key=key.encode(), value=json.dumps(rerouted).encode()
+                    )
+            yield None
+
+    async def publish_counts(arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:
+        update = counting.count_update(arxiv_id, state, as_of, settings.trend_half_life_hours)
+        await topics.counts.send(key=arxiv_id.encode(), value=update.to_json_bytes())
+        metrics.add("count.updates")
+        fired: dict[str, float] = state.setdefault("alerts", {})
+        for alert in evaluate(update, rules):
+            if alert.alert_id in fired:
+                continue
+            fired[alert.alert_id] = as_of.timestamp()
+            metrics.add("alerts.published")
+            await topics.alerts.send(key=arxiv_id.encode(), value=alert.to_json_bytes())
+        horizon = as_of.timestamp() - ALERT_MEMORY_SECONDS
+        for alert_id in [a for a, moment in fired.items() if moment < horizon]:
+            del fired[alert_id]
+
+    @app.agent(topics.mentions, name="count-mentions")
+    async def count_mentions(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for events in stream.take_events(batch, within=within):
+            by_paper: dict[str, list[tuple[EventT, Mention]]] = defaultdict(list)
+            for event in events:
+                try:
+                    mention = Mention.from_json(event.value)
+                except (ValueError, KeyError, TypeError) as error:
+                    await dead_letter("count", f"unreadable mention: {error}", event)
+                    continue
+                clock.observe(mention.created_at)
+                by_paper[mention.arxiv_id].append((event, mention))
+            as_of = clock.stream_time
+            for arxiv_id, items in by_paper.items():
+                _set_current(items[-1][0])
+                state = tables.papers.get(arxiv_id) or counting.new_paper_state()
+                counting.apply_mentions(state, (mention for _, mention in items))
+                assert as_of is not None
+                counting.prune(state, as_of)
+                await publish_counts(arxiv_id, state, as_of)
+                tables.papers[arxiv_id] = state
+            yield None
+
+    @app.timer(interval=settings.counts_refresh_seconds, name="refresh-counts")
+    async def refresh_counts() -> None:
+        """Re-publish recent papers' counts so windows decay without new posts."""
+        as_of = clock.now()
+        if as_of is None:
+            return
+        horizon = as_of.timestamp() - counting.RETENTION_SECONDS
+        refreshed = 0
+        for arxiv_id, state in list(tables.papers.items()):
+            if state and state.get("last") is not None and state["last"] >= horizon:
+                update = counting.count_update(
+                    arxiv_id, state, as_of, settings.trend_half_life_hours
+                )
+                await topics.counts.send(key=arxiv_id.encode(), value=update.to_json_bytes())
+                refreshed += 1
+        metrics.add("count.refreshed", refreshed)
+        log.info("refreshed counts of %d papers as of %s; metrics %s", refreshed, as_of,
+                 metrics.snapshot())

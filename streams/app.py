@@ -1,0 +1,50 @@
+"""The Faust application: built from settings, so each namespace gets its own app id."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from streams.agents import Metrics, register_agents
+from streams.tables import declare_tables
+from streams.topics import declare_topics
+from trending_arxiv.settings import WorkerSettings
+
+
+def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
+    """A Faust app with the topics, tables, agents and timer of the pipeline."""
+    app = faust.App(
+        f"{settings.namespace}-{settings.worker_id}",
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        datadir=settings.worker_data_dir,
+        web_enabled=settings.worker_web_enabled,
+        web_port=settings.worker_web_port,
+        web_host="127.0.0.1",
+        autodiscover=False,
+        # Commit often: a crash then replays little, and replays are idempotent anyway.
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        producer_compression_type="gzip",
+        stream_wait_empty=False,
+        consumer_auto_offset_reset="earliest",
+        logging_config=None,
+    )
+    metrics = Metrics()
+    topics = declare_topics(app, settings)
+    tables = declare_tables(app, settings.topic_partitions)
+    register_agents(app, topics, tables, settings, metrics)
+    return app, metrics
+
+
+def run_worker(settings: WorkerSettings) -> None:
+    """Run the worker in the foreground until SIGTERM/SIGINT."""
+    from faust.worker import Worker
+
+    logging.getLogger("faust").setLevel(settings.log_level)
+    app, _ = create_app(settings)
+    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()

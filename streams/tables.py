@@ -1,0 +1,29 @@
+"""Changelog-backed tables: the post ledger (dedupe, joins, deletes) and paper counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+
+@dataclass(frozen=True)
+class StreamTables:
+    ledger: faust.TableT
+    papers: faust.TableT
+
+
+def declare_tables(app: faust.App, partitions: int) -> StreamTables:
+    def table(name: str, help_text: str) -> faust.TableT:
+        return app.Table(
+            name,
+            default=None,
+            partitions=partitions,
+            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
+            help=help_text,
+        )
+
+    return StreamTables(
+        ledger=table("ledger", "post id -> what the post mentioned (dedupe, joins, deletes)"),
+        papers=table("papers", "arXiv id -> counting state (trending_arxiv.counting)"),
+    )

@@ -1,0 +1,134 @@
+"""Windows, distinct accounts, trend score, velocity and alerts: pure logic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trending_arxiv import counting
+from trending_arxiv.alerting import AlertRules, evaluate
+from trending_arxiv.clock import StreamClock
+from trending_arxiv.models import CountUpdate, Mention
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def mention(post_id: str, hours_ago: float, author: str = "a", op: str = "add") -> Mention:
+    return Mention(post_id=post_id, arxiv_id="2402.00001",
+                   created_at=NOW - timedelta(hours=hours_ago), source="x", kind="post",
+                   author_id=author, op=op)  # type: ignore[arg-type]
+
+
+def state_of(*mentions: Mention) -> dict:
+    state = counting.new_paper_state()
+    counting.apply_mentions(state, mentions)
+    return state
+
+
+def test_windows_count_posts_and_distinct_accounts_at_as_of() -> None:
+    state = state_of(
+        mention("1", 0.5, "a"), mention("2", 0.9, "a"), mention("3", 2, "b"),
+        mention("4", 30, "c"), mention("5", 24 * 8, "d"), mention("6", 24 * 40, "e"),
+    )
+    posts, accounts = counting.window_counts(state, NOW)
+    assert posts == {"1h": 2, "24h": 3, "7d": 4, "30d": 5, "all": 6}
+    assert accounts == {"1h": 1, "24h": 2, "7d": 3, "30d": 4, "all": 5}
+
+
+def test_events_after_as_of_are_not_in_finite_windows() -> None:
+    state = state_of(mention("1", -1.0), mention("2", 0.5))
+    posts, _ = counting.window_counts(state, NOW)
+    assert posts["1h"] == 1 and posts["all"] == 2
+
+
+def test_windows_expire_as_stream_time_moves() -> None:
+    state = state_of(mention("1", 0.5))
+    later = NOW + timedelta(hours=2)
+    posts, _ = counting.window_counts(state, later)
+    assert posts["1h"] == 0 and posts["24h"] == 1
+
+
+def test_add_is_idempotent_and_remove_is_remembered() -> None:
+    state = counting.new_paper_state()
+    assert counting.apply_mentions(state, [mention("1", 1)])
+    assert not counting.apply_mentions(state, [mention("1", 1)])
+    assert counting.apply_mentions(state, [mention("1", 1, op="remove")])
+    assert not counting.apply_mentions(state, [mention("1", 1)])  # a redelivered add
+    posts, accounts = counting.window_counts(state, NOW)
+    assert posts["all"] == 0 and accounts["all"] == 0
+
+
+def test_prune_keeps_all_time_counts() -> None:
+    state = state_of(mention("1", 24 * 31), mention("2", 1))
+    counting.prune(state, NOW)
+    assert set(state["recent"]) == {"2"}
+    posts, _ = counting.window_counts(state, NOW)
+    assert posts["all"] == 2 and posts["30d"] == 1
+
+
+def test_trend_score_decays_and_damps_one_account() -> None:
+    fresh = counting.trend_score(state_of(mention("1", 0)), NOW, half_life_hours=6)
+    old = counting.trend_score(state_of(mention("1", 6)), NOW, half_life_hours=6)
+    assert fresh == 1.0 and abs(old - 0.5) < 1e-9
+    one_account = state_of(*(mention(str(i), 0, "a") for i in range(10)))
+    ten_accounts = state_of(*(mention(str(i), 0, f"u{i}") for i in range(10)))
+    assert counting.trend_score(ten_accounts, NOW) == 10.0
+    assert 2.9 < counting.trend_score(one_account, NOW) < 3.0
+
+
+def test_velocity_compares_last_hour_to_own_baseline() -> None:
+    assert counting.velocity({"1h": 10, "24h": 10, "7d": 0, "30d": 0, "all": 0}) == 10.0
+    assert counting.velocity({"1h": 2, "24h": 48, "7d": 0, "30d": 0, "all": 0}) == 1.0
+
+
+def update(accounts_1h: int, posts_1h: int, velocity: float) -> CountUpdate:
+    zeros = dict.fromkeys(("1h", "24h", "7d", "30d", "all"), 0)
+    return CountUpdate(arxiv_id="2402.00001", as_of=NOW,
+                       posts={**zeros, "1h": posts_1h}, accounts={**zeros, "1h": accounts_1h},
+                       trend_score=1.0, velocity=velocity, first_seen=None, last_seen=None)
+
+
+def test_alert_rules_fire_with_stable_ids() -> None:
+    rules = AlertRules(min_accounts_1h=3, velocity_ratio=4, velocity_min_posts_1h=5)
+    assert evaluate(update(2, 2, 2.0), rules) == []
+    fired = evaluate(update(3, 6, 6.0), rules)
+    assert [a.rule for a in fired] == ["accounts_1h", "velocity"]
+    again = evaluate(update(4, 7, 7.0), rules)
+    assert [a.alert_id for a in again] == [a.alert_id for a in fired]
+    assert "3 distinct accounts" in fired[0].reason
+
+
+def test_stream_clock_only_moves_forward_and_advances_when_idle() -> None:
+    ticks = iter([0.0, 10.0, 10.0, 70.0])
+    clock = StreamClock(monotonic=lambda: next(ticks))
+    assert clock.now() is None
+    clock.observe(NOW)  # tick 0
+    clock.observe(NOW - timedelta(hours=1))  # older: ignored, no tick used
+    clock.observe(NOW + timedelta(seconds=5))  # tick 10
+    assert clock.now() == NOW + timedelta(seconds=5)  # tick 10: idle 0
+    assert clock.now() == NOW + timedelta(seconds=65)  # tick 70: idle 60
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.floats(0, 24 * 60), st.sampled_from("abc"),
+                          st.booleans()), max_size=60))
+def test_counts_equal_a_naive_recount(events: list[tuple[int, float, str, bool]]) -> None:
+    """Whatever the order of adds and removes, counts equal a recount of the live posts."""
+    state = counting.new_paper_state()
+    first: dict[str, tuple[float, str]] = {}
+    removed: set[str] = set()
+    for number, hours, author, is_remove in events:
+        pid = str(number)
+        if not is_remove and pid not in first and pid not in removed:
+            first[pid] = (hours, author)
+        if is_remove:
+            removed.add(pid)
+        counting.apply_mentions(state, [mention(pid, hours if pid not in first else first[pid][0],
+                                                first.get(pid, (0, author))[1],
+                                                op="remove" if is_remove else "add")])
+    live = {pid: v for pid, v in first.items() if pid not in removed}
+    posts, accounts = counting.window_counts(state, NOW)
+    assert posts["all"] == len(live)
+    assert accounts["all"] == len({a for _, a in live.values()})
+    assert posts["24h"] == sum(1 for h, _ in live.values() if h < 24)

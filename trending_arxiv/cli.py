@@ -1,0 +1,183 @@
+"""The `trending-arxiv` command line: one console script, one subcommand per process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from trending_arxiv.models import WINDOWS
+
+app = typer.Typer(
+    name="trending-arxiv",
+    help="Trending arXiv: social posts linking arXiv papers, counted, ranked and searched.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def _register_subapps() -> None:
+    from producers.cli import produce_app
+    from trending_arxiv.stack import stack_app
+
+    app.add_typer(stack_app, name="stack", help="Start, stop and inspect local Kafka + ES.")
+    app.add_typer(produce_app, name="produce", help="Push raw posts into Kafka.")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    # kafka-python is chatty at INFO (every connection and rebalance).
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def extract(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="JSON-lines files; standard input if none.")
+    ] = None,
+) -> None:
+    """Print the normalised posts (with canonical arXiv IDs) of raw payloads, one JSON line each."""
+    from trending_arxiv.extract import run_extract
+
+    raise typer.Exit(code=run_extract(list(files or []), sys.stdout, sys.stderr))
+
+
+@app.command()
+def worker() -> None:
+    """Run the Faust stream worker (parse, dedupe, join, count, alert) until stopped."""
+    from streams.app import run_worker
+    from trending_arxiv.settings import WorkerSettings
+
+    settings = WorkerSettings()
+    configure_logging(settings.log_level)
+    run_worker(settings)
+
+
+@app.command()
+def sink(
+    idle_exit: Annotated[
+        float | None,
+        typer.Option(help="Exit after this many seconds without new records (default: never)."),
+    ] = None,
+) -> None:
+    """Run the Elasticsearch sink (mentions and counts into indices) until stopped."""
+    from sinks.elasticsearch_sink import ElasticsearchSink
+    from trending_arxiv.settings import SinkSettings
+
+    settings = SinkSettings()
+    configure_logging(settings.log_level)
+    runner = ElasticsearchSink(settings)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
+    try:
+        stats = runner.run(idle_exit_seconds=idle_exit)
+    except KeyboardInterrupt:
+        runner.stop_event.set()
+        return
+    console.print(f"sink stopped: {stats}")
+
+
+def print_papers(rows: list[dict], as_json: bool, window: str) -> None:
+    """Print ranked papers as JSON lines or as a table."""
+    if as_json:
+        for row in rows:
+            out = {
+                "arxiv_id": row["arxiv_id"],
+                "title": row.get("title"),
+                "posts": row["posts"],
+                "accounts": row["accounts"],
+                "window": window,
+                "trend_score": row.get("trend_score"),
+                "published": row.get("published"),
+                "categories": row.get("categories"),
+                "authors": row.get("authors"),
+            }
+            sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        return
+    table = Table(title=f"Trending arXiv papers ({window})")
+    table.add_column("#", justify="right")
+    table.add_column("arXiv")
+    table.add_column("posts", justify="right")
+    table.add_column("accounts", justify="right")
+    table.add_column("title")
+    for rank, row in enumerate(rows, start=1):
+        table.add_row(str(rank), row["arxiv_id"], str(row["posts"]), str(row["accounts"]),
+                      row.get("title") or "(metadata pending)")
+    Console().print(table)
+
+
+@app.command()
+def top(
+    window: Annotated[str, typer.Option(help=f"One of {', '.join(WINDOWS)}.")] = "24h",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many papers.")] = 20,
+    sort: Annotated[str, typer.Option(help="posts, accounts, score or date.")] = "posts",
+    category: Annotated[str | None, typer.Option(help="Only this arXiv category.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Top papers for a window, from Elasticsearch."""
+    from elasticsearch import Elasticsearch
+
+    from sinks.queries import TrendingQuery, top_papers
+    from trending_arxiv.settings import CommonSettings
+
+    settings = CommonSettings()
+    try:
+        query = TrendingQuery(window=window, sort=sort, limit=limit, category=category)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    es = Elasticsearch(**settings.elasticsearch_client_kwargs())
+    try:
+        rows = top_papers(es, settings, query)
+    except Exception as error:
+        raise _fail(f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}") from error
+    print_papers(rows, as_json, window)
+
+
+@app.command()
+def demo(
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", help="JSON-lines posts to replay (default: the bundled seed sample)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per paper.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Print only the top N.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 300.0,
+) -> None:
+    """The main job: stack up, replay posts through Kafka -> Faust -> Elasticsearch, print the top."""
+    from trending_arxiv.demo import DemoError, run_demo
+
+    configure_logging("WARNING")
+    try:
+        rows = run_demo(input_file, timeout=timeout, console=console)
+    except DemoError as error:
+        raise _fail(str(error)) from error
+    print_papers(rows[:limit] if limit else rows, as_json, "all")
+
+
+def main() -> None:
+    _register_subapps()
+    app()
+
+
+if __name__ == "__main__":
+    main()

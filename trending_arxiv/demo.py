@@ -1,0 +1,182 @@
+"""`trending-arxiv demo`: the whole pipeline on real Kafka and Elasticsearch, one command.
+
+Brings the local stack up if needed, takes a fresh namespace (its own topics and
+indices), starts the stream worker and the sink as child processes, replays the
+input through Kafka, waits until Elasticsearch holds exactly what the reference
+simulation says it should, and returns the ranked papers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import IO
+
+from rich.console import Console
+
+from trending_arxiv.settings import CommonSettings
+from trending_arxiv.simulate import read_lines, simulate
+
+
+class DemoError(RuntimeError):
+    """The demo could not complete; the message says why and where to look."""
+
+
+def bundled_sample_path() -> Path:
+    return Path(str(resources.files("trending_arxiv") / "data" / "seed_posts.jsonl"))
+
+
+@dataclass
+class PipelineProcesses:
+    """The worker and sink child processes of one namespace, with their logs."""
+
+    env: dict[str, str]
+    log_dir: Path
+    children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, *args: str) -> None:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trending_arxiv.cli", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.children.append((name, process, log))
+
+    def check_alive(self) -> None:
+        for name, process, _ in self.children:
+            if process.poll() is not None:
+                raise DemoError(
+                    f"the {name} exited with status {process.returncode}; "
+                    f"see {self.log_dir / (name + '.log')}"
+                )
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for _, process, _ in self.children:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + timeout
+        for _, process, log in self.children:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.close()
+
+
+def pipeline_env(endpoints_kafka: str, endpoints_es: str, namespace: str, data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=endpoints_kafka,
+        ELASTICSEARCH_URL=endpoints_es,
+        TRENDING_NAMESPACE=namespace,
+        TRENDING_WORKER_DATA_DIR=str(data_dir / "faust"),
+        TRENDING_SINK_FLUSH_SECONDS="0.2",
+        TRENDING_BATCH_TIMEOUT_SECONDS="0.1",
+    )
+    return env
+
+
+def wait_until_counted(
+    settings: CommonSettings,
+    expected_posts: dict[str, int],
+    expected_mentions: int,
+    processes: PipelineProcesses,
+    timeout: float,
+    console: Console,
+) -> None:
+    """Poll Elasticsearch until papers and mentions match the reference exactly."""
+    from elasticsearch import Elasticsearch, NotFoundError
+
+    es = Elasticsearch(**settings.elasticsearch_client_kwargs())
+    deadline = time.monotonic() + timeout
+    seen: dict[str, int] = {}
+    mentions = 0
+    with console.status("counting in Kafka -> Faust -> Elasticsearch...") as status:
+        while time.monotonic() < deadline:
+            processes.check_alive()
+            try:
+                es.indices.refresh(index=[settings.indices.papers, settings.indices.mentions])
+                mentions = es.count(index=settings.indices.mentions)["count"]
+                hits = es.search(
+                    index=settings.indices.papers,
+                    query={"range": {"posts.all": {"gt": 0}}},
+                    source_includes=["posts.all", "title"],
+                    size=10_000,
+                )["hits"]["hits"]
+                seen = {h["_id"]: h["_source"]["posts"]["all"] for h in hits if h["_source"].get("title")}
+            except NotFoundError:
+                pass  # the sink hasn't created the indices yet
+            status.update(
+                f"counted {sum(seen.values())}/{sum(expected_posts.values())} posts, "
+                f"{mentions}/{expected_mentions} mentions indexed"
+            )
+            if seen == expected_posts and mentions == expected_mentions:
+                return
+            time.sleep(0.5)
+    raise DemoError(
+        f"timed out after {timeout:.0f}s: Elasticsearch has {sum(seen.values())} of "
+        f"{sum(expected_posts.values())} posts counted and {mentions} of {expected_mentions} "
+        f"mentions; see the logs in {processes.log_dir}"
+    )
+
+
+def run_demo(input_file: Path | None, timeout: float, console: Console) -> list[dict]:
+    """Run the demo and return every counted paper, ranked by all-time posts."""
+    from elasticsearch import Elasticsearch
+
+    from producers.replay import replay
+    from producers.settings import ProducerSettings
+    from sinks.queries import TrendingQuery, top_papers
+    from trending_arxiv.stack import StackError, ensure_stack
+
+    path = input_file or bundled_sample_path()
+    if not path.exists():
+        raise DemoError(f"input file {path} does not exist")
+    reference = simulate(read_lines([path]))
+    if not reference.counts:
+        raise DemoError(f"{path} has no post that links an arXiv paper")
+    try:
+        endpoints = ensure_stack(log=lambda line: console.print(f"[dim]{line}[/]"))
+    except StackError as error:
+        raise DemoError(f"could not start Kafka and Elasticsearch: {error}") from error
+
+    namespace = f"demo-{uuid.uuid4().hex[:8]}"
+    work_dir = Path(tempfile.mkdtemp(prefix=f"trending-arxiv-{namespace}-"))
+    env = pipeline_env(endpoints.kafka_bootstrap_servers, endpoints.elasticsearch_url,
+                       namespace, work_dir)
+    settings = CommonSettings(
+        kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
+        elasticsearch_url=endpoints.elasticsearch_url,
+        namespace=namespace,
+    )
+    console.print(f"namespace [bold]{namespace}[/]; logs in {work_dir}")
+    processes = PipelineProcesses(env=env, log_dir=work_dir)
+    try:
+        processes.start("worker", "worker")
+        processes.start("sink", "sink")
+        producer_settings = ProducerSettings(
+            kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers, namespace=namespace
+        )
+        summary = replay([path], producer_settings, progress=console.is_terminal, console=console)
+        console.print(f"replayed {summary.sent} posts from {path.name}")
+        wait_until_counted(
+            settings, reference.posts_by_paper, len(reference.mention_ids), processes, timeout,
+            console,
+        )
+        es = Elasticsearch(**settings.elasticsearch_client_kwargs())
+        rows = top_papers(es, settings, TrendingQuery(window="all", sort="posts",
+                                                     limit=max(1, len(reference.counts))))
+    finally:
+        processes.stop()
+    return rows

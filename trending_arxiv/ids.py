@@ -1,0 +1,289 @@
+"""Canonical arXiv identifiers: validate, canonicalise, and find them in URLs and text.
+
+Canonical forms:
+
+* new style ``YYMM.NNNN`` (0704-1412) and ``YYMM.NNNNN`` (1501 on), month 01-12,
+  never later than next month;
+* old style ``archive/YYMMNNN`` (9108-0703) for the real list of pre-2007 archives;
+  a subject class (``math.GT/0211159``) folds into its archive (``math/0211159``).
+
+Versions (``v2``) are dropped and every form is lower case. Pure code, no I/O.
+All regexes are compiled once at import; callers lower-case nothing themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+__all__ = [
+    "OLD_ARCHIVES",
+    "arxiv_id_from_url",
+    "arxiv_ids_in_text",
+    "canonicalize",
+    "extract_arxiv_ids",
+]
+
+#: Archives that had pre-April-2007 identifiers (arXiv's own list; q-fin, stat, econ,
+#: eess and the new cs/math subject classes only ever had new-style IDs).
+OLD_ARCHIVES: frozenset[str] = frozenset(
+    {
+        "acc-phys",
+        "adap-org",
+        "alg-geom",
+        "ao-sci",
+        "astro-ph",
+        "atom-ph",
+        "bayes-an",
+        "chao-dyn",
+        "chem-ph",
+        "cmp-lg",
+        "comp-gas",
+        "cond-mat",
+        "cs",
+        "dg-ga",
+        "funct-an",
+        "gr-qc",
+        "hep-ex",
+        "hep-lat",
+        "hep-ph",
+        "hep-th",
+        "math",
+        "math-ph",
+        "mtrl-th",
+        "nlin",
+        "nucl-ex",
+        "nucl-th",
+        "patt-sol",
+        "physics",
+        "plasm-ph",
+        "q-alg",
+        "q-bio",
+        "quant-ph",
+        "solv-int",
+        "supr-con",
+    }
+)
+
+# One identifier, on lower-cased input. Groups: new (YYMM.N+), arch + old (YYMMNNN).
+# The subject class (".gt", ".str-el") is matched but not captured: it folds away.
+_ID = (
+    r"(?:(?P<new>\d{4}\.\d{4,5})"
+    r"|(?P<arch>[a-z]+(?:-[a-z]+)?)(?:\.[a-z]+(?:-[a-z]+)?)?/(?P<old>\d{7}))"
+    r"(?:v\d+)?"
+)
+
+# After the ID in a URL: only ".pdf", a path/query/fragment separator, or the end.
+_URL_TAIL = r"(?:\.pdf)?(?:[/?#]|$)"
+
+# URL path (after "host/") per site. Matching the host exactly and the path from its
+# start means an arXiv URL quoted inside a GitHub/YouTube/redirect URL never counts.
+_ARXIV_PATH = re.compile(r"(?:abs|pdf|html)/" + _ID + _URL_TAIL)
+_AR5IV_PATH = re.compile(r"(?:abs|html)/" + _ID + _URL_TAIL)
+_DOI_PATH = re.compile(r"10\.48550/arxiv\." + _ID + _URL_TAIL)
+_ALPHAXIV_PATH = re.compile(r"(?:abs|overview)/" + _ID + _URL_TAIL)
+_HF_PATH = re.compile(r"papers/" + _ID + _URL_TAIL)
+_ARXIV_SEGMENT_PATH = re.compile(r"arxiv/" + _ID + _URL_TAIL)
+
+
+def _with_www(hosts: dict[str, re.Pattern[str]]) -> dict[str, re.Pattern[str]]:
+    return hosts | {"www." + h: pat for h, pat in hosts.items()}
+
+
+_HOSTS: dict[str, re.Pattern[str]] = _with_www(
+    {
+        "arxiv.org": _ARXIV_PATH,
+        "ar5iv.org": _AR5IV_PATH,
+        "doi.org": _DOI_PATH,
+        "dx.doi.org": _DOI_PATH,
+        "alphaxiv.org": _ALPHAXIV_PATH,
+        "huggingface.co": _HF_PATH,
+        "hf.co": _HF_PATH,
+        "semanticscholar.org": _ARXIV_SEGMENT_PATH,
+        "scirate.com": _ARXIV_SEGMENT_PATH,
+    }
+)
+
+# In free text the ID must not run on into more digits, and the rest of the token
+# must not end in an ellipsis: that is a truncated display string, never read.
+_TEXT_TAIL = r"(?!\d)(?!\S*?(?:\u2026|\.\.\.))"
+# Anchored at an occurrence of "arxiv": "arxiv.org/abs/ID" (any subdomain) or "arxiv:ID".
+_TEXT_ARXIV = re.compile(r"arxiv(?:\.org/(?:abs|pdf|html)/|:\s?)" + _ID + _TEXT_TAIL)
+# Anchored at "arxiv" preceded by "10.48550/" (the arXiv DOI, with or without doi.org).
+_TEXT_ARXIV_DOI = re.compile(r"arxiv\." + _ID + _TEXT_TAIL)
+# Anchored at "arxiv" preceded by "semanticscholar.org/" or "scirate.com/".
+_TEXT_ARXIV_SEGMENT = re.compile(r"arxiv/" + _ID + _TEXT_TAIL)
+_TEXT_AR5IV = re.compile(r"ar5iv\.org/(?:abs|html)/" + _ID + _TEXT_TAIL)
+_TEXT_ALPHAXIV = re.compile(r"alphaxiv\.org/(?:abs|overview)/" + _ID + _TEXT_TAIL)
+_TEXT_HF = re.compile(r"/papers/" + _ID + _TEXT_TAIL)
+_HF_HOSTS = ("huggingface.co", "hf.co")
+_SEGMENT_HOSTS = ("semanticscholar.org/", "scirate.com/")
+
+
+_OLD_MIN, _OLD_MAX = 9108, 703  # yymm bounds of old-style IDs, 1991-08 .. 2007-03
+
+
+def _next_month_yymm() -> int:
+    """YYMM of the month after the current UTC month (slack for time zones)."""
+    now = datetime.now(UTC)
+    year, month = (now.year, now.month + 1) if now.month < 12 else (now.year + 1, 1)
+    return (year % 100) * 100 + month
+
+
+# Upper bound for new-style YYMM; refreshed lazily when a candidate exceeds it, so a
+# long-running stream process keeps accepting new months without a per-call clock read.
+_new_max = _next_month_yymm()
+_new_max_checked = time.monotonic()
+
+
+def _new_style_upper_bound() -> int:
+    global _new_max, _new_max_checked
+    now = time.monotonic()
+    if now - _new_max_checked > 3600.0:
+        _new_max = _next_month_yymm()
+        _new_max_checked = now
+    return _new_max
+
+
+def _valid_new(ident: str) -> bool:
+    """``ident`` is ``DDDD.DDDD`` or ``DDDD.DDDDD`` (regex-guaranteed)."""
+    yymm = int(ident[:4])
+    month = yymm % 100
+    if month < 1 or month > 12 or yymm < 704:
+        return False
+    digits = len(ident) - 5
+    if digits != (4 if yymm < 1501 else 5):
+        return False
+    if int(ident[5:]) == 0:
+        return False
+    return yymm <= _new_max or yymm <= _new_style_upper_bound()
+
+
+def _valid_old(archive: str, number: str) -> bool:
+    """``number`` is ``YYMMNNN`` (regex-guaranteed)."""
+    if archive not in OLD_ARCHIVES:
+        return False
+    yymm = int(number[:4])
+    month = yymm % 100
+    if month < 1 or month > 12:
+        return False
+    if not (yymm >= _OLD_MIN or yymm <= _OLD_MAX):
+        return False
+    return number[4:] != "000"
+
+
+def _from_match(m: re.Match[str]) -> str | None:
+    new = m.group("new")
+    if new is not None:
+        return new if _valid_new(new) else None
+    arch, old = m.group("arch"), m.group("old")
+    if _valid_old(arch, old):
+        return f"{arch}/{old}"
+    return None
+
+
+_CANON_RE = re.compile(r"\s*(?:arxiv:\s?)?" + _ID + r"\s*")
+
+
+def canonicalize(raw: str) -> str | None:
+    """Canonical form of an arXiv ID written any accepted way, or None if it is not one.
+
+    ``arXiv:1602.02410v2`` -> ``1602.02410``; ``math.GT/0211159`` -> ``math/0211159``.
+    """
+    if not isinstance(raw, str):
+        return None
+    m = _CANON_RE.fullmatch(raw.lower())
+    return _from_match(m) if m else None
+
+
+def arxiv_id_from_url(url: str) -> str | None:
+    """The paper a URL points at (arXiv and its mirrors/aggregators), or None."""
+    if not isinstance(url, str):
+        return None
+    low = url.strip().lower()
+    scheme_end = low.find("://")
+    if scheme_end >= 0:
+        low = low[scheme_end + 3 :]
+    slash = low.find("/")
+    if slash <= 0:
+        return None
+    host = low[:slash]
+    pattern = _HOSTS.get(host)
+    if pattern is None:
+        if not host.endswith(".arxiv.org"):  # export., browse., ar5iv.labs., mirrors
+            return None
+        pattern = _ARXIV_PATH
+    m = pattern.match(low, slash + 1)
+    return _from_match(m) if m else None
+
+
+def _glued(low: str, pos: int) -> bool:
+    """True when the character before ``pos`` makes it part of a longer word."""
+    if pos <= 0:
+        return False
+    ch = low[pos - 1]
+    return ch.isalnum() or ch == "_" or ch == "-"
+
+
+def _scan(low: str, needle: str, found: dict[int, str]) -> None:
+    """Match the anchored pattern(s) for every occurrence of ``needle``."""
+    pos = low.find(needle)
+    while pos >= 0:
+        m: re.Match[str] | None = None
+        if needle == "arxiv":
+            if low.startswith("10.48550/", pos - 9):
+                if not _glued(low, pos - 9):
+                    m = _TEXT_ARXIV_DOI.match(low, pos)
+            elif low.endswith(_SEGMENT_HOSTS, 0, pos):
+                host_len = 20 if low.endswith("semanticscholar.org/", 0, pos) else 12
+                if not _glued(low, pos - host_len):
+                    m = _TEXT_ARXIV_SEGMENT.match(low, pos)
+            elif not _glued(low, pos):
+                m = _TEXT_ARXIV.match(low, pos)
+        elif needle == "/papers/":
+            if low.endswith(_HF_HOSTS, 0, pos):
+                host_start = pos - (14 if low.endswith("huggingface.co", 0, pos) else 5)
+                if not _glued(low, host_start):
+                    m = _TEXT_HF.match(low, pos)
+        elif not _glued(low, pos):
+            m = (_TEXT_AR5IV if needle == "ar5iv" else _TEXT_ALPHAXIV).match(low, pos)
+        if m is not None:
+            ident = _from_match(m)
+            if ident is not None:
+                found.setdefault(pos, ident)
+        pos = low.find(needle, pos + 1)
+
+
+def arxiv_ids_in_text(text: str) -> list[str]:
+    """IDs from ``arXiv:ID`` mentions and complete paper URLs in free text, in order,
+    without duplicates. Truncated display strings (ending in ``...``/``…``) give nothing.
+    """
+    if not text or not isinstance(text, str):
+        return []
+    low = text.lower()
+    # str.find runs at C speed; the anchored regexes only run where a site name occurs.
+    found: dict[int, str] = {}
+    if "xiv" in low:
+        _scan(low, "arxiv", found)
+        _scan(low, "alphaxiv", found)
+    if "ar5iv" in low:
+        _scan(low, "ar5iv", found)
+    if "/papers/" in low:
+        _scan(low, "/papers/", found)
+    if not found:
+        return []
+    return list(dict.fromkeys(found[pos] for pos in sorted(found)))
+
+
+def extract_arxiv_ids(urls: Iterable[str], texts: Iterable[str]) -> list[str]:
+    """Sorted unique canonical IDs from link URLs and post texts."""
+    ids: set[str] = set()
+    for url in urls:
+        ident = arxiv_id_from_url(url)
+        if ident is not None:
+            ids.add(ident)
+    for text in texts:
+        ids.update(arxiv_ids_in_text(text))
+    return sorted(ids)

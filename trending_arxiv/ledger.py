@@ -1,0 +1,236 @@
+"""Dedupe, repost joins and deletes, as a pure state machine over a key-value store.
+
+The stream routes every normalised post to the partition of its *join key*:
+- a post with its own papers (or an X retweet whose original came in the payload): its id;
+- a repost that names only its subject (Bluesky): the subject's id, so it meets the subject;
+- a delete: the id of the deleted record.
+Everything the ledger needs about a key is stored under that key (in the same
+partition), so the Faust table that backs the store stays co-partitioned and two
+workers can split the work.
+
+When a repost is credited, the ledger sends a small `credit` record back to the
+routing topic keyed by the repost's own id, so a later delete of the repost (which
+names only the repost) finds the papers it must withdraw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from trending_arxiv.models import Mention, parse_utc, to_utc_iso
+from trending_arxiv.posts import NormalizedPost
+
+POST_PREFIX = "post:"
+PENDING_PREFIX = "pending:"
+TOMBSTONE_PREFIX = "deleted:"
+# Marks, in the subject's partition, a repost already credited (dedupe of redeliveries).
+CREDITED_PREFIX = "credited:"
+
+
+def needs_join(post: NormalizedPost) -> bool:
+    """A repost whose papers are not in its own payload must meet its subject."""
+    return post.kind == "repost" and not post.arxiv_ids and post.ref_post_id is not None
+
+
+def join_key(post: NormalizedPost) -> str:
+    """The key a normalised post is routed by (see the module docstring)."""
+    if needs_join(post):
+        assert post.ref_post_id is not None
+        return post.ref_post_id
+    return post.post_id
+
+
+def routed_post(post: NormalizedPost) -> dict[str, Any]:
+    """The value sent to the routing topic for a parsed post."""
+    return {"type": "post", "post": _post_entry(post, post.arxiv_ids)}
+
+
+@dataclass
+class LedgerResult:
+    """What one routed record caused: mentions to emit, records to re-route, counters."""
+
+    mentions: list[Mention] = field(default_factory=list)
+    reroutes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    duplicates: int = 0
+    pending: int = 0
+    expired_reposts: int = 0
+    deletes: int = 0
+
+
+def _post_entry(post: NormalizedPost, arxiv_ids: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    return {
+        "id": post.post_id,
+        "ids": list(arxiv_ids),
+        "src": post.source,
+        "kind": post.kind,
+        "aid": post.author_id,
+        "ah": post.author_handle,
+        "t": to_utc_iso(post.created_at) if post.created_at else None,
+        "text": post.text[:2000],
+        "ref": post.ref_post_id,
+    }
+
+
+def _entry_to_post(entry: dict[str, Any]) -> NormalizedPost:
+    return NormalizedPost(
+        post_id=entry["id"],
+        source=entry["src"],
+        kind=entry["kind"],
+        author_id=entry.get("aid"),
+        author_handle=entry.get("ah"),
+        created_at=parse_utc(entry["t"]) if entry.get("t") else None,
+        text=entry.get("text") or "",
+        links=(),
+        arxiv_ids=tuple(entry.get("ids") or ()),
+        ref_post_id=entry.get("ref"),
+    )
+
+
+def _mentions(entry: dict[str, Any], op: str, fallback_time: datetime) -> list[Mention]:
+    created = parse_utc(entry["t"]) if entry.get("t") else fallback_time
+    return [
+        Mention(
+            post_id=entry["id"],
+            arxiv_id=arxiv_id,
+            created_at=created,
+            source=entry["src"],
+            kind=entry["kind"],
+            author_id=entry.get("aid"),
+            author_handle=entry.get("ah"),
+            text=entry.get("text") or "",
+            ref_post_id=entry.get("ref"),
+            op=op,  # type: ignore[arg-type]
+        )
+        for arxiv_id in entry.get("ids") or ()
+    ]
+
+
+class Ledger:
+    """Applies routed records to a store; see the module docstring."""
+
+    def __init__(self, store: MutableMapping[str, Any], repost_wait_seconds: float) -> None:
+        self.store = store
+        self.repost_wait_seconds = repost_wait_seconds
+
+    def apply(self, record: dict[str, Any], stream_time: datetime) -> LedgerResult:
+        """Apply one routed record (`post` or `credit`) at the given stream time."""
+        result = LedgerResult()
+        entry = record["post"]
+        if record["type"] == "credit":
+            self._credit(entry, stream_time, result)
+        elif entry["kind"] == "delete":
+            self._delete(entry["id"], stream_time, result)
+        elif entry["kind"] == "repost" and not entry["ids"] and entry.get("ref"):
+            self._repost(entry, stream_time, result)
+        else:
+            self._original(entry, stream_time, result)
+        return result
+
+    def _original(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
+        key = POST_PREFIX + entry["id"]
+        if self._replay_duplicate(entry["id"], now, result):
+            return
+        self.store[key] = entry
+        result.mentions.extend(_mentions(entry, "add", now))
+        waiting = self.store.pop(PENDING_PREFIX + entry["id"], None)
+        for repost in waiting or ():
+            waited = now.timestamp() - repost["_seen"]
+            if waited > self.repost_wait_seconds:
+                result.expired_reposts += 1
+                continue
+            self._credit_repost(repost, entry["ids"], now, result)
+
+    def _repost(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
+        subject_id = entry["ref"]
+        if self._replay_duplicate(entry["id"], now, result):
+            return
+        subject = self.store.get(POST_PREFIX + subject_id)
+        if subject is not None:
+            self._credit_repost(entry, subject.get("ids") or [], now, result)
+            return
+        pending = list(self.store.get(PENDING_PREFIX + subject_id) or [])
+        if any(waiting["id"] == entry["id"] for waiting in pending):
+            result.duplicates += 1
+            return
+        pending.append({**entry, "_seen": now.timestamp()})
+        self.store[PENDING_PREFIX + subject_id] = pending
+        result.pending += 1
+
+    def _credit_repost(
+        self, repost: dict[str, Any], arxiv_ids: list[str], now: datetime, result: LedgerResult
+    ) -> None:
+        credited = {k: v for k, v in repost.items() if k != "_seen"}
+        credited["ids"] = list(arxiv_ids)
+        self.store[CREDITED_PREFIX + repost["id"]] = credited
+        result.mentions.extend(_mentions(credited, "add", now))
+        result.reroutes.append((repost["id"], {"type": "credit", "post": credited}))
+
+    def _credit(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
+        """The repost's own partition learns which papers it was credited with."""
+        key = POST_PREFIX + entry["id"]
+        if (TOMBSTONE_PREFIX + entry["id"]) in self.store:
+            # Deleted before its subject arrived: withdraw what was just credited.
+            result.mentions.extend(_mentions(entry, "remove", now))
+            return
+        if key in self.store:
+            result.duplicates += 1
+        self.store[key] = entry
+
+    def _delete(self, post_id: str, now: datetime, result: LedgerResult) -> None:
+        tombstone = TOMBSTONE_PREFIX + post_id
+        previous = self.store.get(tombstone)
+        if previous is not None:
+            result.duplicates += 1
+            if previous.get("ids"):
+                result.mentions.extend(_mentions(previous, "remove", now))
+            return
+        entry = self.store.pop(POST_PREFIX + post_id, None)
+        self.store[tombstone] = entry or {"id": post_id, "deleted_at": now.timestamp()}
+        result.deletes += 1
+        if entry is not None:
+            result.mentions.extend(_mentions(entry, "remove", now))
+
+    def _replay_duplicate(self, post_id: str, now: datetime, result: LedgerResult) -> bool:
+        """Handle a post seen before; return True if it was.
+
+        The mentions it caused are sent again: downstream counting is idempotent per
+        post, and re-sending covers a crash between the table write and the send
+        (Faust commits after both, so the redelivered record lands here).
+        """
+        for prefix in (POST_PREFIX, CREDITED_PREFIX):
+            entry = self.store.get(prefix + post_id)
+            if entry is not None:
+                result.duplicates += 1
+                result.mentions.extend(_mentions(entry, "add", now))
+                if prefix == CREDITED_PREFIX:
+                    result.reroutes.append((post_id, {"type": "credit", "post": entry}))
+                return True
+        tombstone = self.store.get(TOMBSTONE_PREFIX + post_id)
+        if tombstone is not None:
+            result.duplicates += 1
+            if tombstone.get("ids"):
+                result.mentions.extend(_mentions(tombstone, "remove", now))
+            return True
+        return False
+
+    def expire_pending(self, now: datetime) -> int:
+        """Drop reposts that waited longer than allowed for their subject; return how many."""
+        expired = 0
+        for key in [k for k in list(self.store.keys()) if k.startswith(PENDING_PREFIX)]:
+            waiting = self.store.get(key) or []
+            keep = [r for r in waiting if now.timestamp() - r["_seen"] <= self.repost_wait_seconds]
+            expired += len(waiting) - len(keep)
+            if keep:
+                if len(keep) != len(waiting):
+                    self.store[key] = keep
+            else:
+                del self.store[key]
+        return expired
+
+
+def entry_post(entry: dict[str, Any]) -> NormalizedPost:
+    """Rebuild a normalised post from a routed entry (for tests and tools)."""
+    return _entry_to_post(entry)

@@ -1,0 +1,156 @@
+"""Typed settings, read from environment variables (and an optional `.env`).
+
+One settings object per process: each process builds the subclass it needs
+(`WorkerSettings`, `SinkSettings`, ...). Kafka and Elasticsearch addresses use the
+conventional names `KAFKA_BOOTSTRAP_SERVERS` and `ELASTICSEARCH_URL`; everything else
+is prefixed with `TRENDING_`. Secrets are `SecretStr` so they never show in logs or
+reprs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Kafka topic names of one namespace."""
+
+    raw_posts: str
+    mentions: str
+    counts: str
+    alerts: str
+    dead_letter: str
+
+
+@dataclass(frozen=True)
+class IndexNames:
+    """Elasticsearch index names of one namespace."""
+
+    papers: str
+    mentions: str
+    follows: str
+
+
+class CommonSettings(BaseSettings):
+    """Where Kafka and Elasticsearch are, and which namespace of topics/indices to use."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRENDING_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TRENDING_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    elasticsearch_url: str = Field(
+        default="http://127.0.0.1:9200",
+        validation_alias=AliasChoices("ELASTICSEARCH_URL", "TRENDING_ELASTICSEARCH_URL"),
+    )
+    elasticsearch_username: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELASTICSEARCH_USERNAME", "TRENDING_ELASTICSEARCH_USERNAME"),
+    )
+    elasticsearch_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELASTICSEARCH_PASSWORD", "TRENDING_ELASTICSEARCH_PASSWORD"),
+    )
+    elasticsearch_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELASTICSEARCH_API_KEY", "TRENDING_ELASTICSEARCH_API_KEY"),
+    )
+    elasticsearch_ca_certs: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELASTICSEARCH_CA_CERTS", "TRENDING_ELASTICSEARCH_CA_CERTS"),
+    )
+    namespace: str = Field(
+        default="trending",
+        description="Prefix of every topic and index, so separate runs never mix.",
+    )
+    topic_partitions: int = Field(default=4, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_safe(cls, value: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+        if not value or not set(value) <= allowed or value[0] in "-_":
+            raise ValueError(
+                "namespace must be lower-case letters, digits, '-' or '_' "
+                f"(it names Kafka topics and Elasticsearch indices), got {value!r}"
+            )
+        return value
+
+    @property
+    def topics(self) -> TopicNames:
+        ns = self.namespace
+        return TopicNames(
+            raw_posts=f"{ns}.posts.raw",
+            mentions=f"{ns}.mentions",
+            counts=f"{ns}.counts",
+            alerts=f"{ns}.alerts",
+            dead_letter=f"{ns}.deadletter",
+        )
+
+    @property
+    def indices(self) -> IndexNames:
+        ns = self.namespace
+        return IndexNames(
+            papers=f"{ns}-papers",
+            mentions=f"{ns}-mentions",
+            follows=f"{ns}-follows",
+        )
+
+    def elasticsearch_client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `elasticsearch.Elasticsearch` (auth, TLS) from settings."""
+        kwargs: dict[str, Any] = {"hosts": [self.elasticsearch_url]}
+        if self.elasticsearch_api_key is not None:
+            kwargs["api_key"] = self.elasticsearch_api_key.get_secret_value()
+        elif self.elasticsearch_username and self.elasticsearch_password is not None:
+            kwargs["basic_auth"] = (
+                self.elasticsearch_username,
+                self.elasticsearch_password.get_secret_value(),
+            )
+        if self.elasticsearch_ca_certs:
+            kwargs["ca_certs"] = self.elasticsearch_ca_certs
+        return kwargs
+
+
+class WorkerSettings(CommonSettings):
+    """Settings of the Faust stream worker."""
+
+    worker_id: str = "trending-arxiv-worker"
+    worker_data_dir: str = ".stack/faust"
+    worker_web_port: int = 6066
+    worker_web_enabled: bool = False
+    dedupe_retention_days: int = Field(default=30, ge=1)
+    trend_half_life_hours: float = Field(default=6.0, gt=0)
+    alert_min_accounts_1h: int = Field(default=10, ge=1)
+    alert_velocity_ratio: float = Field(default=5.0, gt=0)
+    alert_velocity_min_posts_1h: int = Field(default=5, ge=1)
+    repost_join_wait_seconds: float = Field(default=3600.0, ge=0)
+    counts_refresh_seconds: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(default=500, ge=1)
+    batch_timeout_seconds: float = Field(default=0.2, gt=0)
+
+
+class SinkSettings(CommonSettings):
+    """Settings of the Elasticsearch sink."""
+
+    sink_group_id: str = "trending-arxiv-sink"
+    sink_batch_size: int = Field(default=1000, ge=1)
+    sink_flush_seconds: float = Field(default=0.5, gt=0)
+    sink_max_retry_seconds: float = Field(default=60.0, gt=0)
+    sink_refresh_interval: str = "1s"
+    catalog_path: str | None = Field(
+        default=None,
+        description="JSON/JSON-lines file of paper metadata to enrich from before asking arXiv.",
+    )
