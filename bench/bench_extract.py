@@ -36,6 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from trending_arxiv.ids import _id_from_url  # noqa: E402
 from trending_arxiv.posts import parse_line  # noqa: E402
 
 ORIGINAL_RE = re.compile(r"arxiv.org/(abs|pdf)/\d{4}\.\d{5}")
@@ -314,6 +315,8 @@ def generate(n: int, seed: int) -> list[Post]:
 
 
 def run_ours(posts: Sequence[Post]) -> list[frozenset[str]]:
+    # Start cold: the URL cache must not carry answers over from a previous repeat.
+    _id_from_url.cache_clear()
     out = []
     for p in posts:
         ids: set[str] = set()
@@ -433,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         row["ours_speed_ratio"] = ours_rate / row["posts_per_s"]
 
+    if hasattr(os, "getloadavg"):
+        print("load average (1/5/15 min): " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"{'pipeline':32} {'posts/s':>11} {'ours x':>7} {'recall':>7} {'false IDs':>9}")
     for row in rows:
         print(
@@ -456,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
             "cores_used": 1,
+            "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         },
         "json_library": _json_library(),
         "git_commit": _git_commit(),

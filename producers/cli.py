@@ -36,7 +36,7 @@ produce_app = typer.Typer(
 )
 
 S = TypeVar("S", bound=ProducerSettings)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 NamespaceOpt = Annotated[
     str | None,
@@ -173,8 +173,11 @@ def x_command(
     metrics_port: MetricsPortOpt = None,
     metrics_addr: MetricsAddrOpt = "127.0.0.1",
 ) -> None:
-    """X API v2 into Kafka. The bearer token comes from TRENDING_X_BEARER_TOKEN or the file
-    named by TRENDING_X_BEARER_TOKEN_FILE, never from the command line."""
+    """X API v2 (filtered stream, recent search or a follow list) into Kafka.
+
+    The bearer token comes from TRENDING_X_BEARER_TOKEN or the file named by
+    TRENDING_X_BEARER_TOKEN_FILE, never from the command line.
+    """
     from producers.x import XProducer
 
     settings = _settings(
@@ -261,8 +264,11 @@ def mastodon_command(
     metrics_port: MetricsPortOpt = None,
     metrics_addr: MetricsAddrOpt = "127.0.0.1",
 ) -> None:
-    """Mastodon statuses that link arXiv into Kafka. The token comes from
-    TRENDING_MASTODON_ACCESS_TOKEN or TRENDING_MASTODON_ACCESS_TOKEN_FILE."""
+    """Mastodon statuses that link arXiv (streamed, or polled) into Kafka.
+
+    The access token comes from TRENDING_MASTODON_ACCESS_TOKEN or the file named by
+    TRENDING_MASTODON_ACCESS_TOKEN_FILE.
+    """
     from producers.mastodon import MastodonProducer
 
     settings = _settings(

@@ -96,6 +96,8 @@ class RawPostWriter:
             return self._producer
         delay = 1.0
         while True:
+            if self.stop.is_set():
+                raise WriterStopped("stopped before Kafka was reachable")
             try:
                 self._ensure_topic()
                 self._producer = KafkaProducer(**self._config())
@@ -117,6 +119,8 @@ class RawPostWriter:
         admin = KafkaAdminClient(
             bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
             client_id=f"{self.client_id}-admin",
+            # Give up on a dead cluster soon, so `connect` logs and can be stopped.
+            bootstrap_timeout_ms=5_000,
         )
         try:
             if self.topic in set(admin.list_topics()):

@@ -1,11 +1,58 @@
-"""Local paper metadata (a snapshot file) consulted before asking arXiv."""
+"""Offline paper metadata: read arXiv metadata snapshots into our metadata dicts.
+
+Formats (detected from the content, gzip or not):
+
+* the Kaggle ``arxiv-metadata-oai-snapshot.json`` JSON lines (``id``, ``authors_parsed``,
+  ``versions`` ...);
+* OAI-PMH responses with ``metadataPrefix=arXiv`` (``ListRecords`` / ``GetRecord``);
+* our own JSON list / JSON lines of metadata dicts keyed by ``arxiv_id`` (the bundled
+  seed papers).
+
+Pure parsing, no Elasticsearch: `sinks.catalog_loader` bulk-loads what this yields.
+A record that can't be used yields a `CatalogProblem` (with its line or record number)
+instead of stopping the file.
+"""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal
+
+from lxml import etree
+
+from trending_arxiv.documents import METADATA_FIELDS
+from trending_arxiv.ids import canonicalize
+from trending_arxiv.models import parse_utc, to_utc_iso
+
+CatalogFormat = Literal["kaggle", "oai", "json"]
+OAI_ARXIV_NS = "http://arxiv.org/OAI/arXiv/"
+_SPACE = re.compile(r"\s+")
+_AND = re.compile(r",\s*(?:and\s+)?|\s+and\s+")
+
+
+@dataclass(frozen=True)
+class CatalogRecord:
+    """One paper's metadata (the fields of `METADATA_FIELDS`), keyed by canonical ID."""
+
+    arxiv_id: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CatalogProblem:
+    """A record that could not be used, and where it was."""
+
+    position: int
+    reason: str
 
 
 def bundled_seed_catalog_path() -> Path:
@@ -13,17 +60,233 @@ def bundled_seed_catalog_path() -> Path:
     return Path(str(resources.files("trending_arxiv") / "data" / "seed_papers.json"))
 
 
-def load_catalog_file(path: Path) -> dict[str, dict[str, Any]]:
-    """Read paper metadata keyed by arXiv id from a JSON list or JSON-lines file."""
-    text = path.read_text(encoding="utf-8")
-    records: list[dict[str, Any]]
-    if text.lstrip().startswith("["):
-        records = json.loads(text)
+def _clean(text: Any) -> str | None:
+    if not isinstance(text, str):
+        return None
+    cleaned = _SPACE.sub(" ", text).strip()
+    return cleaned or None
+
+
+def _compact(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if v not in (None, "", [])}
+
+
+def _rfc2822(value: Any) -> str | None:
+    """Kaggle's version dates look like 'Mon, 2 Apr 2007 19:18:42 GMT'."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return to_utc_iso(parsedate_to_datetime(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _day(value: str | None) -> str | None:
+    """OAI dates are days ('2014-01-09'): midnight UTC."""
+    if not value:
+        return None
+    try:
+        return to_utc_iso(datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=UTC))
+    except ValueError:
+        return None
+
+
+def _split_authors(authors: str) -> list[str]:
+    return [a for a in (_clean(p) for p in _AND.split(authors)) if a]
+
+
+def kaggle_record(data: dict[str, Any]) -> CatalogRecord:
+    """One line of the Kaggle snapshot; raises ValueError when it can't be used."""
+    arxiv_id = canonicalize(str(data.get("id") or ""))
+    if arxiv_id is None:
+        raise ValueError(f"not an arXiv id: {data.get('id')!r}")
+    parsed = data.get("authors_parsed")
+    if isinstance(parsed, list) and parsed:
+        # [last, first, suffix] -> "first last suffix"
+        authors = [
+            " ".join(p for p in (_clean(x) for x in (a[1:2] + a[0:1] + a[2:3])) if p)
+            for a in parsed
+            if isinstance(a, list)
+        ]
+        authors = [a for a in authors if a]
     else:
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    catalog: dict[str, dict[str, Any]] = {}
-    for record in records:
-        arxiv_id = record.get("arxiv_id") or record.get("id")
-        if arxiv_id:
-            catalog[str(arxiv_id)] = record
-    return catalog
+        authors = _split_authors(str(data.get("authors") or ""))
+    categories = str(data.get("categories") or "").split()
+    versions = [v for v in data.get("versions") or [] if isinstance(v, dict)]
+    published = _rfc2822(versions[0].get("created")) if versions else None
+    updated = _rfc2822(versions[-1].get("created")) if versions else None
+    if updated is None and data.get("update_date"):
+        updated = _day(str(data["update_date"]))
+    metadata = {
+        "title": _clean(data.get("title")),
+        "authors": authors,
+        "abstract": _clean(data.get("abstract")),
+        "categories": categories,
+        "primary_category": categories[0] if categories else None,
+        "published": published,
+        "updated": updated,
+        "doi": _clean(data.get("doi")),
+        "journal_ref": _clean(data.get("journal-ref")),
+        "comment": _clean(data.get("comments")),
+    }
+    if not metadata["title"]:
+        raise ValueError(f"{arxiv_id}: no title")
+    return CatalogRecord(arxiv_id, _compact(metadata))
+
+
+def own_record(data: dict[str, Any]) -> CatalogRecord:
+    """A metadata dict of our own format (the bundled seed papers)."""
+    arxiv_id = canonicalize(str(data.get("arxiv_id") or data.get("id") or ""))
+    if arxiv_id is None:
+        raise ValueError(f"not an arXiv id: {data.get('arxiv_id') or data.get('id')!r}")
+    metadata: dict[str, Any] = {}
+    for name in METADATA_FIELDS:
+        value = data.get(name)
+        if name in ("published", "updated") and isinstance(value, str):
+            value = to_utc_iso(parse_utc(value))
+        metadata[name] = value
+    if isinstance(metadata.get("authors"), str):
+        metadata["authors"] = _split_authors(metadata["authors"])
+    if isinstance(metadata.get("categories"), str):
+        metadata["categories"] = metadata["categories"].split()
+    if not metadata.get("primary_category") and metadata.get("categories"):
+        metadata["primary_category"] = metadata["categories"][0]
+    return CatalogRecord(arxiv_id, _compact(metadata))
+
+
+def oai_record(element: Any) -> CatalogRecord:
+    """One `<arXiv>` metadata element of an OAI-PMH response."""
+
+    def text(name: str, parent: Any = element) -> str | None:
+        found = parent.find(f"{{{OAI_ARXIV_NS}}}{name}")
+        return None if found is None else _clean("".join(found.itertext()))
+
+    arxiv_id = canonicalize(text("id") or "")
+    if arxiv_id is None:
+        raise ValueError(f"not an arXiv id: {text('id')!r}")
+    authors = []
+    for author in element.iterfind(f"{{{OAI_ARXIV_NS}}}authors/{{{OAI_ARXIV_NS}}}author"):
+        parts = [text(n, author) for n in ("forenames", "keyname", "suffix")]
+        name = " ".join(p for p in parts if p)
+        if name:
+            authors.append(name)
+    categories = (text("categories") or "").split()
+    metadata = {
+        "title": text("title"),
+        "authors": authors,
+        "abstract": text("abstract"),
+        "categories": categories,
+        "primary_category": categories[0] if categories else None,
+        "published": _day(text("created")),
+        "updated": _day(text("updated")) or _day(text("created")),
+        "doi": text("doi"),
+        "journal_ref": text("journal-ref"),
+        "comment": text("comments"),
+    }
+    if not metadata["title"]:
+        raise ValueError(f"{arxiv_id}: no title")
+    return CatalogRecord(arxiv_id, _compact(metadata))
+
+
+def _peekable(stream: IO[bytes]) -> Any:
+    return stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
+
+
+def open_catalog(raw: IO[bytes]) -> IO[bytes]:
+    """A peekable stream of the catalog's bytes, gunzipped when it is gzip (any name)."""
+    buffered = _peekable(raw)
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return _peekable(gzip.GzipFile(fileobj=buffered, mode="rb"))  # type: ignore[arg-type]
+    return buffered  # type: ignore[no-any-return]
+
+
+def detect_format(stream: IO[bytes]) -> CatalogFormat:
+    """Sniff the first non-blank byte(s) of a buffered stream without consuming it."""
+    head = _peekable(stream).peek(4096)[:4096]
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<"):
+        return "oai"
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        first = text.split(b"\n", 1)[0]
+        return "kaggle" if b'"authors_parsed"' in first or b'"versions"' in first else "json"
+    raise ValueError("not a catalog: expected JSON lines, a JSON list or OAI-PMH XML")
+
+
+def iter_catalog(stream: IO[bytes]) -> Iterator[CatalogRecord | CatalogProblem]:
+    """Records (or problems) of a catalog stream, in file order."""
+    buffered = _peekable(stream)
+    kind = detect_format(buffered)
+    if kind == "oai":
+        yield from _iter_oai(buffered)
+    elif kind == "json" and buffered.peek(64).lstrip().startswith(b"["):
+        try:
+            records = json.load(buffered)
+        except ValueError as error:
+            yield CatalogProblem(0, f"invalid JSON: {error}")
+            return
+        for number, data in enumerate(records, start=1):
+            yield _convert(number, data, own_record)
+    else:
+        convert = kaggle_record if kind == "kaggle" else own_record
+        for number, line in enumerate(buffered, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as error:
+                yield CatalogProblem(number, f"invalid JSON: {error}")
+                continue
+            record = _convert(number, data, convert)
+            if isinstance(record, CatalogRecord) or kind == "kaggle":
+                yield record
+            else:  # lines of our own format may carry Kaggle keys too
+                yield _convert(number, data, kaggle_record)
+
+
+def _convert(number: int, data: Any, convert: Any) -> CatalogRecord | CatalogProblem:
+    if not isinstance(data, dict):
+        return CatalogProblem(number, "not a JSON object")
+    try:
+        record: CatalogRecord = convert(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        return CatalogProblem(number, str(error))
+    return record
+
+
+def _iter_oai(stream: IO[bytes]) -> Iterator[CatalogRecord | CatalogProblem]:
+    number = 0
+    context = etree.iterparse(
+        stream,
+        events=("end",),
+        tag=f"{{{OAI_ARXIV_NS}}}arXiv",
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=True,
+    )
+    try:
+        for _event, element in context:
+            number += 1
+            try:
+                yield oai_record(element)
+            except ValueError as error:
+                yield CatalogProblem(number, str(error))
+            element.clear()
+    except etree.XMLSyntaxError as error:
+        yield CatalogProblem(number + 1, f"invalid XML: {error}")
+
+
+def iter_catalog_file(path: Path) -> Iterator[CatalogRecord | CatalogProblem]:
+    """Records of a catalog file (gzip or not); raises ValueError for unknown formats."""
+    with path.open("rb") as raw:
+        yield from iter_catalog(open_catalog(raw))
+
+
+def load_catalog_file(path: Path) -> dict[str, dict[str, Any]]:
+    """Every usable record of a (small) catalog file, keyed by canonical arXiv id."""
+    return {
+        record.arxiv_id: record.metadata
+        for record in iter_catalog_file(path)
+        if isinstance(record, CatalogRecord)
+    }

@@ -25,6 +25,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
 from sinks.indices import ensure_indices
 from trending_arxiv.documents import counts_document, mention_document, metadata_document
+from trending_arxiv.kafka_admin import ensure_topics
 from trending_arxiv.models import CountUpdate, DeadLetter, Mention
 from trending_arxiv.settings import SinkSettings
 
@@ -96,9 +97,14 @@ class ElasticsearchSink:
                     if previous is None or update.as_of >= previous.as_of:
                         latest_counts[update.arxiv_id] = update
             except (ValueError, KeyError, TypeError) as error:
-                self._dead_letter("sink", f"unreadable record: {error}", record.value,
-                                  topic=record.topic, partition=record.partition,
-                                  offset=record.offset)
+                self._dead_letter(
+                    "sink",
+                    f"unreadable record: {error}",
+                    record.value,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
         new_ids = {m.arxiv_id for m in mentions} | set(latest_counts)
         self._describe(sorted(new_ids - self._described), operations)
         for mention in mentions:
@@ -175,7 +181,8 @@ class ElasticsearchSink:
                 else:
                     reason = json.dumps(result.get("error"))[:2000]
                     self._dead_letter(
-                        "sink", f"Elasticsearch rejected {op} ({status}): {reason}",
+                        "sink",
+                        f"Elasticsearch rejected {op} ({status}): {reason}",
                         json.dumps({"action": action, "doc": doc}).encode(),
                     )
             if retry:
@@ -221,6 +228,7 @@ class ElasticsearchSink:
     def run(self, idle_exit_seconds: float | None = None) -> SinkStats:
         """Consume until stopped (or idle for `idle_exit_seconds`, for tools and tests)."""
         ensure_indices(self.es, self.settings, self.settings.sink_refresh_interval)
+        ensure_topics(self.settings)
         consumer = self.consumer()
         last_data = time.monotonic()
         try:

@@ -15,7 +15,10 @@ from trending_arxiv.models import WINDOWS
 from trending_arxiv.settings import CommonSettings
 
 _KEYWORD = {"type": "keyword"}
-_TEXT_WITH_KEYWORD = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}}
+_TEXT_WITH_KEYWORD = {
+    "type": "text",
+    "fields": {"keyword": {"type": "keyword", "ignore_above": 512}},
+}
 _PER_WINDOW = {"properties": {window: {"type": "integer"} for window in WINDOWS}}
 
 PAPERS_MAPPINGS: dict[str, Any] = {
@@ -35,6 +38,7 @@ PAPERS_MAPPINGS: dict[str, Any] = {
         "abs_url": _KEYWORD,
         "pdf_url": _KEYWORD,
         "metadata_status": _KEYWORD,
+        "metadata_source": _KEYWORD,
         "enriched_at": {"type": "date"},
         "posts": _PER_WINDOW,
         "accounts": _PER_WINDOW,
@@ -76,11 +80,16 @@ FOLLOWS_MAPPINGS: dict[str, Any] = {
 }
 
 
-def ensure_indices(es: Elasticsearch, settings: CommonSettings, refresh_interval: str = "1s") -> None:
+def ensure_indices(
+    es: Elasticsearch, settings: CommonSettings, refresh_interval: str = "1s"
+) -> None:
     """Create (or update) the templates and the indices of this namespace; idempotent."""
     names = settings.indices
-    index_settings = {"number_of_shards": 1, "number_of_replicas": 0,
-                      "refresh_interval": refresh_interval}
+    index_settings = {
+        "number_of_shards": 1,
+        "number_of_replicas": 0,
+        "refresh_interval": refresh_interval,
+    }
     for index, mappings in (
         (names.papers, PAPERS_MAPPINGS),
         (names.mentions, MENTIONS_MAPPINGS),

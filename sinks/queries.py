@@ -1,23 +1,87 @@
-"""Ranking queries over the papers and mentions indices (used by the CLI and the API)."""
+"""Ranking, search, paper detail and per-user trending (used by the CLI and the HTTP API).
+
+Two ways to rank:
+
+* the papers index (default): the stream's own counts per window, trend score and
+  publication date, one cheap sorted search;
+* the mentions index, when the question is one the stream doesn't answer directly: as of
+  a moment (`as_of`), from one network (`source`), or from the accounts a user follows
+  (`user`, a `terms` lookup into the follows index, so any number of users need no
+  per-user state in the stream). A `terms` aggregation on `arxiv_id` counts posts, a
+  `cardinality` sub-aggregation counts accounts, and the page of papers is joined with
+  its metadata by `mget`.
+
+All functions return plain JSON-able dicts; bad input raises ValueError with a clear
+message. User text only ever reaches Elasticsearch inside `simple_query_string`, which
+never fails on syntax.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, NotFoundError
 
-from trending_arxiv.models import WINDOW_SECONDS, WINDOWS, to_utc_iso
+from trending_arxiv.counting import DEFAULT_HALF_LIFE_HOURS
+from trending_arxiv.ids import canonicalize
+from trending_arxiv.models import WINDOW_SECONDS, WINDOWS, parse_utc, to_utc_iso
 from trending_arxiv.settings import CommonSettings
 
 Sort = Literal["posts", "accounts", "score", "date"]
+SearchSort = Literal["relevance", "posts", "accounts", "score", "date"]
 SORTS: tuple[str, ...] = ("posts", "accounts", "score", "date")
+SEARCH_SORTS: tuple[str, ...] = ("relevance", *SORTS)
 PAPER_SOURCE_FIELDS = [
     "arxiv_id", "title", "authors", "abstract", "categories", "primary_category", "published",
     "posts", "accounts", "trend_score", "velocity", "first_seen", "last_seen", "counts_as_of",
     "abs_url", "pdf_url", "metadata_status", "sources",
-]
+]  # fmt: skip
+DETAIL_SOURCE_FIELDS = [
+    *PAPER_SOURCE_FIELDS, "updated", "doi", "journal_ref", "comment", "metadata_source",
+    "enriched_at",
+]  # fmt: skip
+SEARCH_FIELDS = ["title^3", "abstract", "authors^2"]
+# Operators users may type; FUZZY/NEAR/SLOP are left out because they are costly.
+SEARCH_FLAGS = "AND|OR|NOT|PHRASE|PRECEDENCE|PREFIX|WHITESPACE|ESCAPE"
+POST_FIELDS = ["post_id", "url", "source", "kind", "author_handle", "text", "@timestamp"]
+MAX_RESULTS = 10_000
+MAX_SEARCH_TEXT = 1000
+#: Elasticsearch's default `index.max_terms_count`, the most a terms lookup may return.
+MAX_FOLLOWS = 65_536
+#: With `as_of`/`source`/`user`, a score or date ranking looks at this many papers at most.
+MAX_CANDIDATES = 10_000
+HISTOGRAM_DAYS = 7
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_CATEGORY = re.compile(r"^[A-Za-z][A-Za-z0-9.\-]{0,63}$")
+# Age buckets (in half-lives) for the mentions-path trend score: decayed counts per bucket.
+_SCORE_EDGES = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _check_common(
+    window: str, limit: int, offset: int, category: str | None, source: str | None
+) -> None:
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}, got {window!r}")
+    if not 1 <= limit <= MAX_RESULTS:
+        raise ValueError(f"limit must be between 1 and {MAX_RESULTS}, got {limit}")
+    if offset < 0:
+        raise ValueError("offset must not be negative")
+    if offset + limit > MAX_RESULTS:
+        raise ValueError(f"offset + limit must not exceed {MAX_RESULTS}")
+    if category is not None and not _CATEGORY.match(category):
+        raise ValueError(f"not an arXiv category: {category!r} (e.g. cs.LG, hep-th)")
+    if source is not None and not _SOURCE_NAME.match(source):
+        raise ValueError(f"not a source name: {source!r} (e.g. x, bluesky, mastodon)")
 
 
 @dataclass(frozen=True)
@@ -27,16 +91,44 @@ class TrendingQuery:
     limit: int = 20
     offset: int = 0
     category: str | None = None
+    source: str | None = None
+    as_of: datetime | None = None
+    user: str | None = None
 
     def __post_init__(self) -> None:
-        if self.window not in WINDOWS:
-            raise ValueError(f"window must be one of {', '.join(WINDOWS)}, got {self.window!r}")
+        _check_common(self.window, self.limit, self.offset, self.category, self.source)
         if self.sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {self.sort!r}")
-        if not 1 <= self.limit <= 10_000:
-            raise ValueError(f"limit must be between 1 and 10000, got {self.limit}")
-        if self.offset < 0:
-            raise ValueError("offset must not be negative")
+        if self.user is not None:
+            _check_user(self.user)
+        object.__setattr__(self, "as_of", _aware(self.as_of))
+
+    @property
+    def uses_mentions(self) -> bool:
+        """Whether the ranking needs the mentions index (see the module doc)."""
+        return self.as_of is not None or self.source is not None or self.user is not None
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    window: str = "all"
+    sort: SearchSort = "relevance"
+    limit: int = 20
+    offset: int = 0
+    category: str | None = None
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_common(self.window, self.limit, self.offset, self.category, self.source)
+        if self.sort not in SEARCH_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SEARCH_SORTS)}, got {self.sort!r}")
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise ValueError("search text must not be empty")
+        if len(self.text) > MAX_SEARCH_TEXT:
+            raise ValueError(f"search text must be at most {MAX_SEARCH_TEXT} characters")
+        if "\x00" in self.text:
+            raise ValueError("search text must not contain NUL characters")
 
 
 def _paper_row(source: dict[str, Any], window: str) -> dict[str, Any]:
@@ -54,25 +146,35 @@ def _paper_row(source: dict[str, Any], window: str) -> dict[str, Any]:
     }
 
 
-def top_papers(es: Elasticsearch, settings: CommonSettings, query: TrendingQuery) -> list[dict]:
-    """Papers ranked for a window from the stream's counts in the papers index."""
-    sort_field = {
-        "posts": f"posts.{query.window}",
-        "accounts": f"accounts.{query.window}",
+def _papers_sort(sort: str, window: str) -> list[dict[str, Any]]:
+    field = {
+        "posts": f"posts.{window}",
+        "accounts": f"accounts.{window}",
         "score": "trend_score",
         "date": "published",
-    }[query.sort]
+    }[sort]
+    return [
+        {field: {"order": "desc", "missing": "_last", "unmapped_type": "long"}},
+        {f"posts.{window}": {"order": "desc", "unmapped_type": "long"}},
+        {"arxiv_id": {"order": "asc", "unmapped_type": "keyword"}},
+    ]
+
+
+def _source_filter(source: str) -> dict[str, Any]:
+    return {"range": {f"sources.{source}": {"gt": 0}}}
+
+
+def top_papers(es: Elasticsearch, settings: CommonSettings, query: TrendingQuery) -> list[dict]:
+    """Papers ranked for a window (see the module doc for which index answers)."""
+    if query.uses_mentions:
+        return _top_from_mentions(es, settings, query)
     filters: list[dict[str, Any]] = [{"range": {f"posts.{query.window}": {"gt": 0}}}]
     if query.category:
         filters.append({"term": {"categories": query.category}})
     response = es.search(
         index=settings.indices.papers,
         query={"bool": {"filter": filters}},
-        sort=[
-            {sort_field: {"order": "desc", "missing": "_last", "unmapped_type": "long"}},
-            {f"posts.{query.window}": {"order": "desc"}},
-            {"arxiv_id": {"order": "asc"}},
-        ],
+        sort=_papers_sort(query.sort, query.window),
         size=query.limit,
         from_=query.offset,
         source_includes=PAPER_SOURCE_FIELDS,
@@ -89,3 +191,360 @@ def window_range(window: str, as_of: datetime) -> dict[str, Any] | None:
         return {"range": {"@timestamp": upper}}
     start = datetime.fromtimestamp(as_of.timestamp() - seconds, as_of.tzinfo)
     return {"range": {"@timestamp": {"gt": to_utc_iso(start), **upper}}}
+
+
+def _follows_filter(es: Elasticsearch, settings: CommonSettings, user: str) -> dict[str, Any]:
+    if get_follow_list(es, settings, user) is None:
+        raise ValueError(f"no follow list stored for user {user!r}")
+    lookup = {"index": settings.indices.follows, "id": user, "path": "accounts"}
+    return {"terms": {"account": lookup}}
+
+
+def _score_ranges(as_of: datetime, half_life_hours: float) -> list[dict[str, Any]]:
+    """`range` buckets of post age (newest first), keyed by their index."""
+    ranges = []
+    for i in range(len(_SCORE_EDGES) - 1):
+        young = as_of - timedelta(hours=_SCORE_EDGES[i] * half_life_hours)
+        old = as_of - timedelta(hours=_SCORE_EDGES[i + 1] * half_life_hours)
+        ranges.append({"key": str(i), "from": to_utc_iso(old), "to": to_utc_iso(young)})
+    return ranges
+
+
+def decayed_score(bucket_counts: dict[str, int]) -> float:
+    """Posts weighted 2^-age (age in half-lives, at each bucket's middle), summed."""
+    score = 0.0
+    for i in range(len(_SCORE_EDGES) - 1):
+        middle = (_SCORE_EDGES[i] + _SCORE_EDGES[i + 1]) / 2
+        score += bucket_counts.get(str(i), 0) * math.pow(2.0, -middle)
+    return round(score, 6)
+
+
+def _top_from_mentions(
+    es: Elasticsearch, settings: CommonSettings, query: TrendingQuery
+) -> list[dict]:
+    as_of = query.as_of or datetime.now(UTC)
+    filters: list[dict[str, Any]] = []
+    span = window_range(query.window, as_of)
+    if span:
+        filters.append(span)
+    if query.source:
+        filters.append({"term": {"source": query.source}})
+    if query.category:
+        filters.append({"term": {"categories": query.category}})
+    if query.user:
+        filters.append(_follows_filter(es, settings, query.user))
+    wanted = query.offset + query.limit
+    if query.sort == "posts":
+        size, order = wanted, [{"_count": "desc"}, {"_key": "asc"}]
+    elif query.sort == "accounts":
+        size, order = wanted, [{"accounts": "desc"}, {"_count": "desc"}, {"_key": "asc"}]
+    elif query.sort == "score":
+        # Candidates by posts, re-ranked by the decayed score below.
+        size, order = min(MAX_CANDIDATES, max(200, 5 * wanted)), [{"_count": "desc"}]
+    else:
+        size, order = MAX_CANDIDATES, [{"_count": "desc"}]
+    sub_aggs: dict[str, Any] = {
+        "accounts": {"cardinality": {"field": "account", "precision_threshold": 40_000}},
+    }
+    if query.sort != "date":
+        sub_aggs["ages"] = {
+            "date_range": {"field": "@timestamp",
+                           "ranges": _score_ranges(as_of, DEFAULT_HALF_LIFE_HOURS)}
+        }  # fmt: skip
+    response = es.search(
+        index=settings.indices.mentions,
+        query={"bool": {"filter": filters}},
+        size=0,
+        aggs={"papers": {"terms": {"field": "arxiv_id", "size": size, "order": order},
+                         "aggs": sub_aggs}},
+        track_total_hits=False,
+    )  # fmt: skip
+    buckets = response["aggregations"]["papers"]["buckets"]
+    counts: dict[str, dict[str, Any]] = {}
+    for bucket in buckets:
+        ages = {b["key"]: b["doc_count"] for b in bucket.get("ages", {}).get("buckets", [])}
+        counts[bucket["key"]] = {
+            "posts": bucket["doc_count"],
+            "accounts": bucket["accounts"]["value"],
+            "trend_score": decayed_score(ages) if "ages" in bucket else None,
+        }
+    if query.sort == "date":
+        page = _page_by_date(es, settings, list(counts), query)
+    else:
+        ranked = list(counts)
+        if query.sort == "score":
+            ranked.sort(key=lambda i: (-(counts[i]["trend_score"] or 0.0), -counts[i]["posts"]))
+        page = ranked[query.offset : wanted]
+    papers = _mget_papers(es, settings, page, PAPER_SOURCE_FIELDS)
+    rows = []
+    for arxiv_id in page:
+        paper = papers.get(arxiv_id) or {"arxiv_id": arxiv_id}
+        numbers = counts[arxiv_id]
+        row = {
+            **paper,
+            "arxiv_id": arxiv_id,
+            "title": paper.get("title"),
+            "window": query.window,
+            "as_of": to_utc_iso(as_of),
+            "posts": numbers["posts"],
+            "accounts": numbers["accounts"],
+            "posts_by_window": {query.window: numbers["posts"]},
+            "accounts_by_window": {query.window: numbers["accounts"]},
+        }
+        if numbers["trend_score"] is not None:
+            row["trend_score"] = numbers["trend_score"]
+        rows.append(row)
+    return rows
+
+
+def _page_by_date(
+    es: Elasticsearch, settings: CommonSettings, candidates: list[str], query: TrendingQuery
+) -> list[str]:
+    if not candidates:
+        return []
+    response = es.search(
+        index=settings.indices.papers,
+        query={"ids": {"values": candidates}},
+        sort=_papers_sort("date", "all"),
+        size=query.limit,
+        from_=query.offset,
+        source=False,
+        track_total_hits=False,
+    )
+    page = [hit["_id"] for hit in response["hits"]["hits"]]
+    if len(page) < query.limit:
+        # Papers without a document yet (counts not indexed) come last, by posts.
+        have = set(page)
+        known = set(_existing_ids(es, settings, candidates))
+        rest = [i for i in candidates if i not in known and i not in have]
+        skip = max(0, query.offset - len(known))
+        page += rest[skip : skip + query.limit - len(page)]
+    return page
+
+
+def _existing_ids(es: Elasticsearch, settings: CommonSettings, ids: list[str]) -> list[str]:
+    response = es.mget(index=settings.indices.papers, ids=ids, source=False)
+    return [doc["_id"] for doc in response["docs"] if doc.get("found")]
+
+
+def _mget_papers(
+    es: Elasticsearch, settings: CommonSettings, ids: list[str], fields: list[str]
+) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    response = es.mget(index=settings.indices.papers, ids=ids, source_includes=fields)
+    return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
+
+
+# -- full-text search ----------------------------------------------------------------------
+def search_papers(es: Elasticsearch, settings: CommonSettings, query: SearchQuery) -> list[dict]:
+    """Papers matching free text in title, abstract or authors, filtered and sorted."""
+    filters: list[dict[str, Any]] = []
+    if query.window != "all" or query.sort in ("posts", "accounts"):
+        filters.append({"range": {f"posts.{query.window}": {"gt": 0}}})
+    if query.category:
+        filters.append({"term": {"categories": query.category}})
+    if query.source:
+        filters.append(_source_filter(query.source))
+    text_query = {
+        "simple_query_string": {
+            "query": query.text,
+            "fields": SEARCH_FIELDS,
+            "default_operator": "and",
+            "flags": SEARCH_FLAGS,
+            "lenient": True,
+        }
+    }
+    sort: list[Any]
+    if query.sort == "relevance":
+        sort = ["_score", {"arxiv_id": {"order": "asc", "unmapped_type": "keyword"}}]
+    else:
+        sort = [*_papers_sort(query.sort, query.window)[:1], "_score"]
+    response = es.search(
+        index=settings.indices.papers,
+        query={"bool": {"must": [text_query], "filter": filters}},
+        sort=sort,
+        size=query.limit,
+        from_=query.offset,
+        source_includes=PAPER_SOURCE_FIELDS,
+        highlight={
+            "fields": {
+                "title": {"number_of_fragments": 0},
+                "abstract": {"fragment_size": 200, "number_of_fragments": 1},
+            },
+            "pre_tags": ["**"],
+            "post_tags": ["**"],
+        },
+        track_total_hits=False,
+        track_scores=True,
+    )
+    rows = []
+    for hit in response["hits"]["hits"]:
+        row = _paper_row(hit["_source"], query.window)
+        row["arxiv_id"] = row["arxiv_id"] or hit["_id"]
+        row["relevance"] = hit.get("_score")
+        row["highlight"] = hit.get("highlight", {})
+        rows.append(row)
+    return rows
+
+
+# -- one paper ---------------------------------------------------------------------------------
+def paper_detail(
+    es: Elasticsearch,
+    settings: CommonSettings,
+    arxiv_id: str,
+    posts_limit: int = 50,
+    as_of: datetime | None = None,
+) -> dict | None:
+    """Metadata, counts, posts (newest first) and an hourly histogram; None if unknown."""
+    canonical = canonicalize(arxiv_id.strip()) if isinstance(arxiv_id, str) else None
+    if canonical is None:
+        raise ValueError(f"not an arXiv identifier: {arxiv_id!r}")
+    if not 0 <= posts_limit <= 1000:
+        raise ValueError("posts_limit must be between 0 and 1000")
+    as_of = _aware(as_of)
+    try:
+        paper = es.get(
+            index=settings.indices.papers, id=canonical, source_includes=DETAIL_SOURCE_FIELDS
+        )["_source"]
+    except NotFoundError:
+        paper = None
+    mention_filters: list[dict[str, Any]] = [{"term": {"arxiv_id": canonical}}]
+    if as_of is not None:
+        mention_filters.append({"range": {"@timestamp": {"lte": to_utc_iso(as_of)}}})
+    end = as_of
+    if end is None and paper and paper.get("last_seen"):
+        end = parse_utc(paper["last_seen"])
+    response = es.options(ignore_status=404).search(
+        index=settings.indices.mentions,
+        query={"bool": {"filter": mention_filters}},
+        sort=[{"@timestamp": {"order": "desc"}}, {"post_id": {"order": "asc"}}],
+        size=posts_limit,
+        source_includes=POST_FIELDS,
+        aggs={"newest": {"max": {"field": "@timestamp"}}},
+        track_total_hits=True,
+    )
+    hits = response.get("hits", {})
+    total = int(hits.get("total", {}).get("value", 0))
+    if paper is None and total == 0:
+        return None
+    if end is None:
+        newest = response.get("aggregations", {}).get("newest", {}).get("value_as_string")
+        end = parse_utc(newest) if newest else datetime.now(UTC)
+    detail: dict[str, Any] = dict(paper or {"arxiv_id": canonical})
+    detail["arxiv_id"] = canonical
+    detail["posts_by_window"] = detail.pop("posts", None) or {}
+    detail["accounts_by_window"] = detail.pop("accounts", None) or {}
+    if as_of is not None:
+        detail["posts_by_window"], detail["accounts_by_window"] = _window_counts(
+            es, settings, canonical, as_of
+        )
+    detail["mentions_total"] = total
+    detail["as_of"] = to_utc_iso(end)
+    detail["posts"] = [hit["_source"] for hit in hits.get("hits", [])]
+    detail["histogram"] = _hourly_histogram(es, settings, canonical, end) if total else []
+    return detail
+
+
+def _window_counts(
+    es: Elasticsearch, settings: CommonSettings, arxiv_id: str, as_of: datetime
+) -> tuple[dict[str, int], dict[str, int]]:
+    aggs = {
+        window: {
+            "filter": window_range(window, as_of),
+            "aggs": {"accounts": {"cardinality": {"field": "account"}}},
+        }
+        for window in WINDOWS
+    }
+    response = es.search(
+        index=settings.indices.mentions,
+        query={"term": {"arxiv_id": arxiv_id}},
+        size=0,
+        aggs=aggs,
+        track_total_hits=False,
+    )
+    found = response["aggregations"]
+    posts = {w: int(found[w]["doc_count"]) for w in WINDOWS}
+    accounts = {w: int(found[w]["accounts"]["value"]) for w in WINDOWS}
+    return posts, accounts
+
+
+def _hourly_histogram(
+    es: Elasticsearch, settings: CommonSettings, arxiv_id: str, end: datetime
+) -> list[dict[str, Any]]:
+    """Mentions per hour over the paper's activity in the 7 days up to `end` (gaps = 0)."""
+    start = end - timedelta(days=HISTOGRAM_DAYS)
+    response = es.search(
+        index=settings.indices.mentions,
+        query={"bool": {"filter": [
+            {"term": {"arxiv_id": arxiv_id}},
+            {"range": {"@timestamp": {"gt": to_utc_iso(start), "lte": to_utc_iso(end)}}},
+        ]}},
+        size=0,
+        aggs={"hours": {"date_histogram": {
+            "field": "@timestamp", "fixed_interval": "1h", "min_doc_count": 0,
+        }}},
+        track_total_hits=False,
+    )  # fmt: skip
+    return [
+        {"hour": to_utc_iso(datetime.fromtimestamp(b["key"] / 1000, UTC)), "count": b["doc_count"]}
+        for b in response["aggregations"]["hours"]["buckets"]
+    ]
+
+
+# -- follow lists ------------------------------------------------------------------------------
+def _check_user(user: str) -> None:
+    if not isinstance(user, str) or not user.strip() or len(user) > 256:
+        raise ValueError("user must be a non-empty name of at most 256 characters")
+    if any(ord(c) < 32 for c in user):
+        raise ValueError("user must not contain control characters")
+
+
+def normalize_accounts(accounts: list[str]) -> list[str]:
+    """Validated, de-duplicated, sorted `source:author_id` values."""
+    cleaned: set[str] = set()
+    for raw in accounts:
+        if not isinstance(raw, str):
+            raise ValueError(f"an account must be a string like 'x:12345', got {raw!r}")
+        account = raw.strip()
+        source, _, author = account.partition(":")
+        if not _SOURCE_NAME.match(source) or not author or len(account) > 512:
+            raise ValueError(
+                f"not an account: {raw!r} (expected 'source:author_id', e.g. 'x:12345')"
+            )
+        cleaned.add(account)
+    if len(cleaned) > MAX_FOLLOWS:
+        raise ValueError(f"a follow list holds at most {MAX_FOLLOWS} accounts")
+    return sorted(cleaned)
+
+
+def store_follow_list(
+    es: Elasticsearch,
+    settings: CommonSettings,
+    user: str,
+    accounts: list[str],
+    refresh: bool = True,
+) -> dict[str, Any]:
+    """Store (replace) a user's follow list; returns the stored document."""
+    _check_user(user)
+    doc = {
+        "user": user,
+        "accounts": normalize_accounts(accounts),
+        "updated_at": to_utc_iso(datetime.now(UTC)),
+    }
+    es.index(
+        index=settings.indices.follows, id=user, document=doc,
+        refresh="wait_for" if refresh else False,
+    )  # fmt: skip
+    return doc
+
+
+def get_follow_list(es: Elasticsearch, settings: CommonSettings, user: str) -> dict | None:
+    """A user's stored follow list, or None."""
+    _check_user(user)
+    try:
+        response = es.get(index=settings.indices.follows, id=user)
+    except NotFoundError:
+        return None
+    source: dict[str, Any] = response["_source"]
+    return source

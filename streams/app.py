@@ -9,6 +9,7 @@ import faust
 from streams.agents import Metrics, register_agents
 from streams.tables import declare_tables
 from streams.topics import declare_topics
+from trending_arxiv.kafka_admin import ensure_topics
 from trending_arxiv.settings import WorkerSettings
 
 
@@ -45,6 +46,7 @@ def run_worker(settings: WorkerSettings) -> None:
     from faust.worker import Worker
 
     logging.getLogger("faust").setLevel(settings.log_level)
+    ensure_topics(settings)
     app, _ = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
+from faust.types import TableT
 
 
 @dataclass(frozen=True)
 class StreamTables:
-    ledger: faust.TableT
-    papers: faust.TableT
+    ledger: TableT
+    papers: TableT
 
 
 def declare_tables(app: faust.App, partitions: int) -> StreamTables:
-    def table(name: str, help_text: str) -> faust.TableT:
+    def table(name: str, help_text: str) -> TableT:
         return app.Table(
             name,
             default=None,

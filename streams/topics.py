@@ -19,11 +19,6 @@ class StreamTopics:
     dead_letter: faust.TopicT
 
 
-def routed_posts_topic_name(settings: WorkerSettings) -> str:
-    """Internal topic: parsed posts keyed by their join key (see trending_arxiv.ledger)."""
-    return f"{settings.namespace}.posts.routed"
-
-
 def declare_topics(app: faust.App, settings: WorkerSettings) -> StreamTopics:
     names = settings.topics
 
@@ -41,7 +36,7 @@ def declare_topics(app: faust.App, settings: WorkerSettings) -> StreamTopics:
     return StreamTopics(
         # Declared (created if missing) here too, so the worker can start before any producer.
         raw_posts=topic(names.raw_posts),
-        routed_posts=topic(routed_posts_topic_name(settings)),
+        routed_posts=topic(names.routed_posts),
         mentions=topic(names.mentions),
         counts=topic(names.counts),
         alerts=topic(names.alerts),

@@ -121,8 +121,13 @@ def print_papers(rows: list[dict], as_json: bool, window: str) -> None:
     table.add_column("accounts", justify="right")
     table.add_column("title")
     for rank, row in enumerate(rows, start=1):
-        table.add_row(str(rank), row["arxiv_id"], str(row["posts"]), str(row["accounts"]),
-                      row.get("title") or "(metadata pending)")
+        table.add_row(
+            str(rank),
+            row["arxiv_id"],
+            str(row["posts"]),
+            str(row["accounts"]),
+            row.get("title") or "(metadata pending)",
+        )
     Console().print(table)
 
 
@@ -149,7 +154,9 @@ def top(
     try:
         rows = top_papers(es, settings, query)
     except Exception as error:
-        raise _fail(f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}") from error
+        raise _fail(
+            f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}"
+        ) from error
     print_papers(rows, as_json, window)
 
 
@@ -157,13 +164,15 @@ def top(
 def demo(
     input_file: Annotated[
         Path | None,
-        typer.Option("--input", help="JSON-lines posts to replay (default: the bundled seed sample)."),
+        typer.Option(
+            "--input", help="JSON-lines posts to replay (default: the bundled seed sample)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per paper.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Print only the top N.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 300.0,
 ) -> None:
-    """The main job: stack up, replay posts through Kafka -> Faust -> Elasticsearch, print the top."""
+    """The main job: replay posts through Kafka, Faust and Elasticsearch; print the top."""
     from trending_arxiv.demo import DemoError, run_demo
 
     configure_logging("WARNING")

@@ -24,8 +24,14 @@ DEFAULT_HALF_LIFE_HOURS = 6.0
 
 
 def new_paper_state() -> dict[str, Any]:
-    return {"recent": {}, "all_posts": 0, "all_accounts": {}, "sources": {}, "first": None,
-            "last": None}
+    return {
+        "recent": {},
+        "all_posts": 0,
+        "all_accounts": {},
+        "sources": {},
+        "first": None,
+        "last": None,
+    }
 
 
 def apply_mentions(state: dict[str, Any], mentions: Iterable[Mention]) -> bool:
@@ -88,9 +94,7 @@ def prune(state: dict[str, Any], as_of: datetime) -> None:
         del recent[post_id]
 
 
-def window_counts(
-    state: dict[str, Any], as_of: datetime
-) -> tuple[dict[str, int], dict[str, int]]:
+def window_counts(state: dict[str, Any], as_of: datetime) -> tuple[dict[str, int], dict[str, int]]:
     """Posts and distinct accounts per window, counting events at or before `as_of`.
 
     A window of length W covers (as_of - W, as_of]. Events after `as_of` (a replay

@@ -74,7 +74,9 @@ class PipelineProcesses:
             log.close()
 
 
-def pipeline_env(endpoints_kafka: str, endpoints_es: str, namespace: str, data_dir: Path) -> dict[str, str]:
+def pipeline_env(
+    endpoints_kafka: str, endpoints_es: str, namespace: str, data_dir: Path
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=endpoints_kafka,
@@ -114,7 +116,11 @@ def wait_until_counted(
                     source_includes=["posts.all", "title"],
                     size=10_000,
                 )["hits"]["hits"]
-                seen = {h["_id"]: h["_source"]["posts"]["all"] for h in hits if h["_source"].get("title")}
+                seen = {
+                    h["_id"]: h["_source"]["posts"]["all"]
+                    for h in hits
+                    if h["_source"].get("title")
+                }
             except NotFoundError:
                 pass  # the sink hasn't created the indices yet
             status.update(
@@ -153,8 +159,9 @@ def run_demo(input_file: Path | None, timeout: float, console: Console) -> list[
 
     namespace = f"demo-{uuid.uuid4().hex[:8]}"
     work_dir = Path(tempfile.mkdtemp(prefix=f"trending-arxiv-{namespace}-"))
-    env = pipeline_env(endpoints.kafka_bootstrap_servers, endpoints.elasticsearch_url,
-                       namespace, work_dir)
+    env = pipeline_env(
+        endpoints.kafka_bootstrap_servers, endpoints.elasticsearch_url, namespace, work_dir
+    )
     settings = CommonSettings(
         kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
         elasticsearch_url=endpoints.elasticsearch_url,
@@ -171,12 +178,19 @@ def run_demo(input_file: Path | None, timeout: float, console: Console) -> list[
         summary = replay([path], producer_settings, progress=console.is_terminal, console=console)
         console.print(f"replayed {summary.sent} posts from {path.name}")
         wait_until_counted(
-            settings, reference.posts_by_paper, len(reference.mention_ids), processes, timeout,
+            settings,
+            reference.posts_by_paper,
+            len(reference.mention_ids),
+            processes,
+            timeout,
             console,
         )
         es = Elasticsearch(**settings.elasticsearch_client_kwargs())
-        rows = top_papers(es, settings, TrendingQuery(window="all", sort="posts",
-                                                     limit=max(1, len(reference.counts))))
+        rows = top_papers(
+            es,
+            settings,
+            TrendingQuery(window="all", sort="posts", limit=max(1, len(reference.counts))),
+        )
     finally:
         processes.stop()
     return rows

@@ -13,6 +13,7 @@ All regexes are compiled once at import; callers lower-case nothing themselves.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterable
@@ -175,10 +176,9 @@ def _valid_old(archive: str, number: str) -> bool:
 
 
 def _from_match(m: re.Match[str]) -> str | None:
-    new = m.group("new")
+    new, arch, old = m.group("new", "arch", "old")
     if new is not None:
         return new if _valid_new(new) else None
-    arch, old = m.group("arch"), m.group("old")
     if _valid_old(arch, old):
         return f"{arch}/{old}"
     return None
@@ -202,6 +202,12 @@ def arxiv_id_from_url(url: str) -> str | None:
     """The paper a URL points at (arXiv and its mirrors/aggregators), or None."""
     if not isinstance(url, str):
         return None
+    return _id_from_url(url)
+
+
+# Trending papers are linked over and over with the same URL: remember recent answers.
+@functools.lru_cache(maxsize=1 << 16)
+def _id_from_url(url: str) -> str | None:
     low = url.strip().lower()
     scheme_end = low.find("://")
     if scheme_end >= 0:

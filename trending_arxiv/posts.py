@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from trending_arxiv.ids import _id_from_url as _url_id  # cached; callers pass str only
 from trending_arxiv.ids import arxiv_id_from_url, arxiv_ids_in_text
 
 try:  # orjson is ~5x faster than the stdlib; the stdlib still explains bad input.
@@ -97,11 +98,11 @@ def _papers(links: Iterable[str], texts: Iterable[str], extra: Iterable[str] = (
     return ids
 
 
-def _id_str(value: object, what: str) -> str:
-    """An ID given as a non-empty string (or an int, as old X payloads do)."""
+def _id_str(value: object, what: str, allow_int: bool = False) -> str:
+    """An ID given as a non-empty string (or an int, as X payloads may do)."""
     if isinstance(value, str) and value:
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
+    if allow_int and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise PostParseError(f"{what} must be a non-empty string, got {_describe(value)}")
 
@@ -151,7 +152,10 @@ def _iso_time(value: object) -> datetime | None:
         dt = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if dt.tzinfo is None:
+    tz = dt.tzinfo
+    if tz is UTC:  # the usual "...Z" form: nothing to convert
+        return dt
+    if tz is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
 
@@ -165,24 +169,34 @@ def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------
 
 
-def _x2_urls(tweet: Mapping[str, Any]) -> list[str]:
-    """Resolved link targets of a v2 tweet (never the t.co wrapper)."""
-    urls: list[str] = []
-    for holder in (tweet.get("entities"), (tweet.get("note_tweet") or {}).get("entities")):
-        if not isinstance(holder, dict):
+def _x2_urls(tweet: Mapping[str, Any], out: list[str]) -> None:
+    """Append the resolved link targets of a v2 tweet (never the t.co wrapper)."""
+    entities = tweet.get("entities")
+    note = tweet.get("note_tweet")
+    holders = (entities, note.get("entities")) if note and isinstance(note, dict) else (entities,)
+    for holder in holders:
+        if not holder or not isinstance(holder, dict):
             continue
-        for ent in _dicts(holder.get("urls")):
-            target = ent.get("unwound_url") or ent.get("expanded_url")
-            if isinstance(target, str) and target:
-                urls.append(target)
-    return urls
+        urls = holder.get("urls")
+        if not urls:
+            continue
+        if not isinstance(urls, list):
+            raise PostParseError(f"X 'entities.urls' must be an array, got {_describe(urls)}")
+        for ent in urls:
+            if isinstance(ent, dict):
+                target = ent.get("unwound_url") or ent.get("expanded_url")
+                if target and isinstance(target, str):
+                    out.append(target)
 
 
 def _x2_text(tweet: Mapping[str, Any]) -> str:
     note = tweet.get("note_tweet")
-    if isinstance(note, dict) and isinstance(note.get("text"), str):
+    if note and isinstance(note, dict) and isinstance(note.get("text"), str):
         return note["text"]  # long posts: the full text, `text` is cut at 280
-    return _text(tweet.get("text"), "X tweet 'text'")
+    text = tweet.get("text")
+    if isinstance(text, str):
+        return text
+    return _text(text, "X tweet 'text'")
 
 
 def _x2_tweet(
@@ -190,64 +204,87 @@ def _x2_tweet(
     users: Mapping[str, str],
     ref_tweets: Mapping[str, Mapping[str, Any]],
 ) -> NormalizedPost:
-    post_id = _id_str(tweet.get("id"), "X tweet 'id'")
+    # Hot path (every X post): inlined checks, few calls.
+    post_id = tweet.get("id")
+    if not post_id or not isinstance(post_id, str):
+        post_id = _id_str(post_id, "X tweet 'id'", allow_int=True)
     text = _x2_text(tweet)
-    links = _x2_urls(tweet)
+    links: list[str] = []
+    _x2_urls(tweet, links)
     kind = "post"
     ref: str | None = None
-    extra_links: list[str] = []
-    extra_texts: list[str] = []
-    for r in _dicts(tweet.get("referenced_tweets")):
-        rtype, raw_rid = r.get("type"), r.get("id")
-        if not isinstance(raw_rid, str | int):
-            continue
-        rid = str(raw_rid)
-        original = ref_tweets.get(rid)
-        if rtype == "retweeted":
-            kind, ref = "repost", rid
-        elif rtype == "quoted" and kind != "repost":
-            kind, ref = "quote", rid
-        elif rtype == "replied_to" and kind == "post":
-            kind = "reply"
-            continue  # a reply does not mention the papers of its parent
-        else:
-            continue
-        if original is not None:
-            extra_links.extend(_x2_urls(original))
-            extra_texts.append(_x2_text(original))
-    ids = _papers(links + extra_links, (text, *extra_texts))
-    if kind == "repost":
-        links.extend(extra_links)  # a retweet's own text is truncated: show the original's
+    scan = [text]
+    refs = tweet.get("referenced_tweets")
+    if refs:
+        n_own = len(links)
+        for r in _dicts(refs):
+            rtype, raw_rid = r.get("type"), r.get("id")
+            if not isinstance(raw_rid, str | int):
+                continue
+            rid = str(raw_rid)
+            if rtype == "retweeted":
+                kind, ref = "repost", rid
+            elif rtype == "quoted" and kind != "repost":
+                kind, ref = "quote", rid
+            elif rtype == "replied_to" and kind == "post":
+                kind = "reply"
+                continue  # a reply does not mention the papers of its parent
+            else:
+                continue
+            original = ref_tweets.get(rid)
+            if original is not None:
+                _x2_urls(original, links)
+                scan.append(_x2_text(original))
+        paper_links = links
+        if kind != "repost":  # a quote shows its own links; a retweet shows the original's
+            links = links[:n_own]
+    else:
+        paper_links = links
+    ids: set[str] = set()
+    for url in paper_links:
+        ident = _url_id(url)
+        if ident is not None:
+            ids.add(ident)
+    for t in scan:
+        if t:
+            ids.update(arxiv_ids_in_text(t))
     author = tweet.get("author_id")
-    author_id = str(author) if isinstance(author, str | int) and author != "" else None
+    if author and not isinstance(author, str):
+        author = str(author) if isinstance(author, int) else None
+    created = tweet.get("created_at")
     return NormalizedPost(
-        post_id=post_id,
-        source="x",
-        kind=kind,
-        author_id=author_id,
-        author_handle=users.get(author_id) if author_id else None,
-        created_at=_iso_time(tweet.get("created_at")),
-        text=text,
-        links=_dedupe(links),
-        arxiv_ids=tuple(sorted(ids)),
-        ref_post_id=ref,
+        post_id,
+        "x",
+        kind,
+        author or None,
+        users.get(author) if author else None,
+        _iso_time(created) if created else None,
+        text,
+        tuple(dict.fromkeys(links)) if len(links) > 1 else tuple(links),
+        tuple(sorted(ids)) if len(ids) > 1 else tuple(ids),
+        ref,
     )
 
 
 def _x2_includes(obj: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """(user id -> username, tweet id -> tweet) from a v2 ``includes``."""
     includes = obj.get("includes")
-    if not isinstance(includes, dict):
+    if not includes or not isinstance(includes, dict):
         return {}, {}
-    users = {
-        str(u["id"]): u["username"]
-        for u in _dicts(includes.get("users"))
-        if isinstance(u.get("id"), str | int) and isinstance(u.get("username"), str)
-    }
-    tweets = {
-        str(t["id"]): t
-        for t in _dicts(includes.get("tweets"))
-        if isinstance(t.get("id"), str | int)
-    }
+    users: dict[str, str] = {}
+    raw_users = includes.get("users")
+    if raw_users:
+        for u in _dicts(raw_users):
+            uid, name = u.get("id"), u.get("username")
+            if isinstance(uid, str | int) and isinstance(name, str):
+                users[str(uid)] = name
+    tweets: dict[str, dict[str, Any]] = {}
+    raw_tweets = includes.get("tweets")
+    if raw_tweets:
+        for t in _dicts(raw_tweets):
+            tid = t.get("id")
+            if isinstance(tid, str | int):
+                tweets[str(tid)] = t
     return users, tweets
 
 
@@ -299,7 +336,9 @@ def _v1_urls(status: Mapping[str, Any]) -> list[str]:
 
 
 def _parse_v1(status: Mapping[str, Any], depth: int = 0) -> NormalizedPost:
-    post_id = _id_str(status.get("id_str") or status.get("id"), "X v1.1 status 'id_str'")
+    post_id = _id_str(
+        status.get("id_str") or status.get("id"), "X v1.1 status 'id_str'", allow_int=True
+    )
     ext = status.get("extended_tweet")
     if isinstance(ext, dict) and isinstance(ext.get("full_text"), str):
         text = ext["full_text"]
@@ -349,16 +388,22 @@ def _is_v1_status(obj: Mapping[str, Any]) -> bool:
 
 _BSKY_POST = "app.bsky.feed.post"
 _BSKY_REPOST = "app.bsky.feed.repost"
+_LINK_FACET = "app.bsky.richtext.facet#link"
 
 
 def _bsky_links(record: Mapping[str, Any]) -> tuple[list[str], str | None]:
     """Link URIs of a post record, and the URI of the post it quotes (if any)."""
     links: list[str] = []
-    for facet in _dicts(record.get("facets")):
-        for feat in _dicts(facet.get("features")):
-            uri = feat.get("uri")
-            if feat.get("$type") == "app.bsky.richtext.facet#link" and isinstance(uri, str):
-                links.append(uri)
+    facets = record.get("facets")
+    if facets:
+        for facet in _dicts(facets):
+            features = facet.get("features")
+            if not features:
+                continue
+            for feat in _dicts(features):
+                uri = feat.get("uri")
+                if feat.get("$type") == _LINK_FACET and isinstance(uri, str):
+                    links.append(uri)
     quoted: str | None = None
     embed = record.get("embed")
     if isinstance(embed, dict):
@@ -378,52 +423,74 @@ def _bsky_links(record: Mapping[str, Any]) -> tuple[list[str], str | None]:
     return links, quoted
 
 
+def _time_us(value: object) -> datetime | None:
+    """Jetstream's event time (microseconds since the epoch)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1_000_000, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
 def _parse_jetstream(obj: Mapping[str, Any]) -> list[NormalizedPost]:
     event_kind = obj.get("kind")
     if event_kind in ("identity", "account"):
         return []
     if event_kind != "commit":
         raise PostParseError(f"unknown Bluesky Jetstream event kind {_describe(event_kind)}")
-    did = _id_str(obj.get("did"), "Jetstream 'did'")
-    commit = _dict(obj.get("commit"), "Jetstream 'commit'")
+    commit = obj.get("commit")
+    if not isinstance(commit, dict):
+        raise PostParseError(f"Jetstream 'commit' must be an object, got {_describe(commit)}")
     collection = commit.get("collection")
-    if collection not in (_BSKY_POST, _BSKY_REPOST):
+    if collection != _BSKY_POST and collection != _BSKY_REPOST:
         return []  # likes, follows, blocks, profiles, other lexicons: not posts
-    rkey = _id_str(commit.get("rkey"), "Jetstream 'commit.rkey'")
+    did = obj.get("did")
+    if not did or not isinstance(did, str):
+        did = _id_str(did, "Jetstream 'did'")
+    rkey = commit.get("rkey")
+    if not rkey or not isinstance(rkey, str):
+        rkey = _id_str(rkey, "Jetstream 'commit.rkey'")
     uri = f"at://{did}/{collection}/{rkey}"
-    time_us = obj.get("time_us")
-    event_time = (
-        datetime.fromtimestamp(time_us / 1_000_000, UTC)
-        if isinstance(time_us, int) and not isinstance(time_us, bool)
-        else None
-    )
     operation = commit.get("operation")
     if operation == "delete":
-        return [NormalizedPost(uri, "bluesky", "delete", did, None, event_time, "", (), (), uri)]
+        when = _time_us(obj.get("time_us"))
+        return [NormalizedPost(uri, "bluesky", "delete", did, None, when, "", (), (), uri)]
     if operation not in ("create", "update"):
         raise PostParseError(f"unknown Jetstream commit operation {_describe(operation)}")
-    record = _dict(commit.get("record"), "Jetstream 'commit.record'")
-    created = _iso_time(record.get("createdAt")) or event_time
+    record = commit.get("record")
+    if not isinstance(record, dict):
+        record = _dict(record, "Jetstream 'commit.record'")
+    created = _iso_time(record.get("createdAt")) or _time_us(obj.get("time_us"))
     if collection == _BSKY_REPOST:
         subject = _dict(record.get("subject"), "repost 'subject'")
         ref = _id_str(subject.get("uri"), "repost 'subject.uri'")
         # The subject's papers are not in the event: the stream joins them later.
         return [NormalizedPost(uri, "bluesky", "repost", did, None, created, "", (), (), ref)]
-    text = _text(record.get("text"), "Bluesky post 'text'")
+    text = record.get("text")
+    if not isinstance(text, str):
+        text = _text(text, "Bluesky post 'text'")
     links, quoted = _bsky_links(record)
     kind = "quote" if quoted else ("reply" if isinstance(record.get("reply"), dict) else "post")
+    ids: set[str] = set()
+    for url in links:
+        ident = _url_id(url)
+        if ident is not None:
+            ids.add(ident)
+    if text:
+        ids.update(arxiv_ids_in_text(text))
     return [
         NormalizedPost(
-            post_id=uri,
-            source="bluesky",
-            kind=kind,
-            author_id=did,
-            author_handle=None,
-            created_at=created,
-            text=text,
-            links=_dedupe(links),
-            arxiv_ids=tuple(sorted(_papers(links, (text,)))),
-            ref_post_id=quoted,
+            uri,
+            "bluesky",
+            kind,
+            did,
+            None,
+            created,
+            text,
+            tuple(dict.fromkeys(links)) if len(links) > 1 else tuple(links),
+            tuple(sorted(ids)) if len(ids) > 1 else tuple(ids),
+            quoted,
         )
     ]
 
@@ -563,7 +630,14 @@ def _decode(line: str | bytes) -> object:
     try:
         return _fast_loads(line)
     except _FastDecodeError:
-        pass
+        return _decode_slow(line)
+
+
+def _decode_slow(line: str | bytes) -> object:
+    if not isinstance(line, str | bytes | bytearray):
+        raise PostParseError(f"expected a str or bytes line, got {type(line).__name__}")
+    if not line.strip():
+        raise PostParseError("empty line")
     # Slow path, only for bad or unusual input: the stdlib either accepts what orjson
     # refuses (lone surrogate escapes, huge integers) or explains the problem.
     if isinstance(line, bytes | bytearray):
@@ -589,8 +663,10 @@ def _decode(line: str | bytes) -> object:
 
 def parse_line(line: str | bytes) -> list[NormalizedPost]:
     """Decode one JSON document (a JSONL line) and return the posts in it."""
-    if not isinstance(line, str | bytes | bytearray):
-        raise PostParseError(f"expected a str or bytes line, got {type(line).__name__}")
-    if not line.strip():
-        raise PostParseError("empty line")
-    return parse_payload(_decode(line))
+    try:
+        obj = _fast_loads(line)
+    except _FastDecodeError:
+        obj = _decode_slow(line)
+    except TypeError:
+        raise PostParseError(f"expected a str or bytes line, got {type(line).__name__}") from None
+    return parse_payload(obj)

@@ -21,6 +21,7 @@ class TopicNames:
     """Kafka topic names of one namespace."""
 
     raw_posts: str
+    routed_posts: str
     mentions: str
     counts: str
     alerts: str
@@ -49,7 +50,9 @@ class CommonSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TRENDING_KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "TRENDING_KAFKA_BOOTSTRAP_SERVERS"
+        ),
     )
     elasticsearch_url: str = Field(
         default="http://127.0.0.1:9200",
@@ -94,11 +97,25 @@ class CommonSettings(BaseSettings):
         ns = self.namespace
         return TopicNames(
             raw_posts=f"{ns}.posts.raw",
+            # Internal: parsed posts keyed by their join key (see trending_arxiv.ledger).
+            routed_posts=f"{ns}.posts.routed",
             mentions=f"{ns}.mentions",
             counts=f"{ns}.counts",
             alerts=f"{ns}.alerts",
             dead_letter=f"{ns}.deadletter",
         )
+
+    @property
+    def all_topics(self) -> list[str]:
+        topics = self.topics
+        return [
+            topics.raw_posts,
+            topics.routed_posts,
+            topics.mentions,
+            topics.counts,
+            topics.alerts,
+            topics.dead_letter,
+        ]
 
     @property
     def indices(self) -> IndexNames:

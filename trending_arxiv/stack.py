@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import typer
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trending_arxiv.settings import CommonSettings
@@ -57,6 +57,7 @@ TEMPLATES = Path(__file__).resolve().parent / "stack"
 KAFKA_GROUP = "org.apache.kafka"
 ES_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch"
 ES_FALLBACK_ROOT = Path("/var/tmp/trending-arxiv-stack")
+ES_AREA_RECORD = "elasticsearch-area.txt"
 KAFKA_MIN_JAVA = 17
 ES_MIN_JAVA = 21
 
@@ -104,6 +105,13 @@ class StackSettings(BaseSettings):
     kafka_start_timeout: float = Field(default=120.0, gt=0)
     es_start_timeout: float = Field(default=240.0, gt=0)
     stop_timeout: float = Field(default=45.0, gt=0)
+
+    @field_validator("kafka_heap", "es_heap")
+    @classmethod
+    def _heap_size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+[kmgKMG]?", value):
+            raise ValueError(f"heap size must look like 512m or 1g (a -Xmx value), got {value!r}")
+        return value
 
     @property
     def kafka_address(self) -> str:
@@ -198,6 +206,13 @@ def _port_owner(port: int) -> str:
     return f"pid {pid} ({_cmdline(pid)[:160].strip() or '?'})"
 
 
+def _rotate(log_file: Path, max_bytes: int = 50 * 1024 * 1024) -> None:
+    """Keep one previous log when the current one grows large (stdout logs never rotate)."""
+    with contextlib.suppress(OSError):
+        if log_file.stat().st_size > max_bytes:
+            log_file.replace(log_file.with_suffix(log_file.suffix + ".1"))
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         content = path.read_text(errors="replace").splitlines()
@@ -225,7 +240,10 @@ def _terminate(pid: int, timeout: float) -> None:
 @contextlib.contextmanager
 def _locked(stack_dir: Path) -> Iterator[None]:
     """Serialise `up`/`down` of one stack folder across processes."""
-    stack_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        stack_dir.mkdir(parents=True)
+        # Whatever the umask, the ES user must be able to enter it (see `stack_paths`).
+        stack_dir.chmod(0o755)
     with (stack_dir / ".lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -338,6 +356,20 @@ def _maven(settings: StackSettings) -> str:
     return mvn
 
 
+def _maven_source(group: str, artifact: str, version: str, extension: str) -> str:
+    """Where Maven will take an artifact from, for the progress message only."""
+    cached = (
+        Path.home()
+        / ".m2"
+        / "repository"
+        / group.replace(".", "/")
+        / artifact
+        / version
+        / f"{artifact}-{version}.{extension}"
+    )
+    return "the Maven cache (~/.m2)" if cached.is_file() else "Maven Central"
+
+
 def _run_maven(settings: StackSettings, args: list[str], what: str) -> None:
     cmd = [_maven(settings), "-B", "-q", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -350,7 +382,7 @@ def _run_maven(settings: StackSettings, args: list[str], what: str) -> None:
 
 
 @dataclass(frozen=True)
-class _Paths:
+class StackPaths:
     stack: Path
     kafka_libs: Path
     kafka: Path
@@ -412,13 +444,18 @@ def _es_runs_as_other_user() -> bool:
     return os.geteuid() == 0
 
 
-def _paths(settings: StackSettings) -> _Paths:
+def stack_paths(settings: StackSettings) -> StackPaths:
+    """Where everything of the stack in `settings.dir` lives."""
     stack = settings.dir.expanduser().resolve()
-    es_area = stack / "elasticsearch"
-    if _es_runs_as_other_user() and not _traversable_by_others(stack):
-        digest = hashlib.sha256(str(stack).encode()).hexdigest()[:12]
-        es_area = ES_FALLBACK_ROOT / digest / "elasticsearch"
-    return _Paths(
+    try:
+        # Decided once, at the first start, so that later calls find the same servers.
+        es_area = Path((stack / ES_AREA_RECORD).read_text().strip())
+    except OSError:
+        es_area = stack / "elasticsearch"
+        if _es_runs_as_other_user() and not _traversable_by_others(stack):
+            digest = hashlib.sha256(str(stack).encode()).hexdigest()[:12]
+            es_area = ES_FALLBACK_ROOT / digest / "elasticsearch"
+    return StackPaths(
         stack=stack,
         kafka_libs=stack / "downloads" / f"kafka-{settings.kafka_version}" / "libs",
         kafka=stack / "kafka",
@@ -431,11 +468,14 @@ def _paths(settings: StackSettings) -> _Paths:
 _COMPLETE = ".complete"
 
 
-def fetch_kafka(settings: StackSettings, paths: _Paths, log: Log) -> None:
+def fetch_kafka(settings: StackSettings, paths: StackPaths, log: Log) -> None:
     """Kafka jars into the stack folder (once; Maven caches them in ~/.m2 as well)."""
     if (paths.kafka_libs / _COMPLETE).is_file():
         return
-    log(f"fetching Kafka {settings.kafka_version} jars from Maven Central...")
+    source = _maven_source(
+        KAFKA_GROUP, f"kafka_{settings.kafka_scala_version}", settings.kafka_version, "jar"
+    )
+    log(f"fetching Kafka {settings.kafka_version} jars from {source}...")
     if paths.kafka_libs.exists():
         shutil.rmtree(paths.kafka_libs)
     paths.kafka_libs.mkdir(parents=True)
@@ -467,12 +507,14 @@ def _unzip(archive: Path, target: Path) -> None:
                 extracted.chmod(mode)
 
 
-def fetch_elasticsearch(settings: StackSettings, paths: _Paths, log: Log) -> None:
+def fetch_elasticsearch(settings: StackSettings, paths: StackPaths, log: Log) -> None:
     """The Elasticsearch zip, unpacked into its area (once; the zip stays in ~/.m2)."""
     home = paths.es_home(settings.es_version)
     if (home / _COMPLETE).is_file():
         return
-    log(f"fetching Elasticsearch {settings.es_version} from Maven Central...")
+    group, artifact = ES_ARTIFACT.split(":")
+    source = _maven_source(group, artifact, settings.es_version, "zip")
+    log(f"fetching Elasticsearch {settings.es_version} from {source}...")
     staging = paths.es_area / "staging"
     for stale in (staging, home):
         if stale.exists():
@@ -612,7 +654,7 @@ def _our_pid(pid_file: Path, marker: str, port: int) -> int | None:
     return None
 
 
-def _kafka_pid(paths: _Paths, settings: StackSettings) -> int | None:
+def _kafka_pid(paths: StackPaths, settings: StackSettings) -> int | None:
     return _our_pid(paths.kafka_pid, str(paths.kafka_config), settings.kafka_port)
 
 
@@ -633,11 +675,11 @@ def _render(template: str, target: Path, **values: object) -> None:
     target.write_text(text)
 
 
-def _kafka_classpath(paths: _Paths) -> str:
+def _kafka_classpath(paths: StackPaths) -> str:
     return str(paths.kafka_libs / "*")
 
 
-def _format_kafka_storage(java: str, paths: _Paths, log: Log) -> None:
+def _format_kafka_storage(java: str, paths: StackPaths, log: Log) -> None:
     if (paths.kafka_data / "meta.properties").is_file():
         return
     log("formatting Kafka storage (KRaft)...")
@@ -667,7 +709,7 @@ def _format_kafka_storage(java: str, paths: _Paths, log: Log) -> None:
         )
 
 
-def start_kafka(settings: StackSettings, paths: _Paths, log: Log) -> int:
+def start_kafka(settings: StackSettings, paths: StackPaths, log: Log) -> int:
     """Start Kafka (or find it running); return its PID once it answers metadata requests."""
     pid = _kafka_pid(paths, settings)
     if pid is None:
@@ -692,6 +734,7 @@ def start_kafka(settings: StackSettings, paths: _Paths, log: Log) -> int:
         shutil.copyfile(TEMPLATES / "kafka-log4j2.properties", paths.kafka / "log4j2.properties")
         _format_kafka_storage(java, paths, log)
         log(f"starting Kafka {settings.kafka_version} on {settings.kafka_address}...")
+        _rotate(paths.kafka_log)
         with paths.kafka_log.open("ab") as out:
             proc = subprocess.Popen(
                 [
@@ -785,14 +828,15 @@ def _chown_tree(root: Path, uid: int, gid: int) -> None:
             os.lchown(os.path.join(directory, name), uid, gid)
 
 
-def _es_pid(paths: _Paths, settings: StackSettings) -> int | None:
+def _es_pid(paths: StackPaths, settings: StackSettings) -> int | None:
     return _our_pid(paths.es_pid, str(paths.es_home(settings.es_version)), settings.es_port)
 
 
-def _prepare_es_area(paths: _Paths, settings: StackSettings, log: Log) -> tuple[int, int]:
+def _prepare_es_area(paths: StackPaths, settings: StackSettings, log: Log) -> tuple[int, int]:
     """Make the ES area usable by the user ES runs as; return that (uid, gid)."""
     for directory in ("data", "logs", "tmp", "run"):
         (paths.es_area / directory).mkdir(parents=True, exist_ok=True)
+    (paths.stack / ES_AREA_RECORD).write_text(f"{paths.es_area}\n")
     home = paths.es_home(settings.es_version)
     _render(
         "elasticsearch.yml",
@@ -814,7 +858,7 @@ def _prepare_es_area(paths: _Paths, settings: StackSettings, log: Log) -> tuple[
     return user.pw_uid, user.pw_gid
 
 
-def start_elasticsearch(settings: StackSettings, paths: _Paths, log: Log) -> int:
+def start_elasticsearch(settings: StackSettings, paths: StackPaths, log: Log) -> int:
     """Start Elasticsearch (or find it running); return its PID once health is yellow."""
     pid = _es_pid(paths, settings)
     if pid is None:
@@ -836,10 +880,13 @@ def start_elasticsearch(settings: StackSettings, paths: _Paths, log: Log) -> int
             "HOME": str(paths.es_area),
             "ES_JAVA_HOME": str(java_home),
             "ES_JAVA_OPTS": f"-Xms{settings.es_heap} -Xmx{settings.es_heap}",
+            # The launcher's short-lived helper JVMs start faster with the C1 compiler only.
+            "CLI_JAVA_OPTS": "-XX:TieredStopAtLevel=1",
             "ES_PATH_CONF": str(home / "config"),
             "ES_TMPDIR": str(paths.es_area / "tmp"),
         }
         log(f"starting Elasticsearch {settings.es_version} on {settings.es_url}...")
+        _rotate(paths.es_launcher_log)
         with paths.es_launcher_log.open("ab") as out:
             launcher = subprocess.Popen(
                 [str(home / "bin" / "elasticsearch"), "-d", "-p", str(paths.es_pid)],
@@ -931,17 +978,19 @@ def _external_es(settings: StackSettings) -> str | None:
 def ensure_stack(settings: StackSettings | None = None, log: Log = _stderr) -> StackEndpoints:
     """Make sure Kafka and Elasticsearch run and answer; start ours where needed."""
     settings = settings or StackSettings()
-    paths = _paths(settings)
+    paths = stack_paths(settings)
     kafka = _external_kafka(settings)
     es = _external_es(settings)
     started = False
     with _locked(paths.stack):
         if kafka is None:
             was_running = _kafka_pid(paths, settings) is not None
+            began = time.monotonic()
             pid = start_kafka(settings, paths, log)
             started |= not was_running
+            took = "" if was_running else f" after {time.monotonic() - began:.1f} s"
             log(
-                f"Kafka {'is already up' if was_running else 'is up'}: "
+                f"Kafka {'is already up' if was_running else 'is up'}{took}: "
                 f"{settings.kafka_address} (pid {pid})"
             )
             kafka = settings.kafka_address
@@ -949,10 +998,12 @@ def ensure_stack(settings: StackSettings | None = None, log: Log = _stderr) -> S
             log(f"using Kafka at {kafka} (KAFKA_BOOTSTRAP_SERVERS); not starting one")
         if es is None:
             was_running = _es_pid(paths, settings) is not None
+            began = time.monotonic()
             pid = start_elasticsearch(settings, paths, log)
             started |= not was_running
+            took = "" if was_running else f" after {time.monotonic() - began:.1f} s"
             log(
-                f"Elasticsearch {'is already up' if was_running else 'is up'}: "
+                f"Elasticsearch {'is already up' if was_running else 'is up'}{took}: "
                 f"{settings.es_url} (pid {pid})"
             )
             es = settings.es_url
@@ -969,7 +1020,7 @@ def stack_down(
     With `wipe`, also delete their data (topics, indices), keeping the downloads.
     """
     settings = settings or StackSettings()
-    paths = _paths(settings)
+    paths = stack_paths(settings)
     stopped = []
     with _locked(paths.stack):
         for name, pid, pid_file in (
@@ -994,7 +1045,7 @@ def stack_down(
 def stack_status(settings: StackSettings | None = None) -> list[ServerStatus]:
     """State, address, PID and version of each server."""
     settings = settings or StackSettings()
-    paths = _paths(settings)
+    paths = stack_paths(settings)
     result = []
 
     configured_kafka = _env_value("KAFKA_BOOTSTRAP_SERVERS", "TRENDING_KAFKA_BOOTSTRAP_SERVERS")
@@ -1081,18 +1132,29 @@ def stack_status(settings: StackSettings | None = None) -> list[ServerStatus]:
 stack_app = typer.Typer(
     help="Local Kafka and Elasticsearch on loopback (fetched from Maven Central, no Docker).",
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold settings with credentials
 )
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Print what the user must fix as one `error:` message, not a traceback."""
+    try:
+        yield
+    except ValidationError as exc:
+        typer.echo(f"error: invalid TRENDING_STACK_* setting:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @stack_app.command()
 def up() -> None:
     """Fetch (first time only), start and wait for Kafka and Elasticsearch."""
     began = time.monotonic()
-    try:
-        endpoints = ensure_stack()
-    except StackError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    with _user_errors():
+        endpoints = ensure_stack(StackSettings())
     typer.echo(f"KAFKA_BOOTSTRAP_SERVERS={endpoints.kafka_bootstrap_servers}")
     typer.echo(f"ELASTICSEARCH_URL={endpoints.elasticsearch_url}")
     typer.echo(f"stack ready in {time.monotonic() - began:.1f} s", err=True)
@@ -1103,11 +1165,8 @@ def down(
     wipe: bool = typer.Option(False, "--wipe", help="Also delete Kafka and ES data."),
 ) -> None:
     """Stop the servers that `up` started (SIGTERM, then SIGKILL)."""
-    try:
-        stack_down(wipe=wipe)
-    except StackError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    with _user_errors():
+        stack_down(StackSettings(), wipe=wipe)
 
 
 @stack_app.command()
@@ -1115,7 +1174,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per server."),
 ) -> None:
     """Show each server's state, address, PID and version."""
-    statuses = stack_status()
+    with _user_errors():
+        statuses = stack_status(StackSettings())
     for item in statuses:
         if as_json:
             typer.echo(json.dumps(asdict(item)))

@@ -32,6 +32,7 @@ class FakeJetstream:
         self.dictionary = dictionary
         self.connections: list[dict[str, list[str]]] = []
         self.drop_after: deque[int] = deque()
+        self.delay = 0.0  # seconds between events, to make a run last
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._server: Server = serve(self._handle, "127.0.0.1", 0, compression=None)
@@ -73,6 +74,8 @@ class FakeJetstream:
             if drop_after is not None and sent >= drop_after:
                 # Abrupt end: no close frame, as when a host goes away.
                 connection.socket.close()
+                return
+            if self.delay and self.stopping.wait(self.delay):
                 return
             if compressor is not None:
                 connection.send(compressor.compress(raw))

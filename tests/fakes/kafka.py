@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from typing import Any
 
-import pytest
 from kafka import KafkaConsumer
 
 from trending_arxiv.settings import CommonSettings
-
-
-def require_kafka(bootstrap: str) -> None:
-    """Fail (under CI=true) or skip when no Kafka answers at `bootstrap`."""
-    from trending_arxiv.stack import kafka_answers
-
-    if kafka_answers(bootstrap, timeout=5.0):
-        return
-    message = f"no Kafka at {bootstrap}: run `python -m trending_arxiv.stack up`"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def fresh_namespace(prefix: str = "test-producers") -> str:

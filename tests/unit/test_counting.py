@@ -16,9 +16,15 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def mention(post_id: str, hours_ago: float, author: str = "a", op: str = "add") -> Mention:
-    return Mention(post_id=post_id, arxiv_id="2402.00001",
-                   created_at=NOW - timedelta(hours=hours_ago), source="x", kind="post",
-                   author_id=author, op=op)  # type: ignore[arg-type]
+    return Mention(
+        post_id=post_id,
+        arxiv_id="2402.00001",
+        created_at=NOW - timedelta(hours=hours_ago),
+        source="x",
+        kind="post",
+        author_id=author,
+        op=op,
+    )  # type: ignore[arg-type]
 
 
 def state_of(*mentions: Mention) -> dict:
@@ -29,8 +35,12 @@ def state_of(*mentions: Mention) -> dict:
 
 def test_windows_count_posts_and_distinct_accounts_at_as_of() -> None:
     state = state_of(
-        mention("1", 0.5, "a"), mention("2", 0.9, "a"), mention("3", 2, "b"),
-        mention("4", 30, "c"), mention("5", 24 * 8, "d"), mention("6", 24 * 40, "e"),
+        mention("1", 0.5, "a"),
+        mention("2", 0.9, "a"),
+        mention("3", 2, "b"),
+        mention("4", 30, "c"),
+        mention("5", 24 * 8, "d"),
+        mention("6", 24 * 40, "e"),
     )
     posts, accounts = counting.window_counts(state, NOW)
     assert posts == {"1h": 2, "24h": 3, "7d": 4, "30d": 5, "all": 6}
@@ -85,9 +95,16 @@ def test_velocity_compares_last_hour_to_own_baseline() -> None:
 
 def update(accounts_1h: int, posts_1h: int, velocity: float) -> CountUpdate:
     zeros = dict.fromkeys(("1h", "24h", "7d", "30d", "all"), 0)
-    return CountUpdate(arxiv_id="2402.00001", as_of=NOW,
-                       posts={**zeros, "1h": posts_1h}, accounts={**zeros, "1h": accounts_1h},
-                       trend_score=1.0, velocity=velocity, first_seen=None, last_seen=None)
+    return CountUpdate(
+        arxiv_id="2402.00001",
+        as_of=NOW,
+        posts={**zeros, "1h": posts_1h},
+        accounts={**zeros, "1h": accounts_1h},
+        trend_score=1.0,
+        velocity=velocity,
+        first_seen=None,
+        last_seen=None,
+    )
 
 
 def test_alert_rules_fire_with_stable_ids() -> None:
@@ -111,8 +128,12 @@ def test_stream_clock_only_moves_forward_and_advances_when_idle() -> None:
     assert clock.now() == NOW + timedelta(seconds=65)  # tick 70: idle 60
 
 
-@given(st.lists(st.tuples(st.integers(0, 20), st.floats(0, 24 * 60), st.sampled_from("abc"),
-                          st.booleans()), max_size=60))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 20), st.floats(0, 24 * 60), st.sampled_from("abc"), st.booleans()),
+        max_size=60,
+    )
+)
 def test_counts_equal_a_naive_recount(events: list[tuple[int, float, str, bool]]) -> None:
     """Whatever the order of adds and removes, counts equal a recount of the live posts."""
     state = counting.new_paper_state()
@@ -124,9 +145,17 @@ def test_counts_equal_a_naive_recount(events: list[tuple[int, float, str, bool]]
             first[pid] = (hours, author)
         if is_remove:
             removed.add(pid)
-        counting.apply_mentions(state, [mention(pid, hours if pid not in first else first[pid][0],
-                                                first.get(pid, (0, author))[1],
-                                                op="remove" if is_remove else "add")])
+        counting.apply_mentions(
+            state,
+            [
+                mention(
+                    pid,
+                    hours if pid not in first else first[pid][0],
+                    first.get(pid, (0, author))[1],
+                    op="remove" if is_remove else "add",
+                )
+            ],
+        )
     live = {pid: v for pid, v in first.items() if pid not in removed}
     posts, accounts = counting.window_counts(state, NOW)
     assert posts["all"] == len(live)

@@ -11,11 +11,25 @@ from trending_arxiv.posts import NormalizedPost
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def post(post_id: str, ids: tuple[str, ...] = (), kind: str = "post", ref: str | None = None,
-         author: str = "alice", minutes: int = 0, source: str = "bluesky") -> NormalizedPost:
+def post(
+    post_id: str,
+    ids: tuple[str, ...] = (),
+    kind: str = "post",
+    ref: str | None = None,
+    author: str = "alice",
+    minutes: int = 0,
+    source: str = "bluesky",
+) -> NormalizedPost:
     return NormalizedPost(
-        post_id=post_id, source=source, kind=kind, author_id=author, author_handle=author,
-        created_at=T0 + timedelta(minutes=minutes), text="t", links=(), arxiv_ids=ids,
+        post_id=post_id,
+        source=source,
+        kind=kind,
+        author_id=author,
+        author_handle=author,
+        created_at=T0 + timedelta(minutes=minutes),
+        text="t",
+        links=(),
+        arxiv_ids=ids,
         ref_post_id=ref,
     )
 

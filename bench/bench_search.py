@@ -1,0 +1,338 @@
+"""Benchmark: trending and search latency (p50/p99) and catalog-load docs/s on the local ES.
+
+Into a throw-away namespace (`bench-<hex>`, deleted at the end):
+
+1. writes a generated Kaggle-snapshot file of N papers (titles and abstracts drawn from the
+   vocabulary of the recorded 200-line sample) and loads it with `sinks.catalog_loader`
+   (the `catalog load` code path), which gives catalog-load docs/s;
+2. generates M mention documents, Zipf-distributed over the papers (and over 50k
+   accounts), over the 30 days before a fixed `as_of`; bulk-indexes them and the papers'
+   per-window counts (parallel bulk helpers);
+3. runs every query shape many times through `sinks.queries` and reports client-side
+   latency (HTTP round trip included) p50/p99, plus Elasticsearch's own `took` for the
+   trending shapes.
+
+Prints a table and writes `bench/results/search.json` (machine, versions, git commit).
+
+    python bench/bench_search.py [--quick] [--mentions N] [--papers N] [--runs R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import itertools
+import json
+import os
+import pathlib
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from elasticsearch import Elasticsearch  # noqa: E402
+from elasticsearch.helpers import parallel_bulk  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from sinks.catalog_loader import load_catalog  # noqa: E402
+from sinks.indices import ensure_indices  # noqa: E402
+from sinks.queries import (  # noqa: E402
+    SearchQuery,
+    TrendingQuery,
+    search_papers,
+    store_follow_list,
+    top_papers,
+)
+from trending_arxiv.models import WINDOW_SECONDS, WINDOWS, to_utc_iso  # noqa: E402
+from trending_arxiv.settings import CommonSettings  # noqa: E402
+
+SAMPLE = ROOT.parent / "shared" / "fixtures" / "real" / "arxiv_kaggle_snapshot_first200.jsonl"
+AS_OF = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SOURCES = ("x", "bluesky", "mastodon")
+ACCOUNTS = 50_000
+CATEGORIES = ("cs.LG", "cs.CL", "cs.CV", "hep-th", "hep-ph", "quant-ph", "math.CO", "astro-ph.GA",
+              "cond-mat.str-el", "stat.ML")  # fmt: skip
+GOALS = {"trending_p50_ms": 20.0, "trending_p99_ms": 100.0, "catalog_docs_per_s": 10_000.0}
+console = Console()
+
+
+def zipf_sampler(n: int, s: float, rng: random.Random) -> Callable[[], int]:
+    """Ranks 0..n-1 drawn with probability proportional to 1/(rank+1)^s."""
+    cumulative = list(itertools.accumulate(1.0 / (k + 1) ** s for k in range(n)))
+    total = cumulative[-1]
+    return lambda: bisect.bisect_left(cumulative, rng.random() * total)
+
+
+def vocabulary() -> list[str]:
+    words: list[str] = []
+    for line in SAMPLE.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for text in (record["title"], record["abstract"]):
+            words += [w.strip(".,;:()$\\{}").lower() for w in text.split()]
+    return [w for w in words if w.isalpha() and len(w) > 2]
+
+
+def paper_ids(n: int) -> list[str]:
+    """n distinct new-style IDs, 2401.00001 on (5 digits, like today's)."""
+    ids = []
+    for k in range(n):
+        month = 1 + (k // 99_999) % 12
+        year = 24 + k // (99_999 * 12)
+        ids.append(f"{year:02d}{month:02d}.{k % 99_999 + 1:05d}")
+    return ids
+
+
+def write_catalog(path: pathlib.Path, ids: list[str], rng: random.Random) -> None:
+    words = vocabulary()
+    with path.open("w", encoding="utf-8") as out:
+        for k, arxiv_id in enumerate(ids):
+            created = AS_OF - timedelta(days=rng.uniform(0, 800))
+            cats = rng.sample(CATEGORIES, rng.randint(1, 3))
+            authors = [(rng.choice(words).title(), rng.choice(words).title(), "")
+                       for _ in range(rng.randint(1, 5))]  # fmt: skip
+            record = {
+                "id": arxiv_id,
+                "submitter": authors[0][1],
+                "authors": ", ".join(f"{a[1]} {a[0]}" for a in authors),
+                "title": " ".join(rng.choices(words, k=8)).capitalize() + f" {k}",
+                "comments": None, "journal-ref": None, "doi": None, "report-no": None,
+                "categories": " ".join(cats),
+                "license": None,
+                "abstract": " ".join(rng.choices(words, k=120)),
+                "versions": [{"version": "v1", "created": format_datetime(created, usegmt=True)}],
+                "update_date": created.date().isoformat(),
+                "authors_parsed": [list(a) for a in authors],
+            }  # fmt: skip
+            out.write(json.dumps(record) + "\n")
+
+
+def mention_actions(
+    index: str, ids: list[str], count: int, rng: random.Random, totals: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    pick_paper = zipf_sampler(len(ids), 1.1, rng)
+    pick_account = zipf_sampler(ACCOUNTS, 1.0, rng)
+    span = 30 * 86400.0
+    for n in range(count):
+        arxiv_id = ids[pick_paper()]
+        source = SOURCES[n % 3]
+        account = f"{source}:{pick_account()}"
+        age = rng.random() * span
+        moment = AS_OF - timedelta(seconds=age)
+        per = totals[arxiv_id]
+        for window in WINDOWS:
+            limit = WINDOW_SECONDS[window]
+            if limit is None or age <= limit:
+                per["posts"][window] += 1
+                per["accounts"][window].add(account)
+        per["sources"][source] += 1
+        per["first"] = min(per["first"], moment)
+        per["last"] = max(per["last"], moment)
+        yield {
+            "_index": index,
+            "_id": f"{source}-{n}|{arxiv_id}",
+            "_source": {
+                "@timestamp": to_utc_iso(moment), "post_id": f"{source}-{n}",
+                "arxiv_id": arxiv_id, "source": source, "kind": "post",
+                "author_id": account.split(":", 1)[1], "account": account,
+                "author_handle": f"user{account}", "text": f"look at arxiv.org/abs/{arxiv_id}",
+            },
+        }  # fmt: skip
+
+
+def count_actions(index: str, totals: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for arxiv_id, per in totals.items():
+        recent = per["posts"]["24h"]
+        yield {
+            "_op_type": "update", "_index": index, "_id": arxiv_id, "doc_as_upsert": True,
+            "doc": {
+                "arxiv_id": arxiv_id, "posts": dict(per["posts"]),
+                "accounts": {w: len(a) for w, a in per["accounts"].items()},
+                "trend_score": recent + 0.1 * per["posts"]["7d"], "velocity": 0.0,
+                "sources": dict(per["sources"]), "counts_as_of": to_utc_iso(AS_OF),
+                "first_seen": to_utc_iso(per["first"]), "last_seen": to_utc_iso(per["last"]),
+            },
+        }  # fmt: skip
+
+
+def bulk_all(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> tuple[int, float]:
+    started = time.perf_counter()
+    done = 0
+    for ok, item in parallel_bulk(es, actions, thread_count=2, chunk_size=5000, queue_size=4):
+        if not ok:
+            raise RuntimeError(f"bulk item failed: {item}")
+        done += 1
+    return done, time.perf_counter() - started
+
+
+def measure(run: Callable[[], Any], runs: int) -> dict[str, float]:
+    for _ in range(max(3, runs // 10)):
+        run()  # warm caches, as a serving system would be
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 2),
+        "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2),
+        "mean_ms": round(statistics.fmean(samples), 2),
+        "runs": runs,
+    }
+
+
+def shapes(es: Elasticsearch, settings: CommonSettings) -> dict[str, Callable[[], Any]]:
+    def top(**kw: Any) -> Callable[[], Any]:
+        return lambda: top_papers(es, settings, TrendingQuery(**kw))
+
+    def search(text: str, **kw: Any) -> Callable[[], Any]:
+        return lambda: search_papers(es, settings, SearchQuery(text, **kw))
+
+    return {
+        "trending all by posts": top(window="all"),
+        "trending 24h by posts": top(window="24h"),
+        "trending 7d by accounts": top(window="7d", sort="accounts"),
+        "trending 24h by score, cs.LG": top(window="24h", sort="score", category="cs.LG"),
+        "trending 7d by date": top(window="7d", sort="date"),
+        "trending as_of 24h (mentions)": top(window="24h", as_of=AS_OF - timedelta(days=3)),
+        "trending 7d source=x (mentions)": top(window="7d", source="x", as_of=AS_OF),
+        "trending 7d user (mentions)": top(window="7d", user="bench-user", as_of=AS_OF),
+        "search one word": search("quantum"),
+        "search two words + category": search("graph field", category="hep-th"),
+        "search phrase": search('"dark matter"'),
+        "search prefix, sort posts 7d": search("partic*", sort="posts", window="7d"),
+    }
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpus": os.cpu_count()}  # fmt: skip
+    try:
+        with open("/proc/meminfo") as meminfo:
+            info["memory_kb"] = int(meminfo.readline().split()[1])
+    except OSError:
+        pass
+    return info
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cleanup(es: Elasticsearch, namespace: str) -> None:
+    es.options(ignore_status=404).indices.delete(index=f"{namespace}-*", expand_wildcards="all")
+    templates = es.options(ignore_status=404).indices.get_index_template(name=f"{namespace}-*")
+    for template in templates.get("index_templates", []):
+        es.indices.delete_index_template(name=template["name"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100k mentions, 20k papers.")
+    parser.add_argument("--mentions", type=int, default=None)
+    parser.add_argument("--papers", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=None, help="Timed runs per query shape.")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--output", type=pathlib.Path, default=ROOT / "bench/results/search.json")
+    args = parser.parse_args()
+    mentions = args.mentions or (100_000 if args.quick else 1_000_000)
+    papers = args.papers or (20_000 if args.quick else 200_000)
+    runs = args.runs or (100 if args.quick else 300)
+    rng = random.Random(args.seed)
+    settings = CommonSettings(namespace=f"bench-{uuid.uuid4().hex[:8]}")
+    es = Elasticsearch(**settings.elasticsearch_client_kwargs(), request_timeout=120)
+    # The minimal distribution has no `GET /`; the nodes API has the version everywhere.
+    nodes = es.nodes.info(node_id="_local", filter_path="nodes.*.version,nodes.*.build_flavor")
+    server = next(iter(nodes["nodes"].values()))
+    results: dict[str, Any] = {
+        "benchmark": "search",
+        "date": to_utc_iso(datetime.now(UTC)),
+        "params": {"mentions": mentions, "papers": papers, "runs": runs, "seed": args.seed,
+                   "quick": args.quick},
+        "machine": machine(),
+        "versions": {"elasticsearch_server": server["version"],
+                     "elasticsearch_distribution": server.get("build_flavor"),
+                     "elasticsearch_py": __import__("elasticsearch").__versionstr__},
+        "git_commit": git_commit(),
+        "goals": GOALS,
+    }  # fmt: skip
+    try:
+        ensure_indices(es, settings, refresh_interval="-1")
+        ids = paper_ids(papers)
+        with tempfile.TemporaryDirectory() as tmp:
+            catalog = pathlib.Path(tmp) / "snapshot.jsonl"
+            console.print(f"writing a {papers:,}-paper Kaggle-format catalog ...")
+            write_catalog(catalog, ids, rng)
+            summary = load_catalog(es, settings, catalog, console=console, chunk_size=2000,
+                                   threads=2)  # fmt: skip
+        results["catalog_load"] = {"docs": summary.written, "seconds": round(summary.seconds, 2),
+                                   "docs_per_s": round(summary.docs_per_second),
+                                   }  # fmt: skip
+        console.print(f"loading {mentions:,} mentions ...")
+        totals: dict[str, Any] = defaultdict(lambda: {
+            "posts": dict.fromkeys(WINDOWS, 0), "accounts": {w: set() for w in WINDOWS},
+            "sources": dict.fromkeys(SOURCES, 0),
+            "first": AS_OF, "last": AS_OF - timedelta(days=365)})  # fmt: skip
+        done, seconds = bulk_all(es, mention_actions(settings.indices.mentions, ids, mentions,
+                                                     rng, totals))  # fmt: skip
+        results["mentions_load"] = {"docs": done, "seconds": round(seconds, 2),
+                                    "docs_per_s": round(done / seconds)}  # fmt: skip
+        done, seconds = bulk_all(es, count_actions(settings.indices.papers, totals))
+        results["counts_load"] = {"docs": done, "seconds": round(seconds, 2)}
+        for index in (settings.indices.papers, settings.indices.mentions):
+            es.indices.put_settings(index=index, settings={"refresh_interval": "1s"})
+            es.indices.refresh(index=index)
+            es.indices.forcemerge(index=index, max_num_segments=1, wait_for_completion=True)
+        follows = sorted({f"{SOURCES[k % 3]}:{k}" for k in rng.sample(range(ACCOUNTS), 2000)})
+        store_follow_list(es, settings, "bench-user", follows)
+        console.print(f"timing {runs} runs per query shape ...")
+        results["queries"] = {
+            name: measure(run, runs) for name, run in shapes(es, settings).items()
+        }
+    finally:
+        cleanup(es, settings.namespace)
+
+    trending = [v for k, v in results["queries"].items() if k.startswith("trending")]
+    results["summary"] = {
+        "trending_p50_ms_max": max(v["p50_ms"] for v in trending),
+        "trending_p99_ms_max": max(v["p99_ms"] for v in trending),
+        "catalog_docs_per_s": results["catalog_load"]["docs_per_s"],
+    }
+    table = Table(title=f"search bench: {mentions:,} mentions, {papers:,} papers "
+                        f"(ES {results['versions']['elasticsearch_server']})")  # fmt: skip
+    for column in ("query shape", "p50 ms", "p99 ms", "mean ms"):
+        table.add_column(column, justify="left" if column == "query shape" else "right")
+    for name, numbers in results["queries"].items():
+        table.add_row(name, f"{numbers['p50_ms']:.1f}", f"{numbers['p99_ms']:.1f}",
+                      f"{numbers['mean_ms']:.1f}")  # fmt: skip
+    console.print(table)
+    console.print(f"catalog load: {results['catalog_load']['docs']:,} docs in "
+                  f"{results['catalog_load']['seconds']} s = "
+                  f"{results['catalog_load']['docs_per_s']:,} docs/s; mentions bulk: "
+                  f"{results['mentions_load']['docs_per_s']:,} docs/s")  # fmt: skip
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,335 @@
+"""Command-line parts of the sinks: catalog loading, enrichment, search, paper detail, follows.
+
+The lead registers these on the root Typer app (`trending_arxiv/cli.py`):
+``catalog_app`` as ``catalog``; ``top_command``, ``search_command``, ``paper_command``,
+``follows_command`` and ``enrich_command`` as top-level commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trending_arxiv.models import WINDOWS, parse_utc
+
+console = Console(stderr=True)
+catalog_app = typer.Typer(help="Offline arXiv metadata (the Kaggle snapshot, OAI-PMH XML).",
+                          no_args_is_help=True)  # fmt: skip
+
+
+@catalog_app.callback()
+def _catalog_group() -> None:
+    """Offline arXiv metadata (the Kaggle snapshot, OAI-PMH XML)."""
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+def _es(settings: Any) -> Any:
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(**settings.elasticsearch_client_kwargs())
+
+
+def _as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_utc(value)
+    except ValueError as error:
+        raise _fail(
+            f"--as-of must be an ISO-8601 time like 2016-02-20T12:00:00Z: {value!r}"
+        ) from error
+
+
+def _emit_json(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@catalog_app.command("load")
+def catalog_load_command(
+    file: Annotated[Path, typer.Argument(help="Kaggle JSON lines, OAI-PMH XML or JSON; .gz too.")],
+    chunk_size: Annotated[int, typer.Option(min=1, max=50_000, help="Documents per bulk.")] = 2000,
+    threads: Annotated[int, typer.Option(min=1, max=16, help="Parallel bulk requests.")] = 1,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Bulk-load arXiv metadata into the papers index (counts of known papers are kept)."""
+    from sinks.catalog_loader import load_catalog
+    from trending_arxiv.settings import CommonSettings
+
+    settings = CommonSettings()
+    try:
+        summary = load_catalog(
+            _es(settings), settings, file, console=console if progress else None,
+            chunk_size=chunk_size, threads=threads,
+        )  # fmt: skip
+    except (ValueError, OSError) as error:
+        raise _fail(f"{file}: {error}") from error
+    except Exception as error:
+        raise _fail(
+            f"could not load into Elasticsearch at {settings.elasticsearch_url}: {error}"
+        ) from error
+    table = Table(title=f"catalog load: {file.name}", show_header=False)
+    for name, value in (
+        ("records read", f"{summary.records:,}"),
+        ("created", f"{summary.created:,}"),
+        ("updated", f"{summary.updated:,}"),
+        ("unchanged", f"{summary.unchanged:,}"),
+        ("rejected by Elasticsearch", f"{summary.rejected:,}"),
+        ("unusable records", f"{summary.problems:,}"),
+        ("seconds", f"{summary.seconds:.1f}"),
+        ("docs/s", f"{summary.docs_per_second:,.0f}"),
+    ):
+        table.add_row(name, value)
+    console.print(table)
+    for example in summary.examples:
+        console.print(f"  [yellow]skipped[/] {example}")
+    if summary.written == 0 and summary.records + summary.problems > 0:
+        raise typer.Exit(code=1)
+
+
+def print_rows(rows: list[dict[str, Any]], title: str, with_relevance: bool = False) -> None:
+    """A table of ranked papers (stdout)."""
+    table = Table(title=title)
+    table.add_column("#", justify="right")
+    table.add_column("arXiv")
+    table.add_column("posts", justify="right")
+    table.add_column("accounts", justify="right")
+    if with_relevance:
+        table.add_column("relevance", justify="right")
+    table.add_column("published")
+    table.add_column("title")
+    for rank, row in enumerate(rows, start=1):
+        cells = [str(rank), str(row["arxiv_id"]), str(row.get("posts", 0)),
+                 str(row.get("accounts", 0))]  # fmt: skip
+        if with_relevance:
+            cells.append(f"{row.get('relevance') or 0:.2f}")
+        cells += [str(row.get("published") or "")[:10], row.get("title") or "(metadata pending)"]
+        table.add_row(*cells)
+    Console().print(table)
+
+
+def top_command(
+    window: Annotated[str, typer.Option(help=f"One of {', '.join(WINDOWS)}.")] = "24h",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many papers.")] = 20,
+    sort: Annotated[str, typer.Option(help="posts, accounts, score or date.")] = "posts",
+    category: Annotated[str | None, typer.Option(help="Only this arXiv category.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Only posts from x, bluesky, mastodon...")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Only posts by accounts this user follows.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Window ends here (ISO-8601).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Top papers for a window, from Elasticsearch."""
+    from sinks.queries import TrendingQuery, top_papers
+    from trending_arxiv.settings import CommonSettings
+
+    settings = CommonSettings()
+    try:
+        query = TrendingQuery(window=window, sort=sort, limit=limit, category=category,  # type: ignore[arg-type]
+                              source=source, user=user, as_of=_as_of(as_of))  # fmt: skip
+        rows = top_papers(_es(settings), settings, query)
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    except Exception as error:
+        raise _fail(
+            f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}"
+        ) from error
+    if as_json:
+        _emit_json(rows)
+    else:
+        who = f" followed by {user}" if user else ""
+        print_rows(rows, f"Trending arXiv papers ({window}, by {sort}){who}")
+
+
+def search_command(
+    query: Annotated[str, typer.Argument(help='Words, "phrases", -excluded, prefix*, a | b.')],
+    window: Annotated[str, typer.Option(help=f"One of {', '.join(WINDOWS)}.")] = "all",
+    sort: Annotated[
+        str, typer.Option(help="relevance, posts, accounts, score or date.")
+    ] = "relevance",
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    category: Annotated[str | None, typer.Option(help="Only this arXiv category.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only papers posted on this network.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Full-text search over titles, abstracts and authors."""
+    from sinks.queries import SearchQuery, search_papers
+    from trending_arxiv.settings import CommonSettings
+
+    settings = CommonSettings()
+    try:
+        search = SearchQuery(text=query, window=window, sort=sort, limit=limit,  # type: ignore[arg-type]
+                             offset=offset, category=category, source=source)  # fmt: skip
+        rows = search_papers(_es(settings), settings, search)
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    except Exception as error:
+        raise _fail(
+            f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}"
+        ) from error
+    if as_json:
+        _emit_json(rows)
+    else:
+        print_rows(rows, f"Search: {query}", with_relevance=True)
+
+
+def paper_command(
+    arxiv_id: Annotated[str, typer.Argument(help="arXiv ID or URL, e.g. 1602.02410.")],
+    posts: Annotated[int, typer.Option(min=0, max=1000, help="How many posts to show.")] = 20,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="View as of (ISO-8601).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """One paper: metadata, counts, its posts (newest first) and mentions per hour."""
+    from sinks.queries import paper_detail
+    from trending_arxiv.ids import arxiv_id_from_url, canonicalize
+    from trending_arxiv.settings import CommonSettings
+
+    settings = CommonSettings()
+    wanted = canonicalize(arxiv_id) or arxiv_id_from_url(arxiv_id)
+    try:
+        detail = paper_detail(_es(settings), settings, wanted or arxiv_id, posts, _as_of(as_of))
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    except Exception as error:
+        raise _fail(
+            f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}"
+        ) from error
+    if detail is None:
+        raise _fail(f"no paper {arxiv_id} in the index (no metadata and no posts)")
+    if as_json:
+        _emit_json([detail])
+        return
+    _print_detail(detail)
+
+
+def _print_detail(detail: dict[str, Any]) -> None:
+    out = Console()
+    out.print(f"[bold]{detail.get('title') or '(metadata pending)'}[/]  arXiv:{detail['arxiv_id']}")
+    if detail.get("authors"):
+        out.print(
+            ", ".join(detail["authors"][:12]) + (" ..." if len(detail["authors"]) > 12 else "")
+        )
+    out.print(
+        f"{', '.join(detail.get('categories') or [])}  published {detail.get('published') or '?'}"
+    )
+    counts = Table(title="counts")
+    counts.add_column("window")
+    counts.add_column("posts", justify="right")
+    counts.add_column("accounts", justify="right")
+    for window in WINDOWS:
+        counts.add_row(window, str(detail["posts_by_window"].get(window, 0)),
+                       str(detail["accounts_by_window"].get(window, 0)))  # fmt: skip
+    out.print(counts)
+    peak = max((b["count"] for b in detail["histogram"]), default=0)
+    if peak:
+        out.print(f"mentions per hour (up to {detail['as_of']}):")
+        for bucket in detail["histogram"]:
+            if bucket["count"]:
+                bar = "#" * max(1, round(40 * bucket["count"] / peak))
+                out.print(f"  {bucket['hour'][:13]}h {bucket['count']:>5} {bar}")
+    posts = Table(title=f"posts ({detail['mentions_total']} in all, newest first)")
+    for column in ("time", "source", "kind", "author", "text"):
+        posts.add_column(column)
+    for post in detail["posts"]:
+        posts.add_row(str(post.get("@timestamp", ""))[:19], post.get("source") or "",
+                      post.get("kind") or "", post.get("author_handle") or "",
+                      (post.get("text") or "")[:120])  # fmt: skip
+    out.print(posts)
+
+
+def accounts_from_follow_file(path: Path) -> list[str]:
+    """Accounts (`source:author_id`) from a follow-list file.
+
+    Accepted: the X producer's `<handle>.json` (`{"following": [{"id": ...}]}`), a JSON
+    list of accounts, a JSON object with `accounts`, or text with one account a line
+    (blank lines and `#` comments ignored).
+    """
+    text = path.read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        data = json.loads(text)
+        if isinstance(data, list):
+            return [str(a) for a in data]
+        if isinstance(data, dict) and isinstance(data.get("following"), list):
+            return [
+                f"x:{u['id']}" for u in data["following"] if isinstance(u, dict) and u.get("id")
+            ]
+        if isinstance(data, dict) and isinstance(data.get("accounts"), list):
+            return [str(a) for a in data["accounts"]]
+        raise ValueError("JSON follow lists need 'following' (X producer) or 'accounts'")
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+def follows_command(
+    user: Annotated[str, typer.Argument(help="Whose follow list this is (any name).")],
+    file: Annotated[
+        Path, typer.Argument(help="X producer JSON, a JSON list, or one account a line.")
+    ],
+) -> None:
+    """Store a user's follow list, for `top --user`."""
+    from sinks.indices import ensure_indices
+    from sinks.queries import store_follow_list
+    from trending_arxiv.settings import CommonSettings
+
+    settings = CommonSettings()
+    try:
+        accounts = accounts_from_follow_file(file)
+        es = _es(settings)
+        ensure_indices(es, settings)
+        doc = store_follow_list(es, settings, user, accounts)
+    except (ValueError, OSError) as error:
+        raise _fail(f"{file}: {error}") from error
+    except Exception as error:
+        raise _fail(
+            f"could not store in Elasticsearch at {settings.elasticsearch_url}: {error}"
+        ) from error
+    console.print(f"stored {len(doc['accounts'])} accounts followed by {user!r}")
+
+
+def enrich_command(
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many idle seconds (default: never).")
+    ] = None,
+) -> None:
+    """Fill in arXiv metadata for papers that have none (and refresh recent ones)."""
+    import signal
+
+    from sinks.enrich import Enricher, EnrichSettings
+    from sinks.indices import ensure_indices
+
+    try:
+        settings = EnrichSettings()
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    es = _es(settings)
+    try:
+        ensure_indices(es, settings)
+    except Exception as error:
+        raise _fail(f"Elasticsearch at {settings.elasticsearch_url}: {error}") from error
+    enricher = Enricher(settings, es)
+    signal.signal(signal.SIGTERM, lambda *_: enricher.stop_event.set())
+    try:
+        stats = enricher.run(idle_exit_seconds=idle_exit)
+    except KeyboardInterrupt:
+        enricher.stop_event.set()
+        stats = enricher.stats
+    console.print(f"enrich stopped: {stats}")

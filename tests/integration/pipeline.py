@@ -1,0 +1,74 @@
+"""Run the real pipeline (worker and sink processes) for one namespace in tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.structs import TopicPartition
+
+from trending_arxiv.demo import PipelineProcesses, pipeline_env
+from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
+
+
+def settings_for(namespace: str, kafka: str, es_url: str) -> CommonSettings:
+    return CommonSettings(
+        kafka_bootstrap_servers=kafka, elasticsearch_url=es_url, namespace=namespace
+    )
+
+
+def start_pipeline(
+    namespace: str, kafka: str, es_url: str, log_dir: Path, **extra_env: str
+) -> PipelineProcesses:
+    env = pipeline_env(kafka, es_url, namespace, log_dir)
+    env.update(extra_env)
+    processes = PipelineProcesses(env=env, log_dir=log_dir)
+    processes.start("worker", "worker")
+    processes.start("sink", "sink")
+    return processes
+
+
+def group_lag(kafka: str, group: str, topics: list[str]) -> int | None:
+    """Messages of `topics` not yet committed by `group` (None if it committed nothing)."""
+    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    consumer = KafkaConsumer(bootstrap_servers=kafka)
+    try:
+        committed = admin.list_group_offsets(group).get(group, {})
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())
+        ]
+        if not partitions:
+            return None
+        ends = consumer.end_offsets(partitions)
+        lag = 0
+        for tp in partitions:
+            done = committed.get(tp)
+            lag += ends[tp] - (done.offset if done is not None and done.offset >= 0 else 0)
+        return lag
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
+    """Wait until the worker and the sink have committed everything there is."""
+    worker = WorkerSettings(namespace=settings.namespace)
+    sink = SinkSettings(namespace=settings.namespace)
+    topics = settings.topics
+    checks = [
+        (
+            f"{settings.namespace}-{worker.worker_id}",
+            [topics.raw_posts, topics.routed_posts, topics.mentions],
+        ),
+        (f"{settings.namespace}-{sink.sink_group_id}", [topics.mentions, topics.counts]),
+    ]
+    deadline = time.monotonic() + timeout
+    stable = 0
+    while time.monotonic() < deadline:
+        lags = [group_lag(settings.kafka_bootstrap_servers, g, t) for g, t in checks]
+        stable = stable + 1 if all(lag == 0 for lag in lags) else 0
+        if stable >= 3:  # quiet for three polls in a row: nothing still in flight
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"pipeline still busy after {timeout}s (lags {lags})")

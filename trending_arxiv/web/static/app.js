@@ -1,0 +1,403 @@
+// Trending arXiv page: plain JavaScript, no build step.
+// Every piece of data goes into the DOM through textContent or attributes, never
+// innerHTML, so a post containing markup shows as text.
+"use strict";
+
+const PAGE_SIZE = 20;
+const WINDOWS = ["1h", "24h", "7d", "30d", "all"];
+const SORTS = ["posts", "accounts", "score", "date", "relevance"];
+const SOURCE_NAMES = { x: "X", bluesky: "Bluesky", mastodon: "Mastodon" };
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+const state = {
+  window: "all",
+  sort: "date",
+  category: "",
+  q: "",
+  user: "",
+  as_of: "",
+  offset: 0,
+  loading: 0, // generation counter: a stale response is ignored
+};
+
+const $ = (id) => document.getElementById(id);
+
+function readUrl() {
+  const params = new URLSearchParams(location.search);
+  const win = params.get("window");
+  const sort = params.get("sort");
+  state.window = WINDOWS.includes(win) ? win : "all";
+  state.q = (params.get("q") || "").trim();
+  state.sort = SORTS.includes(sort) ? sort : state.q ? "relevance" : "date";
+  state.category = params.get("category") || "";
+  state.user = (params.get("user") || "").trim();
+  state.as_of = params.get("as_of") || "";
+}
+
+function writeUrl() {
+  const params = new URLSearchParams();
+  params.set("window", state.window);
+  params.set("sort", state.sort);
+  for (const key of ["category", "q", "user", "as_of"]) {
+    if (state[key]) params.set(key, state[key]);
+  }
+  history.replaceState(null, "", "?" + params.toString());
+}
+
+function apiUrl() {
+  const params = new URLSearchParams({
+    window: state.window,
+    limit: String(PAGE_SIZE),
+    offset: String(state.offset),
+  });
+  if (state.category) params.set("category", state.category);
+  let path;
+  if (state.q) {
+    path = "api/search";
+    params.set("q", state.q);
+    params.set("sort", state.sort);
+  } else {
+    path = state.user ? "api/users/" + encodeURIComponent(state.user) + "/trending" : "api/trending";
+    params.set("sort", state.sort === "relevance" ? "posts" : state.sort);
+    if (state.as_of) params.set("as_of", state.as_of);
+  }
+  return path + "?" + params.toString();
+}
+
+async function getJson(url) {
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json" } });
+  } catch (error) {
+    throw new Error("the server cannot be reached (" + error.message + ")");
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (_) {
+    body = null;
+  }
+  if (!response.ok) {
+    const message = body && typeof body.error === "string" ? body.error : response.statusText;
+    throw new Error(message + " (HTTP " + response.status + ")");
+  }
+  return body;
+}
+
+function setStatus(text, isError) {
+  const status = $("status");
+  status.textContent = text;
+  status.classList.toggle("error", Boolean(isError));
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+// Only http(s) links are followed; anything else (javascript:, data:) is dropped.
+function safeHref(url) {
+  if (typeof url !== "string") return null;
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+function formatDate(value) {
+  if (!value) return "";
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toISOString().slice(0, 10);
+}
+
+function formatTime(value) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
+function authorsText(authors) {
+  if (!Array.isArray(authors) || authors.length === 0) return "";
+  if (authors.length <= 8) return authors.join(", ");
+  return authors.slice(0, 7).join(", ") + " and " + (authors.length - 7) + " more";
+}
+
+function windowLabel() {
+  return state.window === "all" ? "" : " in the last " + state.window;
+}
+
+function renderPaper(paper) {
+  const node = $("paper-template").content.firstElementChild.cloneNode(true);
+  const id = String(paper.arxiv_id || "");
+  node.dataset.arxivId = id;
+  const link = node.querySelector(".title-link");
+  link.textContent = paper.title || "arXiv:" + id + " (metadata pending)";
+  const abs = safeHref(paper.abs_url) || "https://arxiv.org/abs/" + encodeURIComponent(id).replace("%2F", "/");
+  link.href = abs;
+  node.querySelector(".arxiv-id").textContent = "arXiv:" + id;
+  const cats = node.querySelector(".cats");
+  const categories = Array.isArray(paper.categories) && paper.categories.length
+    ? paper.categories
+    : paper.primary_category ? [paper.primary_category] : [];
+  for (const category of categories.slice(0, 4)) {
+    const button = el("button", "cat", category);
+    button.type = "button";
+    button.title = "Only " + category;
+    button.addEventListener("click", () => {
+      state.category = category;
+      $("category").value = category;
+      reload();
+    });
+    cats.append(button);
+  }
+  const date = formatDate(paper.published);
+  node.querySelector(".date").textContent = date ? "submitted " + date : "";
+  node.querySelector(".authors").textContent = authorsText(paper.authors);
+  const abstract = node.querySelector(".abstract");
+  abstract.textContent = paper.abstract || "";
+  abstract.addEventListener("click", () => abstract.classList.toggle("open"));
+  abstract.title = "Click to show the whole abstract";
+  const posts = Number(paper.posts || 0);
+  const accounts = Number(paper.accounts || 0);
+  node.querySelector(".count").textContent = "Captured tweets and retweets: " + posts;
+  node.querySelector(".accounts").textContent =
+    accounts + (accounts === 1 ? " distinct account" : " distinct accounts") + windowLabel();
+  const pdf = node.querySelector(".pdf");
+  const pdfHref = safeHref(paper.pdf_url);
+  if (pdfHref) pdf.href = pdfHref;
+  else pdf.remove();
+  const details = node.querySelector("details.posts");
+  const allPosts = Number((paper.posts_by_window || {}).all || posts);
+  details.querySelector("summary").textContent =
+    allPosts === 1 ? "Show the post" : "Show the " + allPosts + " posts";
+  details.addEventListener("toggle", () => {
+    if (details.open && !details.dataset.loaded) {
+      details.dataset.loaded = "1";
+      loadPosts(id, details.querySelector(".post-list"));
+    }
+  });
+  return node;
+}
+
+function renderPost(post) {
+  const item = el("li", "post");
+  const head = el("div", "post-head");
+  const source = SOURCE_NAMES[post.source] || String(post.source || "");
+  head.append(el("span", "source source-" + String(post.source || "other"), source));
+  head.append(el("span", "handle", post.author_handle ? "@" + post.author_handle : "(unknown account)"));
+  if (post.kind && post.kind !== "original" && post.kind !== "post") {
+    head.append(el("span", "kind", post.kind));
+  }
+  const when = formatTime(post["@timestamp"]);
+  const href = safeHref(post.url);
+  if (href) {
+    const link = el("a", "when", when || "view");
+    link.href = href;
+    link.rel = "noopener noreferrer";
+    link.target = "_blank";
+    link.title = "Open on " + source;
+    head.append(link);
+  } else {
+    head.append(el("span", "when", when));
+  }
+  item.append(head);
+  item.append(el("p", "post-text", post.text || ""));
+  return item;
+}
+
+async function loadPosts(arxivId, list) {
+  list.replaceChildren(el("li", "muted", "Loading posts…"));
+  try {
+    const params = new URLSearchParams({ posts_limit: "50" });
+    if (state.as_of) params.set("as_of", state.as_of);
+    const detail = await getJson("api/papers/" + arxivId + "?" + params.toString());
+    const posts = Array.isArray(detail.posts) ? detail.posts : [];
+    list.replaceChildren();
+    if (posts.length === 0) list.append(el("li", "muted", "No posts stored."));
+    for (const post of posts) list.append(renderPost(post));
+    const total = Number(detail.mentions_total || 0);
+    if (total > posts.length) {
+      list.append(el("li", "muted", "… and " + (total - posts.length) + " more"));
+    }
+  } catch (error) {
+    list.replaceChildren(el("li", "error", "Could not load the posts: " + error.message));
+  }
+}
+
+// Leading empty hours are cut (keeping at least a day) so short bursts stay readable.
+function trimSeries(counts) {
+  let first = counts.findIndex((count) => count > 0);
+  if (first < 0) first = counts.length;
+  const keep = Math.min(counts.length, Math.max(24, counts.length - first));
+  return counts.slice(counts.length - keep);
+}
+
+function sparkline(allCounts, end) {
+  const counts = trimSeries(allCounts);
+  const width = 120;
+  const height = 24;
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(height));
+  svg.setAttribute("class", "sparkline");
+  svg.setAttribute("role", "img");
+  const total = counts.reduce((a, b) => a + b, 0);
+  const peak = Math.max(1, ...counts);
+  const title = document.createElementNS(SVG_NS, "title");
+  title.textContent =
+    total + " mentions in the " + counts.length + " hours up to " + formatTime(end) +
+    " (peak " + peak + " in one hour)";
+  svg.append(title);
+  const step = counts.length > 1 ? width / (counts.length - 1) : width;
+  const points = counts.map((count, i) => {
+    const x = (i * step).toFixed(1);
+    const y = (height - 1 - (count / peak) * (height - 3)).toFixed(1);
+    return x + "," + y;
+  });
+  const area = document.createElementNS(SVG_NS, "polygon");
+  area.setAttribute("points", "0," + height + " " + points.join(" ") + " " + width + "," + height);
+  area.setAttribute("class", "spark-area");
+  const line = document.createElementNS(SVG_NS, "polyline");
+  line.setAttribute("points", points.join(" "));
+  line.setAttribute("class", "spark-line");
+  svg.append(area, line);
+  return svg;
+}
+
+async function loadSparklines(nodes, generation) {
+  const ids = nodes.map((node) => node.dataset.arxivId).filter(Boolean);
+  if (ids.length === 0) return;
+  const params = new URLSearchParams({ ids: ids.join(","), hours: "168" });
+  if (state.as_of) params.set("as_of", state.as_of);
+  try {
+    const body = await getJson("api/sparklines?" + params.toString());
+    if (generation !== state.loading) return;
+    for (const node of nodes) {
+      const series = body.series[node.dataset.arxivId];
+      if (series) node.querySelector(".spark").replaceChildren(sparkline(series.counts, series.end));
+    }
+  } catch (_) {
+    // Sparklines are decoration: the list stays usable without them.
+  }
+}
+
+function describe(count) {
+  const parts = [];
+  if (state.q) parts.push("matching “" + state.q + "”");
+  if (state.user) parts.push("posted by accounts " + state.user + " follows");
+  if (state.category) parts.push("in " + state.category);
+  parts.push(state.window === "all" ? "all time" : "last " + state.window);
+  return count + (count === 1 ? " paper " : " papers ") + parts.join(", ");
+}
+
+async function load(append) {
+  const generation = ++state.loading;
+  if (!append) {
+    state.offset = 0;
+    $("papers").replaceChildren();
+  }
+  $("more").hidden = true;
+  document.body.classList.add("busy");
+  setStatus("Loading…");
+  try {
+    const body = await getJson(apiUrl());
+    if (generation !== state.loading) return;
+    const papers = Array.isArray(body.papers) ? body.papers : [];
+    const nodes = papers.map(renderPaper);
+    $("papers").append(...nodes);
+    const shown = $("papers").children.length;
+    setStatus(shown ? describe(shown) : "No papers " + describe(0).replace(/^0 papers /, "") + ".");
+    $("more").hidden = papers.length < PAGE_SIZE;
+    state.offset += papers.length;
+    loadSparklines(nodes, generation);
+  } catch (error) {
+    if (generation !== state.loading) return;
+    setStatus("Could not load papers: " + error.message, true);
+  } finally {
+    if (generation === state.loading) document.body.classList.remove("busy");
+  }
+}
+
+function syncControls() {
+  for (const button of document.querySelectorAll("#windows button")) {
+    const active = button.dataset.window === state.window;
+    button.classList.toggle("active", active);
+    button.setAttribute("aria-pressed", String(active));
+  }
+  const relevance = $("sort").querySelector('option[value="relevance"]');
+  relevance.hidden = !state.q;
+  if (!state.q && state.sort === "relevance") state.sort = "posts";
+  $("sort").value = state.sort;
+  $("q").value = state.q;
+  $("user").value = state.user;
+  if (state.category && !$("category").querySelector("option[value='" + CSS.escape(state.category) + "']")) {
+    $("category").append(new Option(state.category, state.category));
+  }
+  $("category").value = state.category;
+  document.title = state.q ? "“" + state.q + "” · Trending arXiv" : "Trending arXiv";
+}
+
+function reload() {
+  syncControls();
+  writeUrl();
+  load(false);
+}
+
+async function loadCategories() {
+  try {
+    const body = await getJson("api/categories");
+    const select = $("category");
+    for (const item of body.categories) {
+      if (select.querySelector("option[value='" + CSS.escape(item.category) + "']")) continue;
+      select.append(new Option(item.category + " (" + item.papers + ")", item.category));
+    }
+    select.value = state.category;
+  } catch (_) {
+    // The filter still works by clicking a paper's category.
+  }
+}
+
+function wire() {
+  for (const button of document.querySelectorAll("#windows button")) {
+    button.addEventListener("click", () => {
+      state.window = button.dataset.window;
+      reload();
+    });
+  }
+  $("sort").addEventListener("change", (event) => {
+    state.sort = event.target.value;
+    reload();
+  });
+  $("category").addEventListener("change", (event) => {
+    state.category = event.target.value;
+    reload();
+  });
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("q").value.trim();
+    if (text && !state.q) state.sort = "relevance";
+    state.q = text;
+    reload();
+  });
+  $("user-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.user = $("user").value.trim();
+    reload();
+  });
+  $("more").addEventListener("click", () => load(true));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  readUrl();
+  wire();
+  syncControls();
+  writeUrl();
+  loadCategories();
+  load(false);
+});
