@@ -297,7 +297,7 @@ def main() -> int:
                                     "docs_per_s": round(done / seconds)}  # fmt: skip
         done, seconds = bulk_all(es, count_actions(settings.indices.papers, totals))
         results["counts_load"] = {"docs": done, "seconds": round(seconds, 2)}
-        for index in (settings.indices.papers, settings.indices.mentions):
+        for index in (settings.indices.papers, settings.indices.mentions, settings.indices.follows):
             es.indices.put_settings(index=index, settings={"refresh_interval": "1s"})
             es.indices.refresh(index=index)
             es.indices.forcemerge(index=index, max_num_segments=1, wait_for_completion=True)

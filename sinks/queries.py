@@ -534,7 +534,7 @@ def store_follow_list(
     }
     es.index(
         index=settings.indices.follows, id=user, document=doc,
-        refresh="wait_for" if refresh else False,
+        refresh=refresh,
     )  # fmt: skip
     return doc
 

@@ -27,10 +27,18 @@ console = Console(stderr=True)
 
 def _register_subapps() -> None:
     from producers.cli import produce_app
+    from sinks.alerts import alerts_command
+    from sinks.kibana_import import kibana_import_command
     from trending_arxiv.stack import stack_app
+    from trending_arxiv.web.server import serve_command
 
     app.add_typer(stack_app, name="stack", help="Start, stop and inspect local Kafka + ES.")
     app.add_typer(produce_app, name="produce", help="Push raw posts into Kafka.")
+    app.command("serve", help="Serve the web page and the HTTP API.")(serve_command)
+    app.command("alerts", help="Deliver alerts to webhooks, Slack and stdout.")(alerts_command)
+    kibana_app = typer.Typer(help="Kibana saved objects (data views, dashboard).")
+    kibana_app.command("import")(kibana_import_command)
+    app.add_typer(kibana_app, name="kibana")
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -136,4 +136,4 @@ def test_posts_expand_and_markup_is_shown_as_text(server: tuple, driver: webdriv
     assert card.find_elements(By.CSS_SELECTOR, ".post-list script, .post-list img") == []
     assert driver.execute_script("return window.__pwned === undefined")
     link = card.find_element(By.CSS_SELECTOR, ".post a.when")
-    assert link.get_attribute("href").startswith("https://x.com/")
+    assert str(link.get_attribute("href")).startswith("https://x.com/")

@@ -117,7 +117,9 @@ def test_rules_file_is_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_targets_from_environment_without_rules_file() -> None:
-    settings = AlertSettings(alerts_webhook_url="http://127.0.0.1:9/a", alerts_stdout=True)
+    settings = AlertSettings(
+        alerts_webhook_url=SecretStr("http://127.0.0.1:9/a"), alerts_stdout=True
+    )
     config = rules_from_settings(settings)
     assert [t.name for t in config.targets] == ["webhook", "stdout"]
     assert config.rules[0].targets == ["webhook", "stdout"]

@@ -139,8 +139,10 @@ def test_import_request_is_what_kibana_expects(objects: list[dict[str, Any]]) ->
     )
     [part] = list(message.iter_parts())
     assert part.get_param("name", header="content-disposition") == "file"
-    assert part.get_filename().endswith(".ndjson")
-    sent = [json.loads(line) for line in part.get_payload(decode=True).decode().splitlines()]
+    assert str(part.get_filename()).endswith(".ndjson")
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    sent = [json.loads(line) for line in payload.decode().splitlines()]
     assert [o["id"] for o in sent] == [o["id"] for o in objects]
     views = {o["attributes"]["title"] for o in sent if o["type"] == "index-pattern"}
     assert views == {"demo-1-mentions", "demo-1-papers", "demo-1-alerts"}

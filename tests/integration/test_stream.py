@@ -1,0 +1,232 @@
+"""The Faust worker on the real Kafka: windows at a fixed stream time, repost joins,
+deletes, late events, dead letters, alerts, and exact counts after a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from kafka import KafkaConsumer, KafkaProducer
+
+from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
+from trending_arxiv.demo import bundled_sample_path
+from trending_arxiv.simulate import read_lines, simulate
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+P1, P2 = "2605.01234", "2605.04321"
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def bsky_post(did: str, rkey: str, at: datetime, arxiv_id: str) -> dict:
+    url = f"https://arxiv.org/abs/{arxiv_id}"
+    text = f"new paper {url}"
+    return {
+        "did": did,
+        "time_us": int(at.timestamp() * 1e6),
+        "kind": "commit",
+        "commit": {
+            "rev": rkey,
+            "operation": "create",
+            "collection": "app.bsky.feed.post",
+            "rkey": rkey,
+            "cid": f"cid{rkey}",
+            "record": {
+                "$type": "app.bsky.feed.post",
+                "createdAt": iso(at),
+                "text": text,
+                "facets": [
+                    {
+                        "index": {"byteStart": 10, "byteEnd": len(text)},
+                        "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}],
+                    }
+                ],
+            },
+        },
+    }
+
+
+def bsky_repost(did: str, rkey: str, at: datetime, subject: str) -> dict:
+    return {
+        "did": did,
+        "time_us": int(at.timestamp() * 1e6),
+        "kind": "commit",
+        "commit": {
+            "rev": rkey,
+            "operation": "create",
+            "collection": "app.bsky.feed.repost",
+            "rkey": rkey,
+            "cid": f"cid{rkey}",
+            "record": {
+                "$type": "app.bsky.feed.repost",
+                "createdAt": iso(at),
+                "subject": {"cid": "x", "uri": subject},
+            },
+        },
+    }
+
+
+def bsky_delete(did: str, rkey: str, at: datetime) -> dict:
+    return {
+        "did": did,
+        "time_us": int(at.timestamp() * 1e6),
+        "kind": "commit",
+        "commit": {
+            "rev": rkey,
+            "operation": "delete",
+            "collection": "app.bsky.feed.post",
+            "rkey": rkey,
+        },
+    }
+
+
+def tweet(tweet_id: str, author: str, at: datetime, arxiv_id: str) -> dict:
+    url = f"https://arxiv.org/abs/{arxiv_id}"
+    return {
+        "data": {
+            "id": tweet_id,
+            "author_id": author,
+            "created_at": iso(at),
+            "text": f"read this https://t.co/{tweet_id}",
+            "entities": {
+                "urls": [
+                    {
+                        "start": 14,
+                        "end": 37,
+                        "url": f"https://t.co/{tweet_id}",
+                        "expanded_url": url,
+                        "display_url": url[8:30],
+                    }
+                ]
+            },
+        },
+        "includes": {"users": [{"id": author, "username": f"user{author}", "name": "U"}]},
+    }
+
+
+def send(kafka: str, topic: str, events: list[dict | bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+    for event in events:
+        value = event if isinstance(event, bytes) else json.dumps(event).encode()
+        producer.send(topic, value=value)
+    producer.flush()
+    producer.close()
+
+
+def paper_doc(es: Elasticsearch, index: str, arxiv_id: str) -> dict:
+    es.indices.refresh(index=index)
+    return es.get(index=index, id=arxiv_id)["_source"]
+
+
+def test_windows_joins_deletes_late_events_and_alerts(
+    namespace: str, stack_endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    post_a = "at://did:plc:alice/app.bsky.feed.post/a1"
+    events: list[dict | bytes] = [
+        # A repost that arrives before its subject is credited when the subject comes.
+        bsky_repost("did:plc:bob", "r1", NOW - timedelta(minutes=20), post_a),
+        bsky_post("did:plc:alice", "a1", NOW - timedelta(minutes=30), P1),
+        bsky_repost("did:plc:carol", "r2", NOW - timedelta(minutes=10), post_a),
+        # Posted two hours ago, then deleted: counts nowhere.
+        bsky_post("did:plc:dave", "b1", NOW - timedelta(hours=2), P1),
+        bsky_delete("did:plc:dave", "b1", NOW - timedelta(hours=1)),
+        # One account posting three times about P2: three posts, one account.
+        tweet("1001", "7", NOW - timedelta(hours=3), P2),
+        tweet("1002", "7", NOW - timedelta(days=2), P2),
+        tweet("1003", "7", NOW - timedelta(minutes=1), P2),
+        b"\xff\xfe not utf-8 at all",
+        b'{"kind": "commit", "did": 42}',
+    ]
+    processes = start_pipeline(
+        namespace, kafka, es_url, tmp_path, TRENDING_ALERT_MIN_ACCOUNTS_1H="3"
+    )
+    try:
+        send(kafka, settings.topics.raw_posts, events)
+        wait_for_quiet(settings)
+        # Late events: 10 days old, then the newest post, which fixes stream time at NOW.
+        send(
+            kafka,
+            settings.topics.raw_posts,
+            [tweet("1004", "8", NOW - timedelta(days=10), P1), tweet("1005", "9", NOW, P1)],
+        )
+        wait_for_quiet(settings)
+        es = Elasticsearch(es_url)
+        p1 = paper_doc(es, settings.indices.papers, P1)
+        assert p1["counts_as_of"] == iso(NOW)
+        assert p1["posts"] == {"1h": 4, "24h": 4, "7d": 4, "30d": 5, "all": 5}
+        assert p1["accounts"] == {"1h": 4, "24h": 4, "7d": 4, "30d": 5, "all": 5}
+        p2 = paper_doc(es, settings.indices.papers, P2)
+        assert p2["posts"]["all"] == 3 and p2["accounts"]["all"] == 1
+        assert p2["posts"]["24h"] == 2  # as of its own last batch, the 2-day-old one is out
+
+        es.indices.refresh(index=settings.indices.mentions)
+        ids = {
+            h["_id"] for h in es.search(index=settings.indices.mentions, size=100)["hits"]["hits"]
+        }
+        assert f"at://did:plc:dave/app.bsky.feed.post/b1|{P1}" not in ids
+        assert f"at://did:plc:bob/app.bsky.feed.repost/r1|{P1}" in ids
+
+        letters = _read(kafka, settings.topics.dead_letter, 2)
+        assert all(letter["stage"] == "parse" and letter["reason"] for letter in letters)
+        assert any("UTF-8" in letter["reason"] or "utf-8" in letter["reason"] for letter in letters)
+        alerts = _read(kafka, settings.topics.alerts, 1)
+        assert alerts[0]["arxiv_id"] == P1 and alerts[0]["rule"] == "accounts_1h"
+    finally:
+        processes.stop()
+
+
+def _read(kafka: str, topic: str, at_least: int) -> list[dict]:
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=5000
+    )
+    found = [json.loads(record.value) for record in consumer]
+    consumer.close()
+    assert len(found) >= at_least, f"{topic}: {found}"
+    return found
+
+
+def test_worker_killed_mid_replay_ends_with_a_clean_runs_counts(
+    namespace: str, stack_endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    """SIGKILL the worker (and the sink) at random points; the counts stay exact."""
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    lines = list(read_lines([bundled_sample_path()]))
+    reference = simulate(lines)
+    rng = random.Random(7)
+    processes = start_pipeline(namespace, kafka, es_url, tmp_path)
+    try:
+        chunks = [lines[i : i + 40] for i in range(0, len(lines), 40)]
+        for number, chunk in enumerate(chunks):
+            send(kafka, settings.topics.raw_posts, list(chunk))
+            time.sleep(rng.uniform(0.2, 2.0))
+            if number in (1, 3):
+                victim = "worker" if number == 1 else "sink"
+                for name, process, _ in processes.children:
+                    if name == victim:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait()
+                processes.children = [c for c in processes.children if c[0] != victim]
+                processes.start(f"{victim}-restarted-{number}", victim)
+        wait_for_quiet(settings, timeout=180)
+        es = Elasticsearch(es_url)
+        es.indices.refresh(index=settings.indices.papers)
+        hits = es.search(index=settings.indices.papers, size=100)["hits"]["hits"]
+        assert {h["_id"]: h["_source"]["posts"]["all"] for h in hits} == reference.posts_by_paper
+        es.indices.refresh(index=settings.indices.mentions)
+        assert es.count(index=settings.indices.mentions)["count"] == len(reference.mention_ids)
+    finally:
+        processes.stop()
