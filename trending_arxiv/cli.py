@@ -179,16 +179,31 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per paper.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Print only the top N.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 300.0,
+    serve: Annotated[
+        bool | None,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Serve the web page afterwards (default: on a terminal without --json).",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port of the web page.")] = 8000,
+    serve_seconds: Annotated[
+        float | None, typer.Option(help="Stop serving after this many seconds.")
+    ] = None,
 ) -> None:
     """The main job: replay posts through Kafka, Faust and Elasticsearch; print the top."""
-    from trending_arxiv.demo import DemoError, run_demo
+    from trending_arxiv.demo import DemoError, run_demo, serve_page
 
     configure_logging("WARNING")
     try:
-        rows = run_demo(input_file, timeout=timeout, console=console)
+        rows, settings = run_demo(input_file, timeout=timeout, console=console)
     except DemoError as error:
         raise _fail(str(error)) from error
     print_papers(rows[:limit] if limit else rows, as_json, "all")
+    if serve is None:
+        serve = sys.stdin.isatty() and sys.stdout.isatty() and not as_json
+    if serve:
+        serve_page(settings, port, serve_seconds, console)
 
 
 def main() -> None:

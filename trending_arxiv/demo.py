@@ -21,6 +21,7 @@ from typing import IO
 
 from rich.console import Console
 
+from trending_arxiv.kafka_admin import ensure_topics
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.simulate import read_lines, simulate
 
@@ -137,8 +138,10 @@ def wait_until_counted(
     )
 
 
-def run_demo(input_file: Path | None, timeout: float, console: Console) -> list[dict]:
-    """Run the demo and return every counted paper, ranked by all-time posts."""
+def run_demo(
+    input_file: Path | None, timeout: float, console: Console
+) -> tuple[list[dict], CommonSettings]:
+    """Run the demo; return every counted paper, ranked by all-time posts, and where."""
     from elasticsearch import Elasticsearch
 
     from producers.replay import replay
@@ -169,6 +172,7 @@ def run_demo(input_file: Path | None, timeout: float, console: Console) -> list[
     )
     console.print(f"namespace [bold]{namespace}[/]; logs in {work_dir}")
     processes = PipelineProcesses(env=env, log_dir=work_dir)
+    ensure_topics(settings)
     try:
         processes.start("worker", "worker")
         processes.start("sink", "sink")
@@ -193,4 +197,29 @@ def run_demo(input_file: Path | None, timeout: float, console: Console) -> list[
         )
     finally:
         processes.stop()
-    return rows
+    return rows, settings
+
+
+def serve_page(
+    settings: CommonSettings, port: int, seconds: float | None, console: Console
+) -> None:
+    """Serve the web page over the demo's namespace (until Ctrl-C, or for `seconds`)."""
+    from trending_arxiv.web.server import BackgroundServer, free_port
+
+    try:
+        server = BackgroundServer(settings, port=port).start()
+    except (OSError, RuntimeError):
+        server = BackgroundServer(settings, port=free_port()).start()
+    console.print(
+        f"[bold]Trending arXiv page:[/] {server.url}/?window=all&sort=date "
+        f"(API docs {server.url}/docs) — Ctrl-C to stop"
+    )
+    try:
+        if seconds is None:
+            while True:
+                time.sleep(3600)
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -31,6 +32,28 @@ def ensure_topics(settings: CommonSettings) -> list[str]:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([NewTopic(t, settings.topic_partitions, 1) for t in missing])
             log.info("created topics %s", ", ".join(missing))
+        wait_for_topics(settings.kafka_bootstrap_servers, settings.all_topics)
         return missing
     finally:
         admin.close()
+
+
+def wait_for_topics(bootstrap_servers: str, topics: list[str], timeout: float = 30.0) -> None:
+    """Block until every topic has partitions in the cluster metadata.
+
+    Creation returns before the broker's metadata shows the topic; a consumer that
+    joins its group in that gap is assigned nothing and (kafka-python) never rebalances.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            known = consumer.topics()  # a fresh metadata request each call
+            missing = [t for t in topics if t not in known or not consumer.partitions_for_topic(t)]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics not visible after {timeout:.0f}s: {missing}")
+            time.sleep(0.2)
+    finally:
+        consumer.close()

@@ -9,6 +9,7 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import TopicPartition
 
 from trending_arxiv.demo import PipelineProcesses, pipeline_env
+from trending_arxiv.kafka_admin import ensure_topics
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
 
 
@@ -24,6 +25,7 @@ def start_pipeline(
     env = pipeline_env(kafka, es_url, namespace, log_dir)
     env.update(extra_env)
     processes = PipelineProcesses(env=env, log_dir=log_dir)
+    ensure_topics(settings_for(namespace, kafka, es_url))
     processes.start("worker", "worker")
     processes.start("sink", "sink")
     return processes

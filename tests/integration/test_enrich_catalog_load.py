@@ -24,8 +24,9 @@ def env(namespace: str, stack_endpoints: tuple[str, str]) -> tuple[Elasticsearch
     return Elasticsearch(**settings.elasticsearch_client_kwargs()), settings
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 def test_kaggle_load_keeps_counts_of_known_papers(
-    env: tuple[Elasticsearch, CommonSettings], real_fixtures: Path
+    env: tuple[Elasticsearch, CommonSettings], real_fixtures: Path, threads: int
 ) -> None:
     es, settings = env
     ensure_indices(es, settings)
@@ -38,7 +39,13 @@ def test_kaggle_load_keeps_counts_of_known_papers(
     }
     es.index(index=settings.indices.papers, id="0704.0001", document=counts, refresh=True)
 
-    summary = load_catalog(es, settings, real_fixtures / "arxiv_kaggle_snapshot_first200.jsonl")
+    summary = load_catalog(
+        es,
+        settings,
+        real_fixtures / "arxiv_kaggle_snapshot_first200.jsonl",
+        threads=threads,
+        chunk_size=50,
+    )
     assert (summary.records, summary.created, summary.updated) == (200, 199, 1)
     assert summary.problems == summary.rejected == 0
     assert es.count(index=settings.indices.papers)["count"] == 200
@@ -49,7 +56,13 @@ def test_kaggle_load_keeps_counts_of_known_papers(
     assert paper["title"].startswith("Calculation of prompt diphoton")
     assert paper["doi"] == "10.1103/PhysRevD.76.013009"
 
-    again = load_catalog(es, settings, real_fixtures / "arxiv_kaggle_snapshot_first200.jsonl")
+    again = load_catalog(
+        es,
+        settings,
+        real_fixtures / "arxiv_kaggle_snapshot_first200.jsonl",
+        threads=threads,
+        chunk_size=50,
+    )
     assert again.created == 0 and again.written == 200
     assert es.count(index=settings.indices.papers)["count"] == 200
     rows = search_papers(es, settings, SearchQuery("diphoton", category="hep-ph"))
