@@ -73,10 +73,11 @@ def delete_namespace(namespace: str, es: bool = True) -> dict[str, int]:
             with contextlib.suppress(Exception):
                 admin.delete_topics(topics)
                 removed["topics"] = len(topics)
-        groups = [g for g, *_ in admin.list_consumer_groups() if g.startswith(namespace)]
+        groups = [g["group_id"] for g in admin.list_groups()
+                  if g["group_id"].startswith(namespace)]  # fmt: skip
         if groups:
             with contextlib.suppress(Exception):
-                admin.delete_consumer_groups(groups)
+                admin.delete_groups(groups)
                 removed["groups"] = len(groups)
     finally:
         admin.close()
@@ -169,6 +170,14 @@ class LagProbe:
         self.admin.close()
 
 
+def partition_numbers(topic: str) -> list[int]:
+    consumer = KafkaConsumer(bootstrap_servers=KAFKA)
+    try:
+        return sorted(consumer.partitions_for_topic(topic) or ())
+    finally:
+        consumer.close()
+
+
 def end_offsets(topic: str) -> int:
     consumer = KafkaConsumer(bootstrap_servers=KAFKA)
     try:
@@ -219,13 +228,14 @@ def aiokafka_consumer_rate(topic: str, expected: int, timeout: float = 300.0) ->
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition as AioTP
 
+    parts = [AioTP(topic, p) for p in partition_numbers(topic)]
+
     async def run() -> dict[str, Any]:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=KAFKA, enable_auto_commit=False, auto_offset_reset="earliest"
         )
         await consumer.start()
         try:
-            parts = [AioTP(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
             seen = 0

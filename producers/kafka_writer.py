@@ -156,7 +156,9 @@ class RawPostWriter:
         record = _Record(
             seq=self.tracker.register(position),
             value=raw,
-            key=key.encode("utf-8") if key is not None else None,
+            # surrogatepass: ids decoded from hostile input may hold lone surrogates
+            # (json.loads lets them through); the key must still encode, never crash.
+            key=key.encode("utf-8", "surrogatepass") if key is not None else None,
             headers=[("source", source.encode()), ("fetched_at", to_utc_iso(moment).encode())],
         )
         self._resend_failed()

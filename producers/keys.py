@@ -32,7 +32,8 @@ def key_of(raw: bytes | str) -> PayloadKey:
     """Key (post id) and source of one raw payload of any supported shape."""
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the stdlib decoder goes (e.g. 100k arrays).
         return PayloadKey(None, "unknown", "invalid JSON")
     return key_of_document(doc)
 

@@ -153,6 +153,12 @@ def _papers_sort(sort: str, window: str) -> list[dict[str, Any]]:
         "score": "trend_score",
         "date": "published",
     }[sort]
+    if sort == "date":
+        # Newest first, as the seed page: same-day papers by newest arXiv id.
+        return [
+            {"published": {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
+            {"arxiv_id": {"order": "desc", "unmapped_type": "keyword"}},
+        ]
     return [
         {field: {"order": "desc", "missing": "_last", "unmapped_type": "long"}},
         {f"posts.{window}": {"order": "desc", "unmapped_type": "long"}},

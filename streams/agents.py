@@ -192,8 +192,14 @@ def register_agents(
     @app.timer(interval=settings.counts_refresh_seconds, name="refresh-counts")
     async def refresh_counts() -> None:
         """Re-publish recent papers' counts so windows decay without new posts."""
+        if clock.stream_time is None:
+            # Just restarted and nothing new yet: resume stream time from the tables.
+            lasts = [s["last"] for s in tables.papers.values() if s and s.get("last")]
+            if lasts:
+                clock.observe(datetime.fromtimestamp(max(lasts), clock.tz))
         as_of = clock.now()
         if as_of is None:
+            log.debug("no stream time yet; nothing to refresh")
             return
         horizon = as_of.timestamp() - counting.RETENTION_SECONDS
         refreshed = 0

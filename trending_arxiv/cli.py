@@ -14,8 +14,6 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from trending_arxiv.models import WINDOWS
-
 app = typer.Typer(
     name="trending-arxiv",
     help="Trending arXiv: social posts linking arXiv papers, counted, ranked and searched.",
@@ -28,12 +26,26 @@ console = Console(stderr=True)
 def _register_subapps() -> None:
     from producers.cli import produce_app
     from sinks.alerts import alerts_command
+    from sinks.cli import (
+        catalog_app,
+        enrich_command,
+        follows_command,
+        paper_command,
+        search_command,
+        top_command,
+    )
     from sinks.kibana_import import kibana_import_command
     from trending_arxiv.stack import stack_app
     from trending_arxiv.web.server import serve_command
 
     app.add_typer(stack_app, name="stack", help="Start, stop and inspect local Kafka + ES.")
     app.add_typer(produce_app, name="produce", help="Push raw posts into Kafka.")
+    app.command("top")(top_command)
+    app.command("search")(search_command)
+    app.command("paper")(paper_command)
+    app.command("follows")(follows_command)
+    app.command("enrich")(enrich_command)
+    app.add_typer(catalog_app, name="catalog")
     app.command("serve", help="Serve the web page and the HTTP API.")(serve_command)
     app.command("alerts", help="Deliver alerts to webhooks, Slack and stdout.")(alerts_command)
     kibana_app = typer.Typer(help="Kibana saved objects (data views, dashboard).")
@@ -89,18 +101,26 @@ def sink(
     ] = None,
 ) -> None:
     """Run the Elasticsearch sink (mentions and counts into indices) until stopped."""
-    from sinks.elasticsearch_sink import ElasticsearchSink
-    from trending_arxiv.settings import SinkSettings
+    from elasticsearch import Elasticsearch
 
-    settings = SinkSettings()
+    from sinks.elasticsearch_sink import ElasticsearchSink
+    from sinks.enrich import Enricher, EnrichSettings
+
+    settings = EnrichSettings()
     configure_logging(settings.log_level)
-    runner = ElasticsearchSink(settings)
+    es = Elasticsearch(**settings.elasticsearch_client_kwargs())
+    # Metadata comes from memory, the catalog and the index at once; arXiv is asked in
+    # the background, so counting never waits for it.
+    enricher = Enricher(settings, es).start()
+    runner = ElasticsearchSink(settings, es=es, metadata_lookup=enricher)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
     try:
         stats = runner.run(idle_exit_seconds=idle_exit)
     except KeyboardInterrupt:
         runner.stop_event.set()
         return
+    finally:
+        enricher.stop()
     console.print(f"sink stopped: {stats}")
 
 
@@ -137,35 +157,6 @@ def print_papers(rows: list[dict], as_json: bool, window: str) -> None:
             row.get("title") or "(metadata pending)",
         )
     Console().print(table)
-
-
-@app.command()
-def top(
-    window: Annotated[str, typer.Option(help=f"One of {', '.join(WINDOWS)}.")] = "24h",
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many papers.")] = 20,
-    sort: Annotated[str, typer.Option(help="posts, accounts, score or date.")] = "posts",
-    category: Annotated[str | None, typer.Option(help="Only this arXiv category.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-) -> None:
-    """Top papers for a window, from Elasticsearch."""
-    from elasticsearch import Elasticsearch
-
-    from sinks.queries import TrendingQuery, top_papers
-    from trending_arxiv.settings import CommonSettings
-
-    settings = CommonSettings()
-    try:
-        query = TrendingQuery(window=window, sort=sort, limit=limit, category=category)  # type: ignore[arg-type]
-    except ValueError as error:
-        raise _fail(str(error)) from error
-    es = Elasticsearch(**settings.elasticsearch_client_kwargs())
-    try:
-        rows = top_papers(es, settings, query)
-    except Exception as error:
-        raise _fail(
-            f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}"
-        ) from error
-    print_papers(rows, as_json, window)
 
 
 @app.command()

@@ -86,6 +86,8 @@ def pipeline_env(
         TRENDING_WORKER_DATA_DIR=str(data_dir / "faust"),
         TRENDING_SINK_FLUSH_SECONDS="0.2",
         TRENDING_BATCH_TIMEOUT_SECONDS="0.1",
+        # Offline: metadata comes from the bundled catalog, not from the arXiv API.
+        TRENDING_ARXIV_ENABLED=os.environ.get("TRENDING_ARXIV_ENABLED", "false"),
     )
     return env
 

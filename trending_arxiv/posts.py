@@ -11,10 +11,13 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 from trending_arxiv.ids import _id_from_url as _url_id  # cached; callers pass str only
 from trending_arxiv.ids import arxiv_id_from_url, arxiv_ids_in_text
@@ -569,6 +572,419 @@ def _parse_mastodon_event(obj: Mapping[str, Any]) -> list[NormalizedPost]:
 
 
 # ---------------------------------------------------------------------------------
+# Fast path: typed decoding of the two shapes that make up almost all traffic
+# ---------------------------------------------------------------------------------
+#
+# An X v2 stream message or response page, and a Jetstream post/repost commit, are
+# decoded with msgspec into Structs that name only the fields read above: the decoder
+# skips everything else (metrics, user bios, blob refs) without building objects, and
+# rejects any field of an unexpected type. Whatever it does not accept, and any shape
+# it cannot decide exactly as the general code would, returns None and goes the
+# general (orjson + dict) way, which also writes every error message. The results are
+# identical by construction and by test (tests/unit/test_posts.py).
+
+
+class _XUrl(msgspec.Struct):
+    unwound_url: str | None = None
+    expanded_url: str | None = None
+
+
+class _XEntities(msgspec.Struct):
+    urls: list[_XUrl] | None = None
+
+
+class _XNote(msgspec.Struct):
+    text: str | None = None
+    entities: _XEntities | None = None
+
+
+class _XRef(msgspec.Struct):
+    type: str | None = None
+    id: str | None = None
+
+
+class _XTweet(msgspec.Struct):
+    id: str | None = None
+    text: str | None = None
+    author_id: str | None = None
+    created_at: str | None = None
+    entities: _XEntities | None = None
+    note_tweet: _XNote | None = None
+    referenced_tweets: list[_XRef] | None = None
+
+
+class _XUser(msgspec.Struct):
+    id: str | None = None
+    username: str | None = None
+
+
+class _XIncludes(msgspec.Struct):
+    users: list[_XUser] | None = None
+    tweets: list[_XTweet] | None = None
+
+
+class _JCommit(msgspec.Struct):
+    operation: str | None = None
+    collection: str | None = None
+    rkey: str | None = None
+    # Decoded only for posts and reposts: likes and follows never build their record.
+    record: msgspec.Raw = msgspec.Raw()
+
+
+class _Envelope(msgspec.Struct):
+    """The top level of both shapes; UNSET tells an absent ``data`` from a null one."""
+
+    data: _XTweet | list[_XTweet] | msgspec.UnsetType | None = msgspec.UNSET
+    includes: _XIncludes | None = None
+    did: str | None = None
+    kind: str | None = None
+    time_us: int | None = None
+    commit: _JCommit | None = None
+
+
+class _BFeature(msgspec.Struct):
+    type: str | None = msgspec.field(default=None, name="$type")
+    uri: str | None = None
+
+
+class _BFacet(msgspec.Struct):
+    features: list[_BFeature] | None = None
+
+
+class _BUri(msgspec.Struct):
+    """An external link, or a strongRef; only the URI matters."""
+
+    uri: str | None = None
+
+
+class _BMedia(msgspec.Struct):
+    external: _BUri | None = None
+
+
+class _BEmbedRecord(msgspec.Struct):
+    uri: str | None = None
+    record: _BUri | None = None
+
+
+class _BEmbed(msgspec.Struct):
+    external: _BUri | None = None
+    media: _BMedia | None = None
+    record: _BEmbedRecord | None = None
+
+
+class _BAnyObject(msgspec.Struct):
+    """Any JSON object (``reply``: only its being an object matters)."""
+
+
+class _BPostRecord(msgspec.Struct):
+    text: str | None = None
+    created_at: str | None = msgspec.field(default=None, name="createdAt")
+    facets: list[_BFacet] | None = None
+    embed: _BEmbed | None = None
+    reply: _BAnyObject | None = None
+
+
+class _BRepostRecord(msgspec.Struct):
+    created_at: str | None = msgspec.field(default=None, name="createdAt")
+    subject: _BUri | None = None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_POST_RECORD = msgspec.json.Decoder(_BPostRecord)
+_REPOST_RECORD = msgspec.json.Decoder(_BRepostRecord)
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__; the slot
+# descriptors set the same slots about three times faster. Same object, same fields.
+_new_object = object.__new__
+(
+    _set_post_id,
+    _set_source,
+    _set_kind,
+    _set_author_id,
+    _set_author_handle,
+    _set_created_at,
+    _set_text,
+    _set_links,
+    _set_arxiv_ids,
+    _set_ref_post_id,
+) = (getattr(NormalizedPost, name).__set__ for name in NormalizedPost.__slots__)
+
+
+def _post(
+    post_id: str,
+    source: str,
+    kind: str,
+    author_id: str | None,
+    author_handle: str | None,
+    created_at: datetime | None,
+    text: str,
+    links: tuple[str, ...],
+    arxiv_ids: tuple[str, ...],
+    ref_post_id: str | None,
+) -> NormalizedPost:
+    post: NormalizedPost = _new_object(NormalizedPost)
+    _set_post_id(post, post_id)
+    _set_source(post, source)
+    _set_kind(post, kind)
+    _set_author_id(post, author_id)
+    _set_author_handle(post, author_handle)
+    _set_created_at(post, created_at)
+    _set_text(post, text)
+    _set_links(post, links)
+    _set_arxiv_ids(post, arxiv_ids)
+    _set_ref_post_id(post, ref_post_id)
+    return post
+
+
+def _no_hint(line: str | bytes) -> bool:
+    """True when no ID can be in ``line``: every accepted URL or text form contains
+    "xiv" (arxiv, alphaxiv), "5iv" (ar5iv) or "papers" (Hugging Face) in any case,
+    unless a ``\\u00XX`` escape spells an ASCII letter (then we look properly)."""
+    low = line.lower()
+    if isinstance(low, bytes):
+        return not (b"xiv" in low or b"5iv" in low or b"papers" in low or b"\\u00" in low)
+    return not ("xiv" in low or "5iv" in low or "papers" in low or "\\u00" in low)
+
+
+def _ids(links: list[str], texts: Iterable[str]) -> tuple[str, ...]:
+    ids: set[str] = set()
+    for url in links:
+        ident = _url_id(url)
+        if ident is not None:
+            ids.add(ident)
+    for text in texts:
+        if text:
+            ids.update(arxiv_ids_in_text(text))
+    if len(ids) > 1:
+        return tuple(sorted(ids))
+    return tuple(ids)
+
+
+def _fx_urls(tweet: _XTweet, out: list[str]) -> None:
+    """As `_x2_urls`, on a typed tweet."""
+    entities = tweet.entities
+    if entities is not None and entities.urls:
+        for ent in entities.urls:
+            target = ent.unwound_url or ent.expanded_url
+            if target:
+                out.append(target)
+    note = tweet.note_tweet
+    if note is not None and note.entities is not None and note.entities.urls:
+        for ent in note.entities.urls:
+            target = ent.unwound_url or ent.expanded_url
+            if target:
+                out.append(target)
+
+
+def _fx_text(tweet: _XTweet) -> str:
+    note = tweet.note_tweet
+    if note is not None and note.text is not None:
+        return note.text
+    return tweet.text or ""
+
+
+def _fx_tweet(
+    tweet: _XTweet, users: dict[str, str], ref_tweets: dict[str, _XTweet], scan: bool
+) -> NormalizedPost | None:
+    """As `_x2_tweet`, on a typed tweet; None where the general code must decide."""
+    post_id = tweet.id
+    if not post_id:
+        return None  # the general path explains
+    text = _fx_text(tweet)
+    links: list[str] = []
+    _fx_urls(tweet, links)
+    kind = "post"
+    ref: str | None = None
+    texts = [text]
+    paper_links = links
+    refs = tweet.referenced_tweets
+    if refs:
+        n_own = len(links)
+        for r in refs:
+            rtype, rid = r.type, r.id
+            if rid is None:
+                continue
+            if rtype == "retweeted":
+                kind, ref = "repost", rid
+            elif rtype == "quoted" and kind != "repost":
+                kind, ref = "quote", rid
+            elif rtype == "replied_to" and kind == "post":
+                kind = "reply"
+                continue
+            else:
+                continue
+            original = ref_tweets.get(rid)
+            if original is not None:
+                _fx_urls(original, links)
+                texts.append(_fx_text(original))
+        if kind != "repost":
+            links = links[:n_own]
+    author = tweet.author_id or None
+    created = tweet.created_at
+    return _post(
+        post_id,
+        "x",
+        kind,
+        author,
+        users.get(author) if author else None,
+        _iso_time(created) if created else None,
+        text,
+        tuple(dict.fromkeys(links)) if len(links) > 1 else tuple(links),
+        _ids(paper_links, texts) if scan else (),
+        ref,
+    )
+
+
+def _fast_x2(env: _Envelope, scan: bool) -> list[NormalizedPost] | None:
+    data = env.data
+    users: dict[str, str] = {}
+    ref_tweets: dict[str, _XTweet] = {}
+    includes = env.includes
+    if includes is not None:
+        if includes.users:
+            for u in includes.users:
+                if u.id is not None and u.username is not None:
+                    users[u.id] = u.username
+        if includes.tweets:
+            for t in includes.tweets:
+                if t.id is not None:
+                    ref_tweets[t.id] = t
+    if isinstance(data, _XTweet):
+        post = _fx_tweet(data, users, ref_tweets, scan)
+        return None if post is None else [post]
+    if isinstance(data, list):
+        out = []
+        for tweet in data:
+            post = _fx_tweet(tweet, users, ref_tweets, scan)
+            if post is None:
+                return None
+            out.append(post)
+        return out
+    return None  # null data: an error body, or an error message to write
+
+
+def _fast_jetstream(env: _Envelope, scan: bool) -> list[NormalizedPost] | None:
+    """As `_parse_jetstream`, on a typed event; None where the general code must decide."""
+    event_kind = env.kind
+    if event_kind == "identity" or event_kind == "account":
+        return []
+    commit = env.commit
+    if event_kind != "commit" or commit is None:
+        return None
+    collection = commit.collection
+    if collection != _BSKY_POST and collection != _BSKY_REPOST:
+        return []
+    did, rkey, operation = env.did, commit.rkey, commit.operation
+    if not did or not rkey:
+        return None
+    uri = f"at://{did}/{collection}/{rkey}"
+    if operation == "delete":
+        when = _time_us(env.time_us)
+        return [_post(uri, "bluesky", "delete", did, None, when, "", (), (), uri)]
+    if operation != "create" and operation != "update":
+        return None
+    if collection == _BSKY_REPOST:
+        repost = _REPOST_RECORD.decode(commit.record)
+        subject = repost.subject
+        if subject is None or not subject.uri:
+            return None
+        created = _iso_time(repost.created_at) or _time_us(env.time_us)
+        return [_post(uri, "bluesky", "repost", did, None, created, "", (), (), subject.uri)]
+    record = _POST_RECORD.decode(commit.record)
+    created = _iso_time(record.created_at) or _time_us(env.time_us)
+    text = record.text or ""
+    links: list[str] = []
+    if record.facets:
+        for facet in record.facets:
+            if facet.features:
+                for feat in facet.features:
+                    if feat.type == _LINK_FACET and feat.uri is not None:
+                        links.append(feat.uri)
+    quoted: str | None = None
+    embed = record.embed
+    if embed is not None:
+        external = embed.external
+        media = embed.media
+        if media is not None and media.external is not None:
+            if media.external.uri is None:
+                return None  # `media.external or external` turns on dict truthiness
+            external = media.external
+        if external is not None and external.uri is not None:
+            links.append(external.uri)
+        rec = embed.record
+        if rec is not None:
+            quoted = rec.record.uri if rec.record is not None else rec.uri
+    kind = "quote" if quoted else ("reply" if record.reply is not None else "post")
+    return [
+        _post(
+            uri,
+            "bluesky",
+            kind,
+            did,
+            None,
+            created,
+            text,
+            tuple(dict.fromkeys(links)) if len(links) > 1 else tuple(links),
+            _ids(links, (text,)) if scan else (),
+            quoted,
+        )
+    ]
+
+
+def _fast_parse(line: str | bytes) -> list[NormalizedPost] | None:
+    """The posts of an X v2 or Jetstream line, or None: then the general path decides."""
+    kind = type(line)
+    if kind is bytes:
+        # msgspec does not check the UTF-8 of the strings it skips; the general path
+        # rejects invalid UTF-8 anywhere, so check it here (ASCII needs no check).
+        if not line.isascii():
+            try:
+                line.decode()  # type: ignore[union-attr]
+            except UnicodeDecodeError:
+                return None
+    elif kind is not str:
+        return None
+    limit = sys.get_int_max_str_digits()
+    if limit and len(line) > limit and _has_long_digit_run(line, limit):
+        return None  # an integer past Python's digit limit is an error on the general path
+    try:
+        env = _ENVELOPE.decode(line)
+        if env.data is not msgspec.UNSET:
+            if env.data is None:
+                return None
+            return _fast_x2(env, not _no_hint(line))
+        if env.did is not None and env.kind is not None:
+            return _fast_jetstream(env, not _no_hint(line))
+    except (msgspec.DecodeError, RecursionError, ValueError, TypeError, OverflowError):
+        return None  # ValidationError is a DecodeError: a type the general path judges
+    return None
+
+
+def _has_long_digit_run(line: str | bytes, limit: int) -> bool:
+    """Does ``line`` hold a run of more than ``limit`` ASCII digits (in a number or not)?
+
+    Such a run covers a multiple of ``limit``, so only the runs through those
+    positions are measured: a few lookups per line instead of a scan.
+    """
+    digits = _DIGIT_BYTES if isinstance(line, bytes) else _DIGIT_CHARS
+    n = len(line)
+    for i in range(limit, n, limit):
+        if line[i] in digits:
+            start, end = i, i + 1
+            while start > 0 and line[start - 1] in digits:
+                start -= 1
+            while end < n and line[end] in digits:
+                end += 1
+            if end - start > limit:
+                return True
+    return False
+
+
+_DIGIT_BYTES = frozenset(b"0123456789")
+_DIGIT_CHARS = frozenset("0123456789")
+
+
+# ---------------------------------------------------------------------------------
 # Dispatch
 # ---------------------------------------------------------------------------------
 
@@ -633,6 +1049,23 @@ def _decode(line: str | bytes) -> object:
         return _decode_slow(line)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: object) -> object:
+    """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _LONE_SURROGATE.sub("\ufffd", key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
+
+
 def _decode_slow(line: str | bytes) -> object:
     if not isinstance(line, str | bytes | bytearray):
         raise PostParseError(f"expected a str or bytes line, got {type(line).__name__}")
@@ -648,7 +1081,10 @@ def _decode_slow(line: str | bytes) -> object:
     else:
         text = line
     try:
-        return json.loads(text)
+        obj = json.loads(text)
+        # The stdlib keeps lone surrogate escapes ("\ud800"), which no UTF-8 encoder
+        # downstream accepts (Faust's changelog crashed on one): replace them with U+FFFD.
+        return _without_lone_surrogates(obj) if "\\u" in text else obj
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()):
             reason = f"input ends in the middle of a value (truncated?): {exc.msg}"
@@ -659,10 +1095,17 @@ def _decode_slow(line: str | bytes) -> object:
         ) from None
     except RecursionError:
         raise PostParseError("invalid JSON: nested too deeply") from None
+    except ValueError as exc:
+        # Not a syntax error: e.g. an integer literal longer than Python converts (4300
+        # digits). Still input we cannot read, so still a PostParseError.
+        raise PostParseError(f"invalid JSON: {str(exc)[:200]}") from None
 
 
 def parse_line(line: str | bytes) -> list[NormalizedPost]:
     """Decode one JSON document (a JSONL line) and return the posts in it."""
+    posts = _fast_parse(line)
+    if posts is not None:
+        return posts
     try:
         obj = _fast_loads(line)
     except _FastDecodeError:

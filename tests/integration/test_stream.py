@@ -151,7 +151,12 @@ def test_windows_joins_deletes_late_events_and_alerts(
         b'{"kind": "commit", "did": 42}',
     ]
     processes = start_pipeline(
-        namespace, kafka, es_url, tmp_path, TRENDING_ALERT_MIN_ACCOUNTS_1H="3"
+        namespace,
+        kafka,
+        es_url,
+        tmp_path,
+        TRENDING_ALERT_MIN_ACCOUNTS_1H="3",
+        TRENDING_COUNTS_REFRESH_SECONDS="2",
     )
     try:
         send(kafka, settings.topics.raw_posts, events)
@@ -165,7 +170,8 @@ def test_windows_joins_deletes_late_events_and_alerts(
         wait_for_quiet(settings)
         es = Elasticsearch(es_url)
         p1 = paper_doc(es, settings.indices.papers, P1)
-        assert p1["counts_as_of"] == iso(NOW)
+        # Stream time is NOW; the refresh timer moves it on by the idle wall-clock time.
+        assert iso(NOW) <= p1["counts_as_of"] < iso(NOW + timedelta(minutes=5))
         assert p1["posts"] == {"1h": 4, "24h": 4, "7d": 4, "30d": 5, "all": 5}
         assert p1["accounts"] == {"1h": 4, "24h": 4, "7d": 4, "30d": 5, "all": 5}
         p2 = paper_doc(es, settings.indices.papers, P2)
@@ -184,6 +190,13 @@ def test_windows_joins_deletes_late_events_and_alerts(
         assert any("UTF-8" in letter["reason"] or "utf-8" in letter["reason"] for letter in letters)
         alerts = _read(kafka, settings.topics.alerts, 1)
         assert alerts[0]["arxiv_id"] == P1 and alerts[0]["rule"] == "accounts_1h"
+        alert_ids = [a["alert_id"] for a in alerts]
+        assert len(alert_ids) == len(set(alert_ids))  # one per paper, rule and hour bucket
+
+        # No new posts: the timer still refreshes what the sink sees (counts never go stale).
+        before = p1["counts_as_of"]
+        time.sleep(5)
+        assert paper_doc(es, settings.indices.papers, P1)["counts_as_of"] > before
     finally:
         processes.stop()
 
@@ -228,5 +241,30 @@ def test_worker_killed_mid_replay_ends_with_a_clean_runs_counts(
         assert {h["_id"]: h["_source"]["posts"]["all"] for h in hits} == reference.posts_by_paper
         es.indices.refresh(index=settings.indices.mentions)
         assert es.count(index=settings.indices.mentions)["count"] == len(reference.mention_ids)
+    finally:
+        processes.stop()
+
+
+def test_two_workers_split_the_partitions_and_count_exactly(
+    namespace: str, stack_endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    """Scale-out: a second worker in the same namespace takes half the partitions."""
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    lines = list(read_lines([bundled_sample_path()]))
+    reference = simulate(lines)
+    processes = start_pipeline(namespace, kafka, es_url, tmp_path)
+    try:
+        send(kafka, settings.topics.raw_posts, list(lines[:100]))
+        processes.start("worker-2", "worker")
+        send(kafka, settings.topics.raw_posts, list(lines[100:]))
+        wait_for_quiet(settings, timeout=180)
+        processes.check_alive()
+        es = Elasticsearch(es_url)
+        es.indices.refresh(index=settings.indices.papers)
+        hits = es.search(index=settings.indices.papers, size=100)["hits"]["hits"]
+        assert {h["_id"]: h["_source"]["posts"]["all"] for h in hits} == reference.posts_by_paper
+        logs = (tmp_path / "worker-2.log").read_text(errors="replace")
+        assert "Ready" in logs  # the second worker joined and was assigned partitions
     finally:
         processes.stop()

@@ -1,0 +1,316 @@
+"""Benchmark (issue 5): posts/s through the Faust worker against bare consumers of the topic.
+
+In one run, on the real Kafka, in a fresh namespace:
+1. pre-load the raw-posts topic with N corpus posts (bench/corpus.py) by the project's
+   replay producer;
+2. baselines: read the same raw topic from the start with a bare kafka-python consumer
+   and with a bare aiokafka consumer (what Faust uses underneath); records/s;
+3. start the real worker process (`trending-arxiv worker`: parse -> routed -> ledger ->
+   mentions -> counts, changelog-backed tables) and sample its consumer group's committed
+   offsets on posts.raw, posts.routed and mentions every 0.25 s. Its rate is measured
+   from that lag curve: from the first commit (Faust start-up excluded) until everything
+   is committed (lag 0 on all three topics); the steady rate is the slope of the raw
+   topic's committed offset between 10% and 90%.
+
+Optionally (`--profile`) py-spy samples the worker during the run and the hottest
+functions are reported. Prints a table; writes bench/results/worker.json.
+
+    python bench/bench_worker.py [--posts N] [--partitions P] [--env KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+from corpus import cached_corpus  # noqa: E402
+
+from producers.replay import replay  # noqa: E402
+from producers.settings import ProducerSettings  # noqa: E402
+from trending_arxiv.kafka_admin import ensure_topics  # noqa: E402
+from trending_arxiv.settings import CommonSettings  # noqa: E402
+
+GOAL_RATE = 10_000.0
+GOAL_RATIO = 0.5
+
+
+def preload(path: pathlib.Path, namespace: str, partitions: int) -> dict[str, Any]:
+    """Replay the corpus into the raw topic with the project's producer; its own rate."""
+    settings = ProducerSettings(
+        kafka_bootstrap_servers=common.KAFKA, namespace=namespace, topic_partitions=partitions
+    )
+    summary = replay([path], settings, progress=False)
+    if not summary.complete:
+        raise RuntimeError(f"pre-load did not complete: {summary.lines()}")
+    return {
+        "sent": summary.sent,
+        "seconds": round(summary.elapsed_seconds, 3),
+        "posts_per_second": round(summary.sent / summary.elapsed_seconds, 1),
+    }
+
+
+def find_py_spy() -> str | None:
+    return shutil.which("py-spy") or next(
+        (
+            str(p)
+            for p in (common.ROOT / ".venv/bin/py-spy", pathlib.Path("/tmp/pyspy/bin/py-spy"))
+            if p.exists()
+        ),
+        None,
+    )
+
+
+def start_profiler(pid: int, out: pathlib.Path) -> subprocess.Popen[bytes] | None:
+    py_spy = find_py_spy()
+    if py_spy is None:
+        print("py-spy not found (pip install py-spy); running without a profile")
+        return None
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50",
+         "--output", str(out), "--nonblocking"],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def summarise_profile(path: pathlib.Path, top: int = 25) -> dict[str, Any]:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    if not path.exists():
+        return {}
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f.strip() for f in stack.split(";") if f.strip()]
+        if not frames:
+            continue
+        total += count
+        own[_short(frames[-1])] += count
+        for frame in {_short(f) for f in frames}:
+            inclusive[frame] += count
+    if not total:
+        return {}
+    return {
+        "samples": total,
+        "self": [(name, round(100 * c / total, 1)) for name, c in own.most_common(top)],
+        "inclusive": [(name, round(100 * c / total, 1)) for name, c in inclusive.most_common(top)],
+    }
+
+
+def _short(frame: str) -> str:
+    """`func (path/to/module.py:123)` -> `func (module.py)`: group a function's lines."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    parts = where.split("/")
+    short = "/".join(parts[-2:]) if "site-packages" in where or len(parts) > 1 else where
+    return f"{name} ({short})"
+
+
+def measure_worker(
+    namespace: str, n: int, env: dict[str, str], timeout: float, profile: pathlib.Path | None
+) -> dict[str, Any]:
+    settings = CommonSettings(namespace=namespace)
+    topics = settings.topics
+    watched = [topics.raw_posts, topics.routed_posts, topics.mentions]
+    pipeline = common.start_pipeline(namespace, ["worker"], env)
+    memory = common.MemorySampler().start()
+    memory.watch("worker", pipeline.pid("worker"))
+    probe = common.LagProbe(common.worker_group(namespace), watched)
+    profiler = start_profiler(pipeline.pid("worker"), profile) if profile else None
+    curve: list[tuple[float, dict[str, tuple[int, int]]]] = []
+    started = time.monotonic()
+    try:
+        stable = 0
+        while True:
+            pipeline.processes.check_alive()
+            now = time.monotonic() - started
+            sample = probe.sample()
+            curve.append((now, sample))
+            raw_done = sample[topics.raw_posts][0] >= n
+            quiet = all(c == e for c, e in sample.values())
+            previous = curve[-2][1] if len(curve) > 1 else None
+            stable = stable + 1 if raw_done and quiet and sample == previous else 0
+            if stable >= 2:
+                break
+            if now > timeout:
+                raise RuntimeError(f"worker not done after {timeout}s: {sample}")
+            time.sleep(0.25)
+    finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            try:
+                profiler.wait(20)
+            except subprocess.TimeoutExpired:
+                profiler.kill()
+        memory_stats = memory.stop()
+        probe.close()
+        worker_log = pipeline.log_tail("worker", 5)
+        pipeline.stop()
+        common.remove_dir(pipeline.work_dir)
+    raw = topics.raw_posts
+    first = next(i for i, (_, s) in enumerate(curve) if s[raw][0] > 0)
+    done = next(i for i, (_, s) in enumerate(curve) if all(c == e for c, e in s.values())
+                and s[raw][0] >= n)  # fmt: skip
+    t0, c0 = curve[first][0], curve[first][1][raw][0]
+    t_end = curve[done][0]
+    rate = (n - c0) / (t_end - t0) if t_end > t0 else None
+    steady = _slope(curve, raw, 0.1 * n, 0.9 * n)
+    return {
+        "startup_seconds": round(t0, 2),
+        "committed_at_first_sample": c0,
+        "measured_seconds": round(t_end - t0, 2),
+        "posts_per_second": round(rate, 1) if rate else None,
+        "steady_posts_per_second": round(steady, 1) if steady else None,
+        "routed_records": curve[done][1][topics.routed_posts][1],
+        "mentions_records": curve[done][1][topics.mentions][1],
+        "memory": memory_stats,
+        "env": env,
+        "lag_curve": [
+            {"t": round(t, 2), **{k.rsplit(".", 1)[-1] if "." in k else k: list(v)
+                                  for k, v in s.items()}}  # fmt: skip
+            for t, s in curve[:: max(1, len(curve) // 200)]
+        ],
+        "worker_log_tail": worker_log,
+    }
+
+
+def _slope(curve: list[tuple[float, dict[str, tuple[int, int]]]], topic: str, lo: float,
+           hi: float) -> float | None:  # fmt: skip
+    points = [(t, s[topic][0]) for t, s in curve if lo <= s[topic][0] <= hi]
+    if len(points) < 2 or points[-1][0] == points[0][0]:
+        return None
+    return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
+
+
+def run(
+    n: int, seed: int, partitions: int, env: dict[str, str], profile: bool, timeout: float
+) -> dict[str, Any]:
+    namespace = common.fresh_namespace("worker")
+    print(f"bench_worker: namespace {namespace}, {n} posts, {partitions} partitions")
+    path = cached_corpus(n, seed)
+    settings = CommonSettings(
+        kafka_bootstrap_servers=common.KAFKA, namespace=namespace, topic_partitions=partitions
+    )
+    env = {"TRENDING_TOPIC_PARTITIONS": str(partitions), **env}
+    profile_path = common.RESULTS_DIR / "worker-profile.txt" if profile else None
+    try:
+        ensure_topics(settings)
+        loaded = preload(path, namespace, partitions)
+        print(f"  pre-loaded {loaded['sent']} posts ({loaded['posts_per_second']:.0f}/s)")
+        bare = common.bare_consumer_rate(settings.topics.raw_posts, n)
+        print(f"  bare kafka-python consumer: {bare['posts_per_second']:.0f}/s")
+        aio = common.aiokafka_consumer_rate(settings.topics.raw_posts, n)
+        print(f"  bare aiokafka consumer: {aio['posts_per_second']:.0f}/s")
+        worker = measure_worker(namespace, n, env, timeout, profile_path)
+        print(f"  worker: {worker['posts_per_second']:.0f}/s")
+    finally:
+        common.delete_namespace(namespace, es=False)
+    rate = worker["posts_per_second"] or 0.0
+    result: dict[str, Any] = {
+        "namespace": namespace,
+        "corpus": {"path": str(path), "bytes": path.stat().st_size},
+        "preload_producer": loaded,
+        "bare_kafka_python": bare,
+        "bare_aiokafka": aio,
+        "worker": worker,
+        "ratio_vs_kafka_python": round(rate / bare["posts_per_second"], 3),
+        "ratio_vs_aiokafka": round(rate / aio["posts_per_second"], 3),
+        "goal": {"posts_per_second": GOAL_RATE, "ratio": GOAL_RATIO},
+    }
+    result["goal_met"] = rate >= GOAL_RATE and result["ratio_vs_kafka_python"] >= GOAL_RATIO
+    if profile_path is not None:
+        result["profile"] = summarise_profile(profile_path)
+    return result
+
+
+def print_result(result: dict[str, Any]) -> None:
+    worker = result["worker"]
+    aio_ratio = (
+        result["bare_aiokafka"]["posts_per_second"]
+        / result["bare_kafka_python"]["posts_per_second"]
+    )
+    rows = [
+        ("bare kafka-python consumer", result["bare_kafka_python"]["posts_per_second"], "1.00x",
+         result["bare_kafka_python"]["seconds"]),
+        ("bare aiokafka consumer", result["bare_aiokafka"]["posts_per_second"],
+         f"{aio_ratio:.2f}x", result["bare_aiokafka"]["seconds"]),
+        ("Faust worker (lag curve)", worker["posts_per_second"],
+         f"{result['ratio_vs_kafka_python']:.2f}x", worker["measured_seconds"]),
+        ("Faust worker (steady 10-90%)", worker["steady_posts_per_second"], "", ""),
+        ("replay producer (pre-load)", result["preload_producer"]["posts_per_second"], "",
+         result["preload_producer"]["seconds"]),
+    ]  # fmt: skip
+    common.print_table(
+        "Worker throughput (posts/s; ratio to the bare kafka-python consumer)",
+        rows,
+        ("reader", "posts/s", "ratio", "seconds"),
+    )
+    memory = worker["memory"].get("worker", {})
+    print(
+        f"worker start-up (excluded) {worker['startup_seconds']} s; peak RSS "
+        f"{memory.get('peak_rss_mb')} MB; goal >= {GOAL_RATE:.0f}/s and >= {GOAL_RATIO}x: "
+        f"{'met' if result['goal_met'] else 'NOT met'}"
+    )
+    profile = result.get("profile")
+    if profile:
+        common.print_table(
+            f"Worker profile (py-spy, {profile['samples']} samples): inclusive share",
+            profile["inclusive"][:20],
+            ("function", "% of samples"),
+        )
+        common.print_table(
+            "Worker profile: self share", profile["self"][:15], ("function", "% of samples")
+        )
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--posts", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="Worker setting, e.g. TRENDING_BATCH_SIZE=2000 (repeatable).")  # fmt: skip
+    parser.add_argument("--profile", action="store_true", help="Sample the worker with py-spy.")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--name", default="worker", help="Result file name (bench/results/).")
+    args = parser.parse_args(argv)
+    if args.posts < 100:
+        parser.error("--posts must be at least 100")
+    env = parse_env(args.env)
+    os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", common.KAFKA)
+    result = run(args.posts, args.seed, args.partitions, env, args.profile, args.timeout)
+    print_result(result)
+    params = {"posts": args.posts, "seed": args.seed, "partitions": args.partitions,
+              "env": env, "profile": args.profile}  # fmt: skip
+    path = common.save_result(args.name, params, result)
+    print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
