@@ -15,6 +15,7 @@ import pathlib
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,15 @@ ES_URL = os.environ.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200")
 # -- namespaces and clean-up -----------------------------------------------------------
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so `finally` blocks stop children and clean up."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def fresh_namespace(bench: str) -> str:
     return f"bench-{bench}-{uuid.uuid4().hex[:8]}"
 
@@ -73,8 +83,7 @@ def delete_namespace(namespace: str, es: bool = True) -> dict[str, int]:
             with contextlib.suppress(Exception):
                 admin.delete_topics(topics)
                 removed["topics"] = len(topics)
-        groups = [g["group_id"] for g in admin.list_groups()
-                  if g["group_id"].startswith(namespace)]  # fmt: skip
+        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(namespace)]
         if groups:
             with contextlib.suppress(Exception):
                 admin.delete_groups(groups)
@@ -442,21 +451,27 @@ def save_result(name: str, parameters: dict[str, Any], results: dict[str, Any]) 
 def print_table(title: str, rows: Iterable[Sequence[Any]], header: Sequence[str]) -> None:
     """A plain-text table (no colour codes, so logs and CI keep it readable)."""
     body = [[_cell(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in
-              enumerate(header)]  # fmt: skip
+    widths = [
+        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)
+    ]
     line = "  ".join("-" * w for w in widths)
     print(f"\n{title}")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print(line)
     for row in body:
-        print("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in
-                        zip(row, widths, strict=True)))  # fmt: skip
+        print(
+            "  ".join(
+                c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True)
+            )
+        )
     sys.stdout.flush()
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):

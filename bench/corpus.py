@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, cast
 
 VERSION = 1  # bump when the shapes change, so cached files are regenerated
 TARGET_BYTES = 1000
@@ -36,12 +36,53 @@ SPAN = timedelta(days=7)
 START = datetime(2025, 3, 1, tzinfo=UTC)
 MONTHS = [yy * 100 + mm for yy in range(23, 26) for mm in range(1, 13)]
 
-WORDS = (
-    "we propose a new method for learning representations of graphs with attention "
-    "transformer diffusion scaling laws benchmark results show that our model improves "
-    "the state of the art on language vision reinforcement quantum optimisation theory "
-    "paper thread interesting read code released finally out today preprint"
-).split()
+WORDS = [
+    "we",
+    "propose",
+    "a",
+    "new",
+    "method",
+    "for",
+    "learning",
+    "representations",
+    "of",
+    "graphs",
+    "with",
+    "attention",
+    "transformer",
+    "diffusion",
+    "scaling",
+    "laws",
+    "benchmark",
+    "results",
+    "show",
+    "that",
+    "our",
+    "model",
+    "improves",
+    "the",
+    "state",
+    "of",
+    "the",
+    "art",
+    "on",
+    "language",
+    "vision",
+    "reinforcement",
+    "quantum",
+    "optimisation",
+    "theory",
+    "paper",
+    "thread",
+    "interesting",
+    "read",
+    "code",
+    "released",
+    "finally",
+    "out",
+    "today",
+    "preprint",
+]
 PAPER_FORMS = (
     "https://arxiv.org/abs/{id}",
     "https://arxiv.org/abs/{id}v2",
@@ -384,17 +425,22 @@ def generate(n: int, seed: int = 1, papers: int = 50_000) -> Iterator[bytes]:
     return CorpusGenerator(n, seed, papers).lines()
 
 
+def _write_lines(handle: IO[bytes], generator: CorpusGenerator) -> None:
+    for line in generator.lines():
+        handle.write(line + b"\n")
+
+
 def write_corpus(path: pathlib.Path, n: int, seed: int = 1, papers: int = 50_000) -> CorpusStats:
     """Write the corpus as JSON lines (`.gz`: gzip-compressed); returns its statistics."""
     generator = CorpusGenerator(n, seed, papers)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    handle: IO[bytes] = (
-        gzip.open(tmp, "wb", compresslevel=3) if path.suffix == ".gz" else tmp.open("wb")
-    )
-    with handle:
-        for line in generator.lines():
-            handle.write(line + b"\n")
+    if path.suffix == ".gz":
+        with gzip.open(tmp, "wb", compresslevel=3) as zipped:
+            _write_lines(cast(IO[bytes], zipped), generator)
+    else:
+        with tmp.open("wb") as plain:
+            _write_lines(plain, generator)
     tmp.replace(path)
     return generator.stats
 

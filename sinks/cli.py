@@ -78,7 +78,7 @@ def catalog_load_command(
         raise _fail(f"{file}: {error}") from error
     except Exception as error:
         raise _fail(
-            f"could not load into Elasticsearch at {settings.elasticsearch_url}: {error}"
+            f"could not load into Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
         ) from error
     table = Table(title=f"catalog load: {file.name}", show_header=False)
     for name, value in (
@@ -149,7 +149,7 @@ def top_command(
         raise _fail(str(error)) from error
     except Exception as error:
         raise _fail(
-            f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}"
+            f"could not query Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
         ) from error
     if as_json:
         _emit_json(rows)
@@ -183,7 +183,7 @@ def search_command(
         raise _fail(str(error)) from error
     except Exception as error:
         raise _fail(
-            f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}"
+            f"could not query Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
         ) from error
     if as_json:
         _emit_json(rows)
@@ -210,7 +210,7 @@ def paper_command(
         raise _fail(str(error)) from error
     except Exception as error:
         raise _fail(
-            f"could not query Elasticsearch at {settings.elasticsearch_url}: {error}"
+            f"could not query Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
         ) from error
     if detail is None:
         raise _fail(f"no paper {arxiv_id} in the index (no metadata and no posts)")
@@ -300,7 +300,7 @@ def follows_command(
         raise _fail(f"{file}: {error}") from error
     except Exception as error:
         raise _fail(
-            f"could not store in Elasticsearch at {settings.elasticsearch_url}: {error}"
+            f"could not store in Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
         ) from error
     console.print(f"stored {len(doc['accounts'])} accounts followed by {user!r}")
 
@@ -324,7 +324,7 @@ def enrich_command(
     try:
         ensure_indices(es, settings)
     except Exception as error:
-        raise _fail(f"Elasticsearch at {settings.elasticsearch_url}: {error}") from error
+        raise _fail(f"Elasticsearch at {settings.elasticsearch_url_redacted}: {error}") from error
     enricher = Enricher(settings, es)
     signal.signal(signal.SIGTERM, lambda *_: enricher.stop_event.set())
     try:

@@ -21,12 +21,21 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import (
+    CommitFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
 
 from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
 from sinks.indices import ensure_indices
 from trending_arxiv.documents import counts_document, mention_document, metadata_document
 from trending_arxiv.kafka_admin import ensure_topics
 from trending_arxiv.models import CountUpdate, DeadLetter, Mention
+from trending_arxiv.retry import Stopped, call_until_available
 from trending_arxiv.settings import SinkSettings
 
 log = logging.getLogger(__name__)
@@ -164,7 +173,7 @@ class ElasticsearchSink:
                 response = self.es.bulk(operations=body, refresh=False)
             except (TransportError, ApiError) as error:
                 if self.stop_event.is_set():
-                    raise
+                    raise Stopped("stopped while Elasticsearch was unavailable") from error
                 self.stats.retries += 1
                 log.warning("Elasticsearch unavailable (%s); retrying in %.1fs", error, delay)
                 self.stop_event.wait(delay)
@@ -225,31 +234,69 @@ class ElasticsearchSink:
         consumer.subscribe([topics.mentions, topics.counts])
         return consumer
 
+    def _commit(self, consumer: KafkaConsumer) -> None:
+        """Commit what was written; while Kafka is down, wait for it (never exit).
+
+        A commit lost to a rebalance is fine: the batch is redelivered and rewritten
+        under the same `_id`s.
+        """
+        try:
+            call_until_available(
+                consumer.commit, "Kafka (offset commit)", (KafkaConnectionError,
+                NodeNotReadyError, KafkaTimeoutError, RequestTimedOutError),
+                self.stop_event, self.settings.sink_max_retry_seconds,
+            )  # fmt: skip
+        except CommitFailedError as error:
+            log.warning("offset commit lost to a rebalance (%s); the batch will be redone", error)
+
     def run(self, idle_exit_seconds: float | None = None) -> SinkStats:
         """Consume until stopped (or idle for `idle_exit_seconds`, for tools and tests)."""
-        ensure_indices(self.es, self.settings, self.settings.sink_refresh_interval)
-        ensure_topics(self.settings)
-        consumer = self.consumer()
+        wait = self.settings.sink_max_retry_seconds
+        try:
+            self._prepare(wait)
+            consumer = call_until_available(
+                self.consumer, "Kafka", (KafkaError,), self.stop_event, wait
+            )
+        except Stopped:
+            return self.stats
         last_data = time.monotonic()
         try:
-            while not self.stop_event.is_set():
-                polled = consumer.poll(
-                    timeout_ms=int(self.settings.sink_flush_seconds * 1000),
-                    max_records=self.settings.sink_batch_size,
-                )
-                records = [r for batch in polled.values() for r in batch]
-                if not records:
-                    if idle_exit_seconds and time.monotonic() - last_data > idle_exit_seconds:
-                        break
-                    continue
-                last_data = time.monotonic()
-                operations = self.build_operations(records)
-                if operations:
-                    self.write(operations)
-                consumer.commit()
-                self.stats.batches += 1
+            self._consume(consumer, idle_exit_seconds, last_data)
+        except Stopped:
+            log.info("stopped while Kafka or Elasticsearch was unavailable")
         finally:
             consumer.close(autocommit=False)
             if self._producer is not None:
                 self._producer.close()
         return self.stats
+
+    def _prepare(self, wait: float) -> None:
+        """Indices and topics, waiting for Elasticsearch and Kafka when they are down."""
+        call_until_available(
+            lambda: ensure_indices(self.es, self.settings, self.settings.sink_refresh_interval),
+            "Elasticsearch", (TransportError, ApiError), self.stop_event, wait,
+        )  # fmt: skip
+        call_until_available(
+            lambda: ensure_topics(self.settings), "Kafka", (KafkaError, TimeoutError),
+            self.stop_event, wait,
+        )  # fmt: skip
+
+    def _consume(
+        self, consumer: KafkaConsumer, idle_exit_seconds: float | None, last_data: float
+    ) -> None:
+        while not self.stop_event.is_set():
+            polled = consumer.poll(
+                timeout_ms=int(self.settings.sink_flush_seconds * 1000),
+                max_records=self.settings.sink_batch_size,
+            )
+            records = [r for batch in polled.values() for r in batch]
+            if not records:
+                if idle_exit_seconds and time.monotonic() - last_data > idle_exit_seconds:
+                    return
+                continue
+            last_data = time.monotonic()
+            operations = self.build_operations(records)
+            if operations:
+                self.write(operations)
+            self._commit(consumer)
+            self.stats.batches += 1

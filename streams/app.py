@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 import faust
+from kafka.errors import KafkaError
 
 from streams.agents import Metrics, register_agents
 from streams.tables import declare_tables
 from streams.topics import declare_topics
 from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.retry import call_until_available
 from trending_arxiv.settings import WorkerSettings
 
 
@@ -46,7 +48,8 @@ def run_worker(settings: WorkerSettings) -> None:
     from faust.worker import Worker
 
     logging.getLogger("faust").setLevel(settings.log_level)
-    ensure_topics(settings)
+    # Kafka may still be starting (or down): wait for it rather than exit.
+    call_until_available(lambda: ensure_topics(settings), "Kafka", (KafkaError, TimeoutError))
     app, _ = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

@@ -103,8 +103,10 @@ def _dumps(obj: Any) -> bytes:
 class _Generator:
     """Deterministic builder of corpus lines (one RNG, counters for unique ids)."""
 
-    def __init__(self, seed: int, papers: int) -> None:
+    def __init__(self, seed: int, papers: int, order_safe: bool) -> None:
         self.rng = random.Random(seed)
+        self.order_safe = order_safe
+        self.reposted: set[tuple[str, str]] = set()
         self.serial = 0
         self.papers = [self._paper_id() for _ in range(papers)]
         self.good: list[bytes] = []
@@ -246,6 +248,7 @@ class _Generator:
             return self.bsky_post()
         self.serial += 1
         did, rkey = self.rng.choice(self.bsky_posts)
+        self.reposted.add((did, rkey))
         subject = f"at://{did}/app.bsky.feed.post/{rkey}"
         reposter = f"did:plc:{self.rng.randint(301, 600):024d}"
         record = {
@@ -254,13 +257,20 @@ class _Generator:
             "subject": {"cid": "bafyx", "uri": subject},
         }
         return _dumps(
-            self._commit(reposter, "app.bsky.feed.repost", f"3r{self.serial:011d}", "create", record)
+            self._commit(
+                reposter, "app.bsky.feed.repost", f"3r{self.serial:011d}", "create", record
+            )
         )
 
     def bsky_delete(self) -> bytes:
-        if not self.bsky_posts:
+        candidates = [
+            i
+            for i, post in enumerate(self.bsky_posts)
+            if not (self.order_safe and post in self.reposted)
+        ]
+        if not candidates:
             return self.bsky_post()
-        did, rkey = self.bsky_posts.pop(self.rng.randrange(len(self.bsky_posts)))
+        did, rkey = self.bsky_posts.pop(self.rng.choice(candidates))
         self.serial += 1
         return _dumps(self._commit(did, "app.bsky.feed.post", rkey, "delete", None))
 
@@ -413,12 +423,21 @@ class _Generator:
 
 
 def generate(
-    total: int = 10_000, bad_fraction: float = 0.3, seed: int = 8, papers: int = 400
+    total: int = 10_000,
+    bad_fraction: float = 0.3,
+    seed: int = 8,
+    papers: int = 400,
+    order_safe: bool = False,
 ) -> list[CorpusLine]:
-    """`total` labelled lines, about `bad_fraction` of them bad, deterministic per seed."""
+    """`total` labelled lines, about `bad_fraction` of them bad, deterministic per seed.
+
+    `order_safe` never deletes a post that was reposted: whether such a repost counts
+    depends on whether the stream reads it before the delete, which partition skew
+    decides (see tests/faults/test_partition_skew.py).
+    """
     if total < 1 or not 0 <= bad_fraction <= 1:
         raise ValueError("need total >= 1 and 0 <= bad_fraction <= 1")
-    gen = _Generator(seed, papers)
+    gen = _Generator(seed, papers, order_safe)
     lines = []
     for _ in range(total):
         if gen.rng.random() < bad_fraction:
@@ -443,9 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=10_000, help="lines in all")
     parser.add_argument("--bad-fraction", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--order-safe", action="store_true", help="never delete a post that was reposted"
+    )
     args = parser.parse_args(argv)
     try:
-        lines = generate(args.posts, args.bad_fraction, args.seed)
+        lines = generate(args.posts, args.bad_fraction, args.seed, order_safe=args.order_safe)
     except ValueError as error:
         parser.error(str(error))
     write_corpus(lines, args.out)

@@ -89,6 +89,27 @@ _HF_PATH = re.compile(r"papers/" + _ID + _URL_TAIL)
 _ARXIV_SEGMENT_PATH = re.compile(r"arxiv/" + _ID + _URL_TAIL)
 
 
+# Fast lane for links in the most common forms: scheme, a known host, its path and a
+# valid new-style ID (ASCII digits, month 01-12, 4 digits to 1412, 5 from 1501, not all
+# zeros), in one regex call. Every alternative is one host of _HOSTS (or of *.arxiv.org)
+# with that host's own path, so a match here is a match of the general code; anything
+# else (old-style IDs, other spellings, invalid IDs) takes the general code.
+_NEW_ID_ASCII = (
+    r"((?:07(?:0[4-9]|1[0-2])|(?:0[89]|1[0-4])(?:0[1-9]|1[0-2]))\.(?!0000)[0-9]{4}"
+    r"|(?:1[5-9]|[2-9][0-9])(?:0[1-9]|1[0-2])\.(?!00000)[0-9]{5})"
+)
+_FAST_URL = re.compile(
+    r"https?://(?:"
+    r"(?:www\.|export\.|browse\.|ar5iv\.labs\.)?arxiv\.org/(?:abs|pdf|html)/"
+    r"|(?:www\.)?ar5iv\.org/(?:abs|html)/"
+    r"|(?:www\.)?(?:dx\.)?doi\.org/10\.48550/arxiv\."
+    r"|(?:www\.)?alphaxiv\.org/(?:abs|overview)/"
+    r"|(?:www\.)?(?:huggingface|hf)\.co/papers/"
+    r"|(?:www\.)?(?:semanticscholar\.org|scirate\.com)/arxiv/"
+    r")" + _NEW_ID_ASCII + r"(?:v[0-9]+)?" + _URL_TAIL
+)
+
+
 def _with_www(hosts: dict[str, re.Pattern[str]]) -> dict[str, re.Pattern[str]]:
     return hosts | {"www." + h: pat for h, pat in hosts.items()}
 
@@ -126,40 +147,59 @@ _SEGMENT_HOSTS = ("semanticscholar.org/", "scirate.com/")
 _OLD_MIN, _OLD_MAX = 9108, 703  # yymm bounds of old-style IDs, 1991-08 .. 2007-03
 
 
-def _next_month_yymm() -> int:
+def _next_month_yymm() -> str:
     """YYMM of the month after the current UTC month (slack for time zones)."""
     now = datetime.now(UTC)
     year, month = (now.year, now.month + 1) if now.month < 12 else (now.year + 1, 1)
-    return (year % 100) * 100 + month
+    return f"{year % 100:02d}{month:02d}"
 
 
 # Upper bound for new-style YYMM; refreshed lazily when a candidate exceeds it, so a
 # long-running stream process keeps accepting new months without a per-call clock read.
+# Four-digit strings compare like the numbers they spell.
 _new_max = _next_month_yymm()
 _new_max_checked = time.monotonic()
 
 
-def _new_style_upper_bound() -> int:
-    global _new_max, _new_max_checked
+_new_bound = _new_max + "/"
+
+
+def _new_style_upper_bound() -> str:
+    global _new_max, _new_bound, _new_max_checked
     now = time.monotonic()
     if now - _new_max_checked > 3600.0:
         _new_max = _next_month_yymm()
+        _new_bound = _new_max + "/"
         _new_max_checked = now
     return _new_max
 
 
+# Valid YYMM prefixes: 4-digit numbers 0704-1412, 5-digit numbers from 1501 on (a set
+# lookup instead of int() arithmetic per candidate; the upper bound is checked apart).
+_MONTHS = range(1, 13)
+_YYMM_4 = frozenset(f"{y:02d}{m:02d}" for y in range(7, 15) for m in _MONTHS if y * 100 + m >= 704)
+_YYMM_5 = frozenset(f"{y:02d}{m:02d}" for y in range(15, 100) for m in _MONTHS)
+
+
 def _valid_new(ident: str) -> bool:
     """``ident`` is ``DDDD.DDDD`` or ``DDDD.DDDDD`` (regex-guaranteed)."""
-    yymm = int(ident[:4])
-    month = yymm % 100
-    if month < 1 or month > 12 or yymm < 704:
-        return False
-    digits = len(ident) - 5
-    if digits != (4 if yymm < 1501 else 5):
-        return False
-    if int(ident[5:]) == 0:
+    if not ident.isascii():
+        return _valid_new_unicode(ident)
+    yymm = ident[:4]
+    if len(ident) == 9:
+        if yymm not in _YYMM_4 or ident.endswith("0000"):
+            return False
+    elif yymm not in _YYMM_5 or ident.endswith("00000"):
         return False
     return yymm <= _new_max or yymm <= _new_style_upper_bound()
+
+
+def _valid_new_unicode(ident: str) -> bool:
+    """`_valid_new` for IDs written with non-ASCII digits (``\\d`` and int() accept them)."""
+    yymm = int(ident[:4])
+    if f"{yymm:04d}" not in (_YYMM_4 if len(ident) == 9 else _YYMM_5) or int(ident[5:]) == 0:
+        return False
+    return yymm <= int(_new_max) or yymm <= int(_new_style_upper_bound())
 
 
 def _valid_old(archive: str, number: str) -> bool:
@@ -176,9 +216,10 @@ def _valid_old(archive: str, number: str) -> bool:
 
 
 def _from_match(m: re.Match[str]) -> str | None:
-    new, arch, old = m.group("new", "arch", "old")
+    new = m.group(1)  # every pattern's only capturing groups are _ID's: new, arch, old
     if new is not None:
         return new if _valid_new(new) else None
+    arch, old = m.group(2, 3)
     if _valid_old(arch, old):
         return f"{arch}/{old}"
     return None
@@ -208,21 +249,36 @@ def arxiv_id_from_url(url: str) -> str | None:
 # Trending papers are linked over and over with the same URL: remember recent answers.
 @functools.lru_cache(maxsize=1 << 16)
 def _id_from_url(url: str) -> str | None:
+    fast = _FAST_URL.match(url.lower())
+    if fast is not None:
+        ident = fast.group(1)
+        # "YYMM." sorts before "YYMM/": below the bound means YYMM <= next month.
+        return ident if ident < _new_bound or _valid_new(ident) else None
+    return _id_from_url_general(url)
+
+
+def _id_from_url_general(url: str) -> str | None:
+    """Any accepted link form: find the host, then match that host's path pattern."""
     low = url.strip().lower()
-    scheme_end = low.find("://")
-    if scheme_end >= 0:
-        low = low[scheme_end + 3 :]
-    slash = low.find("/")
-    if slash <= 0:
+    start = low.find("://") + 3
+    if start == 2:  # no scheme
+        start = 0
+    slash = low.find("/", start)
+    if slash <= start:
         return None
-    host = low[:slash]
+    host = low[start:slash]
     pattern = _HOSTS.get(host)
     if pattern is None:
         if not host.endswith(".arxiv.org"):  # export., browse., ar5iv.labs., mirrors
             return None
         pattern = _ARXIV_PATH
     m = pattern.match(low, slash + 1)
-    return _from_match(m) if m else None
+    if m is None:
+        return None
+    new = m.group(1)  # inlined _from_match: this runs once per distinct link
+    if new is not None:
+        return new if _valid_new(new) else None
+    return _from_match(m)
 
 
 def _glued(low: str, pos: int) -> bool:
@@ -273,13 +329,14 @@ def arxiv_ids_in_text(text: str) -> list[str]:
     found: dict[int, str] = {}
     if "xiv" in low:
         _scan(low, "arxiv", found)
-        _scan(low, "alphaxiv", found)
+        if "alphaxiv" in low:
+            _scan(low, "alphaxiv", found)
     if "ar5iv" in low:
         _scan(low, "ar5iv", found)
     if "/papers/" in low:
         _scan(low, "/papers/", found)
-    if not found:
-        return []
+    if len(found) < 2:
+        return list(found.values())
     return list(dict.fromkeys(found[pos] for pos in sorted(found)))
 
 

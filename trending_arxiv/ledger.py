@@ -135,20 +135,23 @@ class Ledger:
             return
         self.store[key] = entry
         result.mentions.extend(_mentions(entry, "add", now))
+        # A waiting repost is credited however long it waited: stream time is global, so
+        # a lagging partition can deliver an older subject "late". Expiry is only the
+        # memory bound of `expire_pending`.
         waiting = self.store.pop(PENDING_PREFIX + entry["id"], None)
         for repost in waiting or ():
-            waited = now.timestamp() - repost["_seen"]
-            if waited > self.repost_wait_seconds:
-                result.expired_reposts += 1
-                continue
             self._credit_repost(repost, entry["ids"], now, result)
 
     def _repost(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
         subject_id = entry["ref"]
         if self._replay_duplicate(entry["id"], now, result):
             return
-        subject = self.store.get(POST_PREFIX + subject_id)
-        if subject is not None:
+        # A deleted subject still credits reposts made before its delete, so the result
+        # does not depend on whether the repost or the delete is read first.
+        subject = self.store.get(POST_PREFIX + subject_id) or self.store.get(
+            TOMBSTONE_PREFIX + subject_id
+        )
+        if subject is not None and subject.get("ids") is not None:
             self._credit_repost(entry, subject.get("ids") or [], now, result)
             return
         pending = list(self.store.get(PENDING_PREFIX + subject_id) or [])

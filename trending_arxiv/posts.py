@@ -584,26 +584,26 @@ def _parse_mastodon_event(obj: Mapping[str, Any]) -> list[NormalizedPost]:
 # identical by construction and by test (tests/unit/test_posts.py).
 
 
-class _XUrl(msgspec.Struct):
+class _XUrl(msgspec.Struct, gc=False):
     unwound_url: str | None = None
     expanded_url: str | None = None
 
 
-class _XEntities(msgspec.Struct):
+class _XEntities(msgspec.Struct, gc=False):
     urls: list[_XUrl] | None = None
 
 
-class _XNote(msgspec.Struct):
+class _XNote(msgspec.Struct, gc=False):
     text: str | None = None
     entities: _XEntities | None = None
 
 
-class _XRef(msgspec.Struct):
+class _XRef(msgspec.Struct, gc=False):
     type: str | None = None
     id: str | None = None
 
 
-class _XTweet(msgspec.Struct):
+class _XTweet(msgspec.Struct, gc=False):
     id: str | None = None
     text: str | None = None
     author_id: str | None = None
@@ -613,17 +613,17 @@ class _XTweet(msgspec.Struct):
     referenced_tweets: list[_XRef] | None = None
 
 
-class _XUser(msgspec.Struct):
+class _XUser(msgspec.Struct, gc=False):
     id: str | None = None
     username: str | None = None
 
 
-class _XIncludes(msgspec.Struct):
+class _XIncludes(msgspec.Struct, gc=False):
     users: list[_XUser] | None = None
     tweets: list[_XTweet] | None = None
 
 
-class _JCommit(msgspec.Struct):
+class _JCommit(msgspec.Struct, gc=False):
     operation: str | None = None
     collection: str | None = None
     rkey: str | None = None
@@ -631,7 +631,7 @@ class _JCommit(msgspec.Struct):
     record: msgspec.Raw = msgspec.Raw()
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):
     """The top level of both shapes; UNSET tells an absent ``data`` from a null one."""
 
     data: _XTweet | list[_XTweet] | msgspec.UnsetType | None = msgspec.UNSET
@@ -642,41 +642,41 @@ class _Envelope(msgspec.Struct):
     commit: _JCommit | None = None
 
 
-class _BFeature(msgspec.Struct):
+class _BFeature(msgspec.Struct, gc=False):
     type: str | None = msgspec.field(default=None, name="$type")
     uri: str | None = None
 
 
-class _BFacet(msgspec.Struct):
+class _BFacet(msgspec.Struct, gc=False):
     features: list[_BFeature] | None = None
 
 
-class _BUri(msgspec.Struct):
+class _BUri(msgspec.Struct, gc=False):
     """An external link, or a strongRef; only the URI matters."""
 
     uri: str | None = None
 
 
-class _BMedia(msgspec.Struct):
+class _BMedia(msgspec.Struct, gc=False):
     external: _BUri | None = None
 
 
-class _BEmbedRecord(msgspec.Struct):
+class _BEmbedRecord(msgspec.Struct, gc=False):
     uri: str | None = None
     record: _BUri | None = None
 
 
-class _BEmbed(msgspec.Struct):
+class _BEmbed(msgspec.Struct, gc=False):
     external: _BUri | None = None
     media: _BMedia | None = None
     record: _BEmbedRecord | None = None
 
 
-class _BAnyObject(msgspec.Struct):
+class _BAnyObject(msgspec.Struct, gc=False):
     """Any JSON object (``reply``: only its being an object matters)."""
 
 
-class _BPostRecord(msgspec.Struct):
+class _BPostRecord(msgspec.Struct, gc=False):
     text: str | None = None
     created_at: str | None = msgspec.field(default=None, name="createdAt")
     facets: list[_BFacet] | None = None
@@ -684,7 +684,7 @@ class _BPostRecord(msgspec.Struct):
     reply: _BAnyObject | None = None
 
 
-class _BRepostRecord(msgspec.Struct):
+class _BRepostRecord(msgspec.Struct, gc=False):
     created_at: str | None = msgspec.field(default=None, name="createdAt")
     subject: _BUri | None = None
 
@@ -736,16 +736,6 @@ def _post(
     return post
 
 
-def _no_hint(line: str | bytes) -> bool:
-    """True when no ID can be in ``line``: every accepted URL or text form contains
-    "xiv" (arxiv, alphaxiv), "5iv" (ar5iv) or "papers" (Hugging Face) in any case,
-    unless a ``\\u00XX`` escape spells an ASCII letter (then we look properly)."""
-    low = line.lower()
-    if isinstance(low, bytes):
-        return not (b"xiv" in low or b"5iv" in low or b"papers" in low or b"\\u00" in low)
-    return not ("xiv" in low or "5iv" in low or "papers" in low or "\\u00" in low)
-
-
 def _ids(links: list[str], texts: Iterable[str]) -> tuple[str, ...]:
     ids: set[str] = set()
     for url in links:
@@ -784,7 +774,7 @@ def _fx_text(tweet: _XTweet) -> str:
 
 
 def _fx_tweet(
-    tweet: _XTweet, users: dict[str, str], ref_tweets: dict[str, _XTweet], scan: bool
+    tweet: _XTweet, users: dict[str, str], ref_tweets: dict[str, _XTweet]
 ) -> NormalizedPost | None:
     """As `_x2_tweet`, on a typed tweet; None where the general code must decide."""
     post_id = tweet.id
@@ -830,12 +820,12 @@ def _fx_tweet(
         _iso_time(created) if created else None,
         text,
         tuple(dict.fromkeys(links)) if len(links) > 1 else tuple(links),
-        _ids(paper_links, texts) if scan else (),
+        _ids(paper_links, texts),
         ref,
     )
 
 
-def _fast_x2(env: _Envelope, scan: bool) -> list[NormalizedPost] | None:
+def _fast_x2(env: _Envelope) -> list[NormalizedPost] | None:
     data = env.data
     users: dict[str, str] = {}
     ref_tweets: dict[str, _XTweet] = {}
@@ -850,12 +840,12 @@ def _fast_x2(env: _Envelope, scan: bool) -> list[NormalizedPost] | None:
                 if t.id is not None:
                     ref_tweets[t.id] = t
     if isinstance(data, _XTweet):
-        post = _fx_tweet(data, users, ref_tweets, scan)
+        post = _fx_tweet(data, users, ref_tweets)
         return None if post is None else [post]
     if isinstance(data, list):
         out = []
         for tweet in data:
-            post = _fx_tweet(tweet, users, ref_tweets, scan)
+            post = _fx_tweet(tweet, users, ref_tweets)
             if post is None:
                 return None
             out.append(post)
@@ -863,7 +853,7 @@ def _fast_x2(env: _Envelope, scan: bool) -> list[NormalizedPost] | None:
     return None  # null data: an error body, or an error message to write
 
 
-def _fast_jetstream(env: _Envelope, scan: bool) -> list[NormalizedPost] | None:
+def _fast_jetstream(env: _Envelope) -> list[NormalizedPost] | None:
     """As `_parse_jetstream`, on a typed event; None where the general code must decide."""
     event_kind = env.kind
     if event_kind == "identity" or event_kind == "account":
@@ -925,7 +915,7 @@ def _fast_jetstream(env: _Envelope, scan: bool) -> list[NormalizedPost] | None:
             created,
             text,
             tuple(dict.fromkeys(links)) if len(links) > 1 else tuple(links),
-            _ids(links, (text,)) if scan else (),
+            _ids(links, (text,)),
             quoted,
         )
     ]
@@ -952,9 +942,9 @@ def _fast_parse(line: str | bytes) -> list[NormalizedPost] | None:
         if env.data is not msgspec.UNSET:
             if env.data is None:
                 return None
-            return _fast_x2(env, not _no_hint(line))
+            return _fast_x2(env)
         if env.did is not None and env.kind is not None:
-            return _fast_jetstream(env, not _no_hint(line))
+            return _fast_jetstream(env)
     except (msgspec.DecodeError, RecursionError, ValueError, TypeError, OverflowError):
         return None  # ValidationError is a DecodeError: a type the general path judges
     return None

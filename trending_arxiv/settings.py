@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,17 @@ class IndexNames:
     papers: str
     mentions: str
     follows: str
+
+
+def redact_url(url: str) -> str:
+    """`url` without its password (`http://user:***@host`), safe to log or show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 class CommonSettings(BaseSettings):
@@ -125,6 +137,11 @@ class CommonSettings(BaseSettings):
             mentions=f"{ns}-mentions",
             follows=f"{ns}-follows",
         )
+
+    @property
+    def elasticsearch_url_redacted(self) -> str:
+        """The Elasticsearch URL for messages: a password in it is replaced by `***`."""
+        return redact_url(self.elasticsearch_url)
 
     def elasticsearch_client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `elasticsearch.Elasticsearch` (auth, TLS) from settings."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -58,10 +59,8 @@ def wait_for_counts(
     while time.monotonic() < deadline:
         if alive is not None:
             alive()
-        try:
+        with contextlib.suppress(NotFoundError):  # indices not created yet
             got = es_state(es, settings)
-        except NotFoundError:
-            pass  # indices not created yet
         if got == want:
             break
         time.sleep(1.0)

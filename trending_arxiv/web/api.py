@@ -114,7 +114,7 @@ def _es_call(settings: CommonSettings, call: Callable[[], T]) -> T:
         ) from error
     except TransportError as error:
         raise ApiProblem(
-            503, f"Elasticsearch is unreachable at {settings.elasticsearch_url}: {error.message}"
+            503, f"Elasticsearch is unreachable at {settings.elasticsearch_url_redacted}: {error.message}"
         ) from error
 
 
@@ -365,7 +365,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
             return JSONResponse(
                 {
                     "status": "unavailable",
-                    "elasticsearch": settings.elasticsearch_url,
+                    "elasticsearch": settings.elasticsearch_url_redacted,
                     "error": f"Elasticsearch is not healthy: {error}",
                 },
                 status_code=503,

@@ -26,7 +26,7 @@ def serve_command(
     settings = CommonSettings()
     typer.echo(
         f"Trending arXiv on http://{host}:{port}/ (API docs /docs), "
-        f"namespace {settings.namespace!r}, Elasticsearch {settings.elasticsearch_url}",
+        f"namespace {settings.namespace!r}, Elasticsearch {settings.elasticsearch_url_redacted}",
         err=True,
     )
     uvicorn.run(

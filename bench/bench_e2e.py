@@ -1,0 +1,361 @@
+"""Benchmark (issue 8): N posts through producer -> Kafka -> Faust -> sink -> Elasticsearch.
+
+In one run, on the real servers, in a fresh namespace:
+1. the reference answer: `trending_arxiv.simulate` over the same corpus, in process
+   (its time is reported too: the pipeline's logic without Kafka, Faust or ES);
+2. the worker and the sink start (`trending-arxiv worker`, `trending-arxiv sink`); once
+   both are up (start-up excluded), the replay producer (`trending-arxiv produce
+   replay`) sends the corpus; the clock runs from its start until Elasticsearch holds
+   every mention and every paper's all-time count equals the reference (checked exactly,
+   paper by paper, at the end);
+3. baseline: a bare kafka-python consumer reads the same raw topic from the start;
+4. memory: VmRSS of the worker, sink, producer, Kafka and Elasticsearch sampled from
+   /proc every 0.5 s (peak and mean).
+
+A time budget (`--timeout`) bounds the run: if the pipeline has not counted everything
+by then, the rate so far is reported and the result is marked incomplete.
+Prints tables; writes bench/results/e2e.json.
+
+    python bench/bench_e2e.py [--posts N] [--env KEY=VALUE ...] [--timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import pathlib
+import subprocess
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import common
+from bench_worker import parse_env
+from corpus import cached_corpus
+from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch.helpers import scan
+
+from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.settings import CommonSettings
+from trending_arxiv.simulate import read_lines, simulate
+
+GOAL_RATE = 10_000.0
+GOAL_RATIO = 0.5
+
+
+def wait_ready(
+    pipeline: common.Pipeline, es: Elasticsearch, settings: CommonSettings, timeout: float = 120.0
+) -> float:
+    """Seconds until the worker says Ready and the sink has created its indices."""
+    started = time.monotonic()
+    log = pipeline.work_dir / "worker.log"
+    while time.monotonic() - started < timeout:
+        pipeline.processes.check_alive()
+        worker_ready = log.exists() and "Ready" in log.read_text(errors="replace")
+        if worker_ready and es.indices.exists(index=settings.indices.mentions):
+            return time.monotonic() - started
+        time.sleep(0.25)
+    raise RuntimeError(f"pipeline not ready after {timeout}s; logs in {pipeline.work_dir}")
+
+
+def progress(es: Elasticsearch, settings: CommonSettings) -> tuple[int, int]:
+    """(mentions indexed, sum of all-time post counts over papers), as searchable now."""
+    try:
+        mentions = es.count(index=settings.indices.mentions)["count"]
+        agg = es.search(
+            index=settings.indices.papers,
+            size=0,
+            aggs={"posts": {"sum": {"field": "posts.all"}}},
+        )
+        return mentions, int(agg["aggregations"]["posts"]["value"] or 0)
+    except NotFoundError:
+        return 0, 0
+
+
+def exact_check(es: Elasticsearch, settings: CommonSettings, expected: dict[str, int]) -> dict:
+    es.indices.refresh(index=settings.indices.papers)
+    found = {
+        hit["_id"]: (hit["_source"].get("posts") or {}).get("all", 0)
+        for hit in scan(es, index=settings.indices.papers, _source=["posts.all"], size=5000)
+    }
+    found = {k: v for k, v in found.items() if v}
+    wrong = [k for k in expected if found.get(k) != expected[k]]
+    extra = [k for k in found if k not in expected]
+    return {
+        "papers_expected": len(expected),
+        "papers_found": len(found),
+        "papers_wrong": len(wrong),
+        "papers_unexpected": len(extra),
+        "examples": [(k, expected[k], found.get(k)) for k in wrong[:5]],
+        "exact": not wrong and not extra,
+    }
+
+
+def _worker_metrics(log: pathlib.Path) -> dict[str, Any] | None:
+    """The worker's last logged metrics (expired reposts, duplicates, ...), if any."""
+    found = None
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            if "; metrics {" in line:
+                found = line.split("; metrics ", 1)[1].strip()
+    if found is None:
+        return None
+    try:
+        value = ast.literal_eval(found)
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def run(n: int, seed: int, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    namespace = common.fresh_namespace("e2e")
+    settings = common.settings_for(namespace)
+    print(f"bench_e2e: namespace {namespace}, {n} posts")
+    path = cached_corpus(n, seed)
+    started = time.perf_counter()
+    reference = simulate(read_lines([path]))
+    simulate_seconds = time.perf_counter() - started
+    expected_mentions = len(reference.mention_ids)
+    expected_posts = reference.posts_by_paper
+    expected_sum = sum(expected_posts.values())
+    print(
+        f"  reference: {expected_mentions} mentions of {len(expected_posts)} papers "
+        f"({n / simulate_seconds:.0f} posts/s in process)"
+    )
+    es = Elasticsearch(common.ES_URL, request_timeout=30)
+    memory = common.MemorySampler()
+    for name, pid in common.server_pids().items():
+        memory.watch(name, pid)
+    memory.start()
+    pipeline = None
+    producer = None
+    curve: list[tuple[float, int, int]] = []
+    result: dict[str, Any] = {"namespace": namespace}
+    try:
+        ensure_topics(settings)
+        pipeline = common.start_pipeline(namespace, ["worker", "sink"], env)
+        memory.watch("worker", pipeline.pid("worker"))
+        memory.watch("sink", pipeline.pid("sink"))
+        result["startup_seconds"] = round(wait_ready(pipeline, es, settings), 2)
+        producer_log = (pipeline.work_dir / "producer.log").open("wb")
+        t0 = time.monotonic()
+        producer = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "trending_arxiv.cli",
+                "produce",
+                "replay",
+                str(path),
+                "--no-progress",
+                "--json",
+            ],
+            env=pipeline.processes.env,
+            stdout=subprocess.PIPE,
+            stderr=producer_log,
+        )
+        memory.watch("producer", producer.pid)
+        topics = settings.topics
+        lag_probes = [
+            common.LagProbe(
+                common.worker_group(namespace),
+                [topics.raw_posts, topics.routed_posts, topics.mentions],
+            ),
+            common.LagProbe(common.sink_group(namespace), [topics.mentions, topics.counts]),
+        ]
+        producer_seconds = None
+        complete = matches = False
+        last_change = 0.0
+        quiet_checks = 0
+        next_lag_check = 0.0
+        while True:
+            now = time.monotonic() - t0
+            if producer_seconds is None and producer.poll() is not None:
+                producer_seconds = now
+                if producer.returncode != 0:
+                    raise RuntimeError(f"producer exited with {producer.returncode}")
+            pipeline.processes.check_alive()
+            mentions, total = progress(es, settings)
+            if not curve or curve[-1][1:] != (mentions, total):
+                last_change = now
+            curve.append((now, mentions, total))
+            if mentions == expected_mentions and total == expected_sum:
+                complete = matches = True
+                break
+            # Settled without matching the reference: every group caught up, ES unchanged.
+            if producer_seconds is not None and now >= next_lag_check:
+                next_lag_check = now + 1.0
+                lagging = any(c != e for p in lag_probes for c, e in p.sample().values())
+                quiet_checks = 0 if lagging or now - last_change < 2.5 else quiet_checks + 1
+                if quiet_checks >= 3:
+                    complete = True
+                    break
+            if now > timeout:
+                break
+            time.sleep(0.25)
+        for lag_probe in lag_probes:
+            lag_probe.close()
+        if complete and not matches:
+            curve.append((last_change, *curve[-1][1:]))  # the pipeline finished then
+        elapsed = curve[-1][0]
+        summary = producer.communicate(timeout=60)[0] if producer.poll() is not None else b""
+        # Posts fully processed so far: the share of the slower of indexing and counting.
+        done_share = (
+            1.0
+            if complete
+            else min(curve[-1][1] / max(1, expected_mentions), curve[-1][2] / max(1, expected_sum))
+        )
+        rate = n * done_share / elapsed if elapsed else None
+        result.update(
+            complete=complete,
+            matches_reference=matches,
+            seconds=round(elapsed, 2),
+            posts_per_second=round(rate, 1) if rate else None,
+            producer_seconds=round(producer_seconds, 2) if producer_seconds else None,
+            producer_posts_per_second=round(n / producer_seconds, 1) if producer_seconds else None,
+            producer_summary=summary.decode(errors="replace").strip(),
+            mentions_expected=expected_mentions,
+            mentions_searchable=curve[-1][1],
+            posts_counted=curve[-1][2],
+            posts_expected=expected_sum,
+            exact=exact_check(es, settings, expected_posts) if complete else None,
+            worker_metrics=_worker_metrics(pipeline.work_dir / "worker.log"),
+        )
+    finally:
+        if producer is not None and producer.poll() is None:
+            producer.terminate()
+            producer.wait(30)
+        result["memory"] = memory.stop()
+        if pipeline is not None:
+            result["worker_log_tail"] = pipeline.log_tail("worker", 5)
+            pipeline.stop()
+    try:
+        bare = common.bare_consumer_rate(settings.topics.raw_posts, n)
+        print(f"  bare kafka-python consumer: {bare['posts_per_second']:.0f}/s")
+    finally:
+        common.delete_namespace(namespace)
+        if pipeline is not None:
+            common.remove_dir(pipeline.work_dir)
+    rate = result.get("posts_per_second") or 0.0
+    result.update(
+        corpus={"path": str(path), "bytes": path.stat().st_size},
+        simulate={
+            "seconds": round(simulate_seconds, 2),
+            "posts_per_second": round(n / simulate_seconds, 1),
+        },
+        bare_kafka_python=bare,
+        ratio_vs_bare_consumer=round(rate / bare["posts_per_second"], 3),
+        env=env,
+        goal={"posts_per_second": GOAL_RATE, "ratio": GOAL_RATIO},
+        progress_curve=[
+            {"t": round(t, 2), "mentions": m, "posts_counted": s}
+            for t, m, s in curve[:: max(1, len(curve) // 200)]
+        ],
+    )
+    result["goal_met"] = bool(
+        result["matches_reference"]
+        and rate >= GOAL_RATE
+        and result["ratio_vs_bare_consumer"] >= GOAL_RATIO
+    )
+    return result
+
+
+def _completion(result: dict[str, Any]) -> str:
+    if not result["complete"]:
+        return "NO (timed out)"
+    return "yes, = reference" if result["matches_reference"] else "yes, DIFFERS from reference"
+
+
+def print_result(result: dict[str, Any]) -> None:
+    bare = result["bare_kafka_python"]
+    rows = [
+        (
+            "pipeline: producer -> Kafka -> Faust -> sink -> ES",
+            result["posts_per_second"],
+            f"{result['ratio_vs_bare_consumer']:.2f}x",
+            result["seconds"],
+            _completion(result),
+        ),
+        (
+            "bare kafka-python consumer of posts.raw",
+            bare["posts_per_second"],
+            "1.00x",
+            bare["seconds"],
+            "",
+        ),
+        (
+            "replay producer alone (to Kafka ack)",
+            result["producer_posts_per_second"],
+            "",
+            result["producer_seconds"],
+            "",
+        ),
+        (
+            "in-process reference (simulate)",
+            result["simulate"]["posts_per_second"],
+            "",
+            result["simulate"]["seconds"],
+            "",
+        ),
+    ]
+    common.print_table(
+        "End-to-end throughput (posts/s; ratio to the bare consumer)",
+        rows,
+        ("path", "posts/s", "ratio", "seconds", "complete"),
+    )
+    exact = result.get("exact")
+    if exact:
+        print(
+            f"exact per-paper check: {exact['papers_found']} papers, wrong "
+            f"{exact['papers_wrong']}, unexpected {exact['papers_unexpected']}: "
+            f"{'EXACT' if exact['exact'] else 'MISMATCH'}"
+        )
+    else:
+        print(
+            f"incomplete: {result['mentions_searchable']}/{result['mentions_expected']} "
+            f"mentions searchable, {result['posts_counted']}/{result['posts_expected']} "
+            "posts counted when the budget ran out"
+        )
+    memory = result["memory"]
+    common.print_table(
+        "Memory during the run (VmRSS from /proc)",
+        [
+            (name, m["peak_rss_mb"], m["mean_rss_mb"], m["samples"])
+            for name, m in sorted(memory.items())
+        ],
+        ("process", "peak MB", "mean MB", "samples"),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--posts", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Worker/sink setting, e.g. TRENDING_SINK_BATCH_SIZE=5000.",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="Budget in seconds from the producer's start."
+    )
+    parser.add_argument("--name", default="e2e", help="Result file name (bench/results/).")
+    args = parser.parse_args(argv)
+    common.exit_on_sigterm()
+    if args.posts < 100:
+        parser.error("--posts must be at least 100")
+    env = parse_env(args.env)
+    result = run(args.posts, args.seed, env, args.timeout)
+    print_result(result)
+    params = {"posts": args.posts, "seed": args.seed, "env": env, "timeout": args.timeout}
+    path = common.save_result(args.name, params, result)
+    print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""Partition skew: a repost read before its subject, while other partitions run ahead.
+
+Raw posts are keyed by their own id, so a Bluesky repost and the post it reposts sit in
+different raw partitions; the worker may read the repost first and park it until the
+subject comes. The wait is measured in *stream time*, the newest event time seen on any
+partition. When the subject's partition lags (a replay at full speed, a partition
+behind a burst of huge lines, a restarted broker), stream time moves on by more than
+the wait although the subject is only seconds late in processing time, and the repost
+is dropped: a lost count the in-order reference never has.
+
+Seen in the 10k fuzz-corpus run (`ledger.expired_reposts: 1`, one paper short by one).
+This reproduces it with the pure ledger, as the worker drives it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from trending_arxiv.ledger import Ledger, routed_post
+from trending_arxiv.posts import parse_line
+from trending_arxiv.simulate import simulate
+
+T0 = datetime(2026, 3, 1, 15, 58, 59, tzinfo=UTC)
+SUBJECT = "at://did:plc:alice/app.bsky.feed.post/a1"
+
+
+def _jetstream(did: str, collection: str, rkey: str, at: datetime, record: dict) -> bytes:
+    return json.dumps(
+        {
+            "did": did,
+            "time_us": int(at.timestamp() * 1e6),
+            "kind": "commit",
+            "commit": {
+                "rev": rkey,
+                "operation": "create",
+                "collection": collection,
+                "rkey": rkey,
+                "cid": "c",
+                "record": record,
+            },
+        }
+    ).encode()
+
+
+def _routed(line: bytes) -> dict[str, Any]:
+    (post,) = parse_line(line)
+    record: dict[str, Any] = json.loads(json.dumps(routed_post(post)))
+    return record
+
+
+def test_repost_whose_subject_partition_lags_is_still_credited() -> None:
+    subject = _routed(
+        _jetstream(
+            "did:plc:alice",
+            "app.bsky.feed.post",
+            "a1",
+            T0,
+            {"text": "new paper arXiv:1707.01234", "createdAt": T0.isoformat()},
+        )
+    )
+    repost_at = T0 + timedelta(minutes=16)
+    repost = _routed(
+        _jetstream(
+            "did:plc:bob",
+            "app.bsky.feed.repost",
+            "r1",
+            repost_at,
+            {"subject": {"uri": SUBJECT, "cid": "c"}, "createdAt": repost_at.isoformat()},
+        )
+    )
+    ledger = Ledger({}, repost_wait_seconds=3600.0)  # the worker's default wait
+
+    # The repost's partition is read first: it waits for its subject.
+    parked = ledger.apply(repost, stream_time=repost_at)
+    assert parked.pending == 1 and not parked.mentions
+    # Other partitions run ahead (2 h of event time) before the subject's partition is
+    # read; the subject itself is 16 minutes *older* than the repost.
+    later = ledger.apply(subject, stream_time=repost_at + timedelta(hours=2))
+
+    credited = [m for m in later.mentions if m.post_id.endswith("app.bsky.feed.repost/r1")]
+    assert later.expired_reposts == 0, "the repost was dropped because of partition skew"
+    assert [m.arxiv_id for m in credited] == ["1707.01234"]
+
+
+def test_repost_read_after_its_subjects_delete_counts_as_in_order() -> None:
+    """Post, repost, delete of the post, in that order (the reference credits the repost).
+
+    The post and its delete share a raw partition (keyed by the post's URI); the repost
+    is in another. If the repost's partition lags, the ledger reads post, delete, repost:
+    the subject is gone and the repost waits forever, one count short of the reference.
+    """
+    at = T0
+    post_line = _jetstream(
+        "did:plc:alice",
+        "app.bsky.feed.post",
+        "a1",
+        at,
+        {"text": "arXiv:1707.01234", "createdAt": at.isoformat()},
+    )
+    repost_line = _jetstream(
+        "did:plc:bob",
+        "app.bsky.feed.repost",
+        "r1",
+        at + timedelta(minutes=5),
+        {
+            "subject": {"uri": SUBJECT, "cid": "c"},
+            "createdAt": (at + timedelta(minutes=5)).isoformat(),
+        },
+    )
+    delete_line = json.dumps(
+        {
+            "did": "did:plc:alice",
+            "time_us": int((at + timedelta(minutes=10)).timestamp() * 1e6),
+            "kind": "commit",
+            "commit": {"operation": "delete", "collection": "app.bsky.feed.post", "rkey": "a1"},
+        }
+    ).encode()
+    in_order = simulate([post_line, repost_line, delete_line])
+    skewed = simulate([post_line, delete_line, repost_line])
+    assert in_order.posts_by_paper == {"1707.01234": 1}  # the repost still counts
+    assert skewed.posts_by_paper == in_order.posts_by_paper
+    assert skewed.mention_ids == in_order.mention_ids
