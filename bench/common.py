@@ -365,7 +365,9 @@ def server_versions() -> dict[str, str | None]:
     with contextlib.suppress(Exception):
         from elasticsearch import Elasticsearch
 
-        versions["elasticsearch"] = Elasticsearch(ES_URL).info()["version"]["number"]
+        # GET / is not served by the minimal local distribution; node info is.
+        nodes = Elasticsearch(ES_URL).nodes.info()["nodes"]
+        versions["elasticsearch"] = next(iter(nodes.values()))["version"]
     with contextlib.suppress(Exception):
         admin = KafkaAdminClient(bootstrap_servers=KAFKA, client_id="bench-version")
         try:

@@ -130,7 +130,8 @@ def trend_score(
     half_life = half_life_hours * 3600.0
     per_account: Counter[str] = Counter()
     score = 0.0
-    for account, moment, _source in sorted(state["recent"].values(), key=lambda r: r[1]):
+    # Arrival order (dicts keep it) stands in for time order: no sort on the hot path.
+    for account, moment, _source in state["recent"].values():
         age = now - moment
         if age < 0:
             continue

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trending_arxiv import ids
 from trending_arxiv.ids import (
     OLD_ARCHIVES,
     arxiv_id_from_url,
@@ -383,3 +384,93 @@ def test_truncated_display_never_yields_an_id(ident: str, cut: int) -> None:
     assert arxiv_ids_in_text(shown + "...") == []
     assert arxiv_ids_in_text(shown + "\u2026") == []
     assert arxiv_ids_in_text(full + "\u2026") == []
+
+
+# ---------------------------------------------------------------------------------
+# The fast lanes agree with the general code
+# ---------------------------------------------------------------------------------
+
+URL_PARTS = (
+    st.sampled_from(["https://", "http://", "", " https://", "HTTPS://", "ftp://"]),
+    st.sampled_from(["", "www.", "export.", "browse.", "ar5iv.labs.", "dx.", "www.dx.", "x."]),
+    st.sampled_from(
+        [
+            "arxiv.org",
+            "ar5iv.org",
+            "doi.org",
+            "alphaxiv.org",
+            "huggingface.co",
+            "hf.co",
+            "semanticscholar.org",
+            "scirate.com",
+            "arxiv.org.example.com",
+            "biorxiv.org",
+        ]
+    ),
+    st.sampled_from(
+        ["/abs/", "/pdf/", "/html/", "/papers/", "/arxiv/", "/overview/", "/10.48550/arXiv.", "/"]
+    ),
+    st.one_of(
+        st.sampled_from(
+            [
+                "0704.0001",
+                "0703.0001",
+                "1412.9999",
+                "1412.99999",
+                "1501.0001",
+                "1501.00001",
+                "1413.12345",
+                "2613.12345",
+                "9912.12345",
+                "0801.12345",
+                "2401.00000",
+                "0801.0000",
+                "hep-th/9711200",
+                "math.GT/0211159",
+                "\u0a6e\u0a6e01.12345",
+            ]
+        ),
+        st.from_regex(r"\A[0-9]{4}\.[0-9]{3,6}\Z"),
+    ),
+    st.sampled_from(["", "v2", "v12", "V3", "v", "v\u0a6e"]),
+    st.sampled_from(["", ".pdf", "/", "?x=1", "#y", "\n", " ", "x", "1", ".pdf5", "...", "\u2026"]),
+)
+
+
+@given(st.tuples(*URL_PARTS))
+def test_fast_url_lane_answers_as_the_general_code(parts: tuple[str, ...]) -> None:
+    url = "".join(parts)
+    assert ids._id_from_url.__wrapped__(url) == ids._id_from_url_general(url)  # type: ignore[attr-defined]
+
+
+def _valid_new_reference(ident: str) -> bool:
+    """The rule spelled out with integers (as the code did before the set lookups)."""
+    yymm = int(ident[:4])
+    month = yymm % 100
+    if month < 1 or month > 12 or yymm < 704:
+        return False
+    if len(ident) - 5 != (4 if yymm < 1501 else 5) or int(ident[5:]) == 0:
+        return False
+    return yymm <= int(ids._new_style_upper_bound())
+
+
+@given(st.from_regex(r"\A[0-9]{4}\.[0-9]{4,5}\Z"))
+def test_new_style_validity_matches_the_integer_rule(ident: str) -> None:
+    assert ids._valid_new(ident) == _valid_new_reference(ident)
+
+
+def test_new_style_validity_at_the_edges() -> None:
+    upper = ids._new_style_upper_bound()
+    after = f"{int(upper) + 1:04d}" if upper[2:] != "12" else f"{int(upper[:2]) + 1:02d}01"
+    for ident, valid in [
+        ("0703.9999", False),
+        ("0704.0001", True),
+        ("1412.9999", True),
+        ("1501.0001", False),
+        ("1501.00001", True),
+        (upper + ".00001", True),
+        (after + ".00001", False),
+        ("2401.00000", False),
+    ]:
+        assert ids._valid_new(ident) is valid, ident
+        assert _valid_new_reference(ident) is valid, ident

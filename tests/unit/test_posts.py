@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import json
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from trending_arxiv import posts as posts_module
 from trending_arxiv.posts import NormalizedPost, PostParseError, parse_line, parse_payload
 
 ARXIV = "https://arxiv.org/abs/2401.12345v2"
@@ -646,3 +653,199 @@ def test_parse_payload_never_raises_other_exceptions() -> None:
                     assert all(isinstance(p, NormalizedPost) for p in result)
                 checked += 1
     assert checked > 500
+
+
+# ---------------------------------------------------------------------------------
+# The typed fast path (msgspec) gives exactly what the general path gives
+# ---------------------------------------------------------------------------------
+
+BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "bench_extract.py"
+
+
+def _bench_module() -> ModuleType:
+    """bench/bench_extract.py (a script, not a package): its corpus generators."""
+    name = "trending_bench_extract"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, BENCH_SCRIPT)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # its dataclasses look the module up here
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _general(line: bytes | str) -> list[NormalizedPost] | str:
+    """The general path alone (orjson/stdlib + dict walking); an error as its message."""
+    try:
+        return parse_payload(posts_module._decode(line))
+    except PostParseError as exc:
+        return f"error: {exc}"
+
+
+def _via_parse_line(line: bytes | str) -> list[NormalizedPost] | str:
+    try:
+        return parse_line(line)
+    except PostParseError as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.parametrize("corpus", ["arxiv", "mixed"])
+def test_fast_path_equals_general_path_on_the_bench_corpora(corpus: str) -> None:
+    bench = _bench_module()
+    lines = [post.line for post in bench.CORPORA[corpus](1500, 7)]
+    fast_count = 0
+    for line in lines:
+        fast = posts_module._fast_parse(line)
+        assert fast is not None, line[:200]  # these shapes never need the general path
+        fast_count += len(fast)
+        assert fast == _general(line), line[:200]
+        text = line.decode()
+        assert posts_module._fast_parse(text) == fast
+    assert fast_count > 1000
+    # The mixed corpus exercises every kind the fast path builds.
+    kinds = {p.kind for line in lines for p in parse_line(line)}
+    assert kinds == ({"post"} if corpus == "arxiv" else {"post", "reply", "repost", "delete"})
+
+
+def test_fast_path_posts_are_real_frozen_normalized_posts() -> None:
+    line = json.dumps({"data": _x2_tweet()}).encode()
+    [fast] = posts_module._fast_parse(line) or []
+    [general] = parse_payload(json.loads(line))
+    assert type(fast) is NormalizedPost
+    assert fast == general and hash(fast) == hash(general)
+    assert dataclasses.astuple(fast) == dataclasses.astuple(general)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.kind = "quote"  # type: ignore[misc]
+
+
+JETSTREAM_POST = {
+    "did": "did:plc:abc",
+    "time_us": 1_725_000_000_000_000,
+    "kind": "commit",
+    "commit": {
+        "rev": "3l",
+        "operation": "create",
+        "collection": "app.bsky.feed.post",
+        "rkey": "3kxyz",
+        "record": {
+            "$type": "app.bsky.feed.post",
+            "createdAt": "2024-09-01T10:00:00.000Z",
+            "text": "read this arxiv.org/abs/2401.1...",
+            "facets": [{"features": [{"$type": "app.bsky.richtext.facet#link", "uri": ARXIV}]}],
+            "embed": {
+                "$type": "app.bsky.embed.recordWithMedia",
+                "record": {"record": {"uri": "at://did:plc:q/app.bsky.feed.post/1", "cid": "c"}},
+                "media": {"external": {"uri": "https://alphaxiv.org/abs/2312.00001"}},
+            },
+        },
+        "cid": "bafy",
+    },
+}
+X_STREAM = {
+    "data": _x2_tweet(
+        "200",
+        referenced_tweets=[{"type": "quoted", "id": "100"}],
+        note_tweet={"text": "long arXiv:1706.03762", "entities": {"urls": [_tco(ARXIV)]}},
+    ),
+    "includes": {"users": [{"id": "42", "username": "al"}], "tweets": [_x2_tweet("100")]},
+    "matching_rules": [{"id": "1", "tag": "arxiv"}],
+}
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out += _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            out += _paths(child, (*prefix, index))
+    return out
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {k: (_replaced(v, rest, new) if k == head else v) for k, v in value.items()}
+    return [(_replaced(v, rest, new) if i == head else v) for i, v in enumerate(value)]
+
+
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "x", "delete", "update", "retweeted", "quoted", "replied_to", "0"]),
+    st.sampled_from(["app.bsky.feed.repost", "identity", "commit", "2024-01-01T00:00:00+02:00"]),
+    st.just({}),
+    st.just([]),
+    st.just([{}]),
+    st.just({"uri": ""}),
+    st.just({"uri": ARXIV}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([JETSTREAM_POST, X_STREAM]), st.data())
+def test_fast_path_agrees_with_the_general_path_on_any_one_field_change(
+    document: dict[str, Any], data: st.DataObject
+) -> None:
+    path = data.draw(st.sampled_from(_paths(document)))
+    mutated = _replaced(document, path, data.draw(ODD_VALUES))
+    line = json.dumps(mutated).encode()
+    assert _via_parse_line(line) == _general(line)
+    if isinstance(mutated, dict) and path and path[-1] not in ("commit", "data"):
+        # Also with the key removed altogether.
+        parent = mutated
+        for key in path[:-1]:
+            parent = parent[key]
+        if isinstance(parent, dict):
+            del parent[path[-1]]
+            line = json.dumps(mutated).encode()
+            assert _via_parse_line(line) == _general(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Invalid UTF-8 in a field the typed decoder skips: still an error.
+        b'{"data":{"id":"1","text":"x"},"junk":"\xff"}',
+        # An integer past Python's digit limit in a skipped field: still an error.
+        b'{"data":{"id":"1","text":"x"},"n":-1' + b"0" * 5_000 + b"}",
+        b'{"did":"d","kind":"commit","n":' + b"9" * 4_400 + b',"commit":{}}',
+        # Nesting too deep in a skipped field.
+        b'{"data":{"id":"1","text":"x"},"n":' + b"[" * 3_000 + b"]" * 3_000 + b"}",
+    ],
+    ids=["invalid-utf8", "5000-digit-int", "4400-digit-int", "deep-nesting"],
+)
+def test_what_the_general_path_rejects_the_fast_path_does_not_accept(line: bytes) -> None:
+    with pytest.raises(PostParseError):
+        parse_line(line)
+
+
+def test_long_lines_with_ordinary_numbers_still_take_the_fast_path() -> None:
+    tweets = [_x2_tweet(str(10**18 + i)) for i in range(60)]
+    line = json.dumps({"data": tweets, "meta": {"result_count": 60}}).encode()
+    assert len(line) > 4_300
+    fast = posts_module._fast_parse(line)
+    assert fast is not None and len(fast) == 60
+    assert fast == parse_payload(json.loads(line))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"data": {"id": 100, "text": "arXiv:1706.03762", "author_id": 7}},  # int IDs
+        {"data": None, "errors": [{"title": "Not Found Error"}]},
+        {"data": {"id": "1", "text": None, "note_tweet": {}}},
+        {"did": "d", "kind": "identity", "identity": {"handle": "x"}},
+        {"did": "d", "kind": "commit", "commit": {"collection": "app.bsky.feed.like"}},
+        JETSTREAM_POST | {"time_us": True},
+    ],
+    ids=["int-ids", "errors-only", "null-text", "identity", "like", "bool-time"],
+)
+def test_unusual_but_valid_shapes_give_the_general_answer(document: dict[str, Any]) -> None:
+    line = json.dumps(document).encode()
+    assert parse_line(line) == parse_payload(json.loads(line))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trending_arxiv.posts import NormalizedPost, PostParseError, parse_line
+from trending_arxiv import posts
+from trending_arxiv.posts import NormalizedPost, PostParseError, parse_line, parse_payload
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real"
 # arXiv API/OAI XML and the Kaggle metadata dump are not social posts.
@@ -188,3 +189,27 @@ def test_mastodon_fixtures() -> None:
     [update] = parse_line(data)
     assert update.text == "it's cool guy"
     assert update.author_handle == "mastodonpy_test"
+
+
+@pytest.mark.parametrize("name", _post_files())
+def test_fast_path_and_general_path_agree_on_every_real_document(name: str) -> None:
+    """parse_line's typed fast path (X v2, Jetstream) answers exactly as the general path."""
+    handled = 0
+    for lineno, doc in _documents(name):
+        for line in (doc, doc.decode("utf-8", "replace")):
+            fast = posts._fast_parse(line)
+            if fast is None:
+                continue  # not an X v2 / Jetstream shape, or one the general path must judge
+            handled += 1
+            assert fast == parse_payload(posts._decode(line)), f"{name}:{lineno}"
+    if name.startswith("bsky_"):
+        assert handled == 2 * len(_documents(name))
+    if name.startswith(("x_v1", "mastodon_")):
+        assert handled == 0
+
+
+def test_the_fast_path_takes_the_common_real_shapes() -> None:
+    """Every Jetstream event and nearly every X v2 document takes the fast path."""
+    x2 = [doc for name in _post_files() if name.startswith("x_v2") for _, doc in _documents(name)]
+    taken = sum(posts._fast_parse(doc) is not None for doc in x2)
+    assert taken >= len(x2) - 4, (taken, len(x2))  # errors-only bodies, problems, the cut line
