@@ -8,17 +8,26 @@ import faust
 from kafka.errors import KafkaError
 
 from streams.agents import Metrics, register_agents
-from streams.tables import declare_tables
+from streams.tables import TABLE_NAMES, declare_tables
 from streams.topics import declare_topics
 from trending_arxiv.kafka_admin import ensure_topics
 from trending_arxiv.retry import call_until_available
 from trending_arxiv.settings import WorkerSettings
 
 
+def app_id(settings: WorkerSettings) -> str:
+    return f"{settings.namespace}-{settings.worker_id}"
+
+
+def changelog_topics(settings: WorkerSettings) -> list[str]:
+    """The tables' changelog topics, named as Faust names them."""
+    return [f"{app_id(settings)}-{table}-changelog" for table in TABLE_NAMES]
+
+
 def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
     """A Faust app with the topics, tables, agents and timer of the pipeline."""
     app = faust.App(
-        f"{settings.namespace}-{settings.worker_id}",
+        app_id(settings),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         topic_partitions=settings.topic_partitions,
@@ -53,7 +62,11 @@ def run_worker(settings: WorkerSettings) -> None:
 
     logging.getLogger("faust").setLevel(settings.log_level)
     # Kafka may still be starting (or down): wait for it rather than exit.
-    call_until_available(lambda: ensure_topics(settings), "Kafka", (KafkaError, TimeoutError))
+    call_until_available(
+        lambda: ensure_topics(settings, compacted=changelog_topics(settings)),
+        "Kafka",
+        (KafkaError, TimeoutError),
+    )
     app, _ = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

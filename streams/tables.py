@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import faust
 from faust.types import TableT
 
+TABLE_NAMES = ("ledger", "papers")
+
 
 @dataclass(frozen=True)
 class StreamTables:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
@@ -19,20 +20,34 @@ from trending_arxiv.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 
-def ensure_topics(settings: CommonSettings) -> list[str]:
-    """Create whichever of the namespace's topics are missing; return those created."""
+def ensure_topics(settings: CommonSettings, compacted: Sequence[str] = ()) -> list[str]:
+    """Create whichever of the namespace's topics are missing; return those created.
+
+    `compacted` names extra topics (Faust table changelogs) created with
+    `cleanup.policy=compact`, so no process races the broker's metadata for them.
+    """
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, client_id="trending-arxiv-admin"
     )
     try:
         existing = set(admin.list_topics())
-        missing = [t for t in settings.all_topics if t not in existing]
+        wanted = [*settings.all_topics, *compacted]
+        missing = [t for t in wanted if t not in existing]
         if missing:
+            new_topics = [
+                NewTopic(
+                    t,
+                    settings.topic_partitions,
+                    1,
+                    topic_configs={"cleanup.policy": "compact"} if t in compacted else {},
+                )
+                for t in missing
+            ]
             # Another process may win the race to create a topic; that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(t, settings.topic_partitions, 1) for t in missing])
+                admin.create_topics(new_topics)
             log.info("created topics %s", ", ".join(missing))
-        wait_for_topics(settings.kafka_bootstrap_servers, settings.all_topics)
+        wait_for_topics(settings.kafka_bootstrap_servers, wanted)
         return missing
     finally:
         admin.close()
