@@ -157,7 +157,8 @@ def test_up_again_is_a_no_op(endpoints: StackEndpoints) -> None:
         check=False,
     )
     assert cli.returncode == 0, cli.stderr
-    assert "starting" not in cli.stderr
+    assert "starting Kafka" not in cli.stderr
+    assert "starting Elasticsearch" not in cli.stderr
     assert f"KAFKA_BOOTSTRAP_SERVERS={endpoints.kafka_bootstrap_servers}" in cli.stdout
     assert {s.name: s.pid for s in stack_status()} == before
 
