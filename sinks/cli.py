@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from trending_arxiv.models import WINDOWS, parse_utc
+
+T = TypeVar("T")
 
 console = Console(stderr=True)
 catalog_app = typer.Typer(help="Offline arXiv metadata (the Kaggle snapshot, OAI-PMH XML).",
@@ -38,6 +41,18 @@ def _es(settings: Any) -> Any:
     from elasticsearch import Elasticsearch
 
     return Elasticsearch(**settings.elasticsearch_client_kwargs())
+
+
+def _query(settings: Any, run: Callable[[], T]) -> T:
+    """Run a query; bad input and an unreachable Elasticsearch become clear errors."""
+    try:
+        return run()
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    except Exception as error:
+        raise _fail(
+            f"could not query Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
+        ) from error
 
 
 def _as_of(value: str | None) -> datetime | None:
@@ -141,16 +156,13 @@ def top_command(
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
-    try:
+
+    def run() -> list[dict[str, Any]]:
         query = TrendingQuery(window=window, sort=sort, limit=limit, category=category,  # type: ignore[arg-type]
                               source=source, user=user, as_of=_as_of(as_of))  # fmt: skip
-        rows = top_papers(_es(settings), settings, query)
-    except ValueError as error:
-        raise _fail(str(error)) from error
-    except Exception as error:
-        raise _fail(
-            f"could not query Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
-        ) from error
+        return top_papers(_es(settings), settings, query)
+
+    rows = _query(settings, run)
     if as_json:
         _emit_json(rows)
     else:
@@ -175,16 +187,13 @@ def search_command(
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
-    try:
+
+    def run() -> list[dict[str, Any]]:
         search = SearchQuery(text=query, window=window, sort=sort, limit=limit,  # type: ignore[arg-type]
                              offset=offset, category=category, source=source)  # fmt: skip
-        rows = search_papers(_es(settings), settings, search)
-    except ValueError as error:
-        raise _fail(str(error)) from error
-    except Exception as error:
-        raise _fail(
-            f"could not query Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
-        ) from error
+        return search_papers(_es(settings), settings, search)
+
+    rows = _query(settings, run)
     if as_json:
         _emit_json(rows)
     else:
@@ -204,14 +213,10 @@ def paper_command(
 
     settings = CommonSettings()
     wanted = canonicalize(arxiv_id) or arxiv_id_from_url(arxiv_id)
-    try:
-        detail = paper_detail(_es(settings), settings, wanted or arxiv_id, posts, _as_of(as_of))
-    except ValueError as error:
-        raise _fail(str(error)) from error
-    except Exception as error:
-        raise _fail(
-            f"could not query Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
-        ) from error
+    detail = _query(
+        settings,
+        lambda: paper_detail(_es(settings), settings, wanted or arxiv_id, posts, _as_of(as_of)),
+    )
     if detail is None:
         raise _fail(f"no paper {arxiv_id} in the index (no metadata and no posts)")
     if as_json:
