@@ -201,6 +201,13 @@ def test_windows_joins_deletes_late_events_and_alerts(
         processes.stop()
 
 
+def indexed_posts_by_paper(es: Elasticsearch, index: str) -> dict[str, int]:
+    """All-time posts of every paper document, after a refresh."""
+    es.indices.refresh(index=index)
+    hits = es.search(index=index, size=1000)["hits"]["hits"]
+    return {h["_id"]: h["_source"]["posts"]["all"] for h in hits}
+
+
 def _read(kafka: str, topic: str, at_least: int) -> list[dict]:
     consumer = KafkaConsumer(
         topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=5000
@@ -236,9 +243,7 @@ def test_worker_killed_mid_replay_ends_with_a_clean_runs_counts(
                 processes.start(f"{victim}-restarted-{number}", victim)
         wait_for_quiet(settings, timeout=180)
         es = Elasticsearch(es_url)
-        es.indices.refresh(index=settings.indices.papers)
-        hits = es.search(index=settings.indices.papers, size=100)["hits"]["hits"]
-        assert {h["_id"]: h["_source"]["posts"]["all"] for h in hits} == reference.posts_by_paper
+        assert indexed_posts_by_paper(es, settings.indices.papers) == reference.posts_by_paper
         es.indices.refresh(index=settings.indices.mentions)
         assert es.count(index=settings.indices.mentions)["count"] == len(reference.mention_ids)
     finally:
@@ -261,9 +266,7 @@ def test_two_workers_split_the_partitions_and_count_exactly(
         wait_for_quiet(settings, timeout=180)
         processes.check_alive()
         es = Elasticsearch(es_url)
-        es.indices.refresh(index=settings.indices.papers)
-        hits = es.search(index=settings.indices.papers, size=100)["hits"]["hits"]
-        assert {h["_id"]: h["_source"]["posts"]["all"] for h in hits} == reference.posts_by_paper
+        assert indexed_posts_by_paper(es, settings.indices.papers) == reference.posts_by_paper
         logs = (tmp_path / "worker-2.log").read_text(errors="replace")
         assert "Ready" in logs  # the second worker joined and was assigned partitions
     finally:

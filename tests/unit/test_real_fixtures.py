@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +18,10 @@ POST_PREFIXES = ("x_", "bsky_", "mastodon_")
 TRUNCATED_STREAM = "x_v2_twarc_filtered_stream_with_truncated_line.jsonl"
 PLAIN_TEXT_429 = "x_v2_postman_rate_limit_429.txt"
 
-pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason=f"no fixtures at {REAL}")
+# Outside CI a checkout without ../shared skips; under CI=true a missing folder fails.
+pytestmark = pytest.mark.skipif(
+    not REAL.is_dir() and os.environ.get("CI") != "true", reason=f"no fixtures at {REAL}"
+)
 
 
 def _post_files() -> list[str]:
