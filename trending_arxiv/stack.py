@@ -693,8 +693,8 @@ def _format_kafka_storage(java: str, paths: StackPaths, log: Log) -> None:
             f"-Dlog4j2.configurationFile={paths.kafka / 'log4j2.properties'}",
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            # One token: an id that starts with "-" (1 in 64) would read as an option.
+            f"--cluster-id={cluster_id}",
             "-c",
             str(paths.kafka_config),
         ],
