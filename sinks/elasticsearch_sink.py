@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 MetadataLookup = Callable[[list[str]], dict[str, dict[str, Any] | None]]
 RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
-UNASSIGNED_REJOIN_SECONDS = 15.0
 
 
 @dataclass
@@ -243,23 +242,6 @@ class ElasticsearchSink:
         consumer.subscribe(wanted)
         return consumer
 
-    def _rejoin_if_unassigned(self, consumer: KafkaConsumer, since: float | None) -> float | None:
-        """Until the first assignment, subscribe again when the group gave us nothing.
-
-        Returns None once partitions were assigned (then the group manages them).
-        """
-        if since is None or consumer.assignment():
-            return None
-        if time.monotonic() - since < UNASSIGNED_REJOIN_SECONDS:
-            return since
-        log.warning("no partitions assigned after %.0fs; rejoining the group",
-                    UNASSIGNED_REJOIN_SECONDS)  # fmt: skip
-        subscription = sorted(consumer.subscription() or ())
-        consumer.unsubscribe()
-        consumer.topics()
-        consumer.subscribe(subscription)
-        return time.monotonic()
-
     def _commit(self, consumer: KafkaConsumer) -> None:
         """Commit what was written; while Kafka is down, wait for it (never exit).
 
@@ -312,9 +294,7 @@ class ElasticsearchSink:
     def _consume(
         self, consumer: KafkaConsumer, idle_exit_seconds: float | None, last_data: float
     ) -> None:
-        unassigned_since: float | None = time.monotonic()
         while not self.stop_event.is_set():
-            unassigned_since = self._rejoin_if_unassigned(consumer, unassigned_since)
             polled = consumer.poll(
                 timeout_ms=int(self.settings.sink_flush_seconds * 1000),
                 max_records=self.settings.sink_batch_size,
