@@ -59,6 +59,7 @@ from sinks.alert_targets import (
     WebhookTarget,
     deliver_with_retries,
 )
+from trending_arxiv.kafka_admin import ensure_topics, subscribe_with_metadata
 from trending_arxiv.models import Alert, to_utc_iso
 from trending_arxiv.settings import CommonSettings
 
@@ -390,9 +391,8 @@ class AlertDeliverer:
         ensure_alerts_index(self.es, self.settings)
         retry_budget = POLL_RECORDS * len(self.targets) * self.settings.alerts_max_retry_seconds
         consumer = KafkaConsumer(
-            self.settings.topics.alerts,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=self.settings.alerts_group_id,
+            group_id=f"{self.settings.namespace}-{self.settings.alerts_group_id}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=POLL_RECORDS,
@@ -400,6 +400,8 @@ class AlertDeliverer:
             # group evict us meanwhile.
             max_poll_interval_ms=int(1000 * max(300.0, 60.0 + retry_budget)),
         )
+        ensure_topics(self.settings)  # the worker may not have created them yet
+        subscribe_with_metadata(consumer, [self.settings.topics.alerts])
         last_record = time.monotonic()
         try:
             while not self.stop_event.is_set():

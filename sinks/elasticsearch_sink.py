@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaConsumer, KafkaProducer
@@ -32,7 +32,7 @@ from kafka.errors import (
 from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
 from sinks.indices import ensure_indices
 from trending_arxiv.documents import counts_document, mention_document, metadata_document
-from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.kafka_admin import ensure_topics, subscribe_with_metadata
 from trending_arxiv.models import CountUpdate, DeadLetter, Mention
 from trending_arxiv.retry import Stopped, call_until_available
 from trending_arxiv.settings import SinkSettings
@@ -52,6 +52,7 @@ class SinkStats:
     metadata_written: int = 0
     dead_letters: int = 0
     retries: int = 0
+    rejoins: int = 0
     by_topic: dict[str, int] = field(default_factory=dict)
 
 
@@ -228,25 +229,22 @@ class ElasticsearchSink:
             auto_offset_reset="earliest",
             max_poll_records=self.settings.sink_batch_size,
             metadata_max_age_ms=2000,
+            # A rebalance waits at most this long for a member that does not rejoin
+            # (kafka-python's 5 min default would stall the whole group that long).
+            max_poll_interval_ms=60_000,
         )
-        wanted = [topics.mentions, topics.counts]
-        # Join the group only once this consumer's own metadata has the partitions:
-        # kafka-python assigns nothing to a member that joined without them and does
-        # not always rejoin when they appear.
-        deadline = time.monotonic() + 30.0
-        while not all(consumer.partitions_for_topic(t) for t in wanted):
-            if time.monotonic() > deadline:
-                raise KafkaTimeoutError(f"no partition metadata for {wanted}")
-            consumer.topics()  # refreshes the metadata
-            time.sleep(0.2)
-        consumer.subscribe(wanted)
+        try:
+            subscribe_with_metadata(consumer, [topics.mentions, topics.counts])
+        except TimeoutError as error:
+            consumer.close(autocommit=False)
+            raise KafkaTimeoutError(str(error)) from error
         return consumer
 
-    def _commit(self, consumer: KafkaConsumer) -> None:
+    def _commit(self, consumer: KafkaConsumer) -> bool:
         """Commit what was written; while Kafka is down, wait for it (never exit).
 
         A commit lost to a rebalance is fine: the batch is redelivered and rewritten
-        under the same `_id`s.
+        under the same `_id`s. Returns whether the commit went through.
         """
         try:
             call_until_available(
@@ -258,6 +256,8 @@ class ElasticsearchSink:
             # A rebalance (CommitFailedError, RebalanceInProgressError, ...) took the
             # partitions away: whoever gets them redoes the batch, harmlessly.
             log.warning("offset commit failed (%s); the batch will be redone", error)
+            return False
+        return True
 
     def run(self, idle_exit_seconds: float | None = None) -> SinkStats:
         """Consume until stopped (or idle for `idle_exit_seconds`, for tools and tests)."""
@@ -271,7 +271,18 @@ class ElasticsearchSink:
             return self.stats
         last_data = time.monotonic()
         try:
-            self._consume(consumer, idle_exit_seconds, last_data)
+            while self._consume(consumer, idle_exit_seconds, last_data) == "stalled":
+                # Leave the group (the stale membership goes with it) and join afresh.
+                log.warning(
+                    "no offset commit for %.0fs while records keep coming; rejoining the group",
+                    self.settings.sink_stalled_commit_seconds,
+                )
+                self.stats.rejoins += 1
+                consumer.close(autocommit=False)
+                consumer = call_until_available(
+                    self.consumer, "Kafka", (KafkaError,), self.stop_event, wait
+                )
+                last_data = time.monotonic()
         except Stopped:
             log.info("stopped while Kafka or Elasticsearch was unavailable")
         finally:
@@ -293,7 +304,9 @@ class ElasticsearchSink:
 
     def _consume(
         self, consumer: KafkaConsumer, idle_exit_seconds: float | None, last_data: float
-    ) -> None:
+    ) -> Literal["stopped", "idle", "stalled"]:
+        """Poll, write, commit; returns why it stopped."""
+        failing_since: float | None = None  # first of the commits failing in a row
         while not self.stop_event.is_set():
             polled = consumer.poll(
                 timeout_ms=int(self.settings.sink_flush_seconds * 1000),
@@ -302,11 +315,17 @@ class ElasticsearchSink:
             records = [r for batch in polled.values() for r in batch]
             if not records:
                 if idle_exit_seconds and time.monotonic() - last_data > idle_exit_seconds:
-                    return
+                    return "idle"
                 continue
             last_data = time.monotonic()
             operations = self.build_operations(records)
             if operations:
                 self.write(operations)
-            self._commit(consumer)
+            if self._commit(consumer):
+                failing_since = None
+            elif failing_since is None:
+                failing_since = time.monotonic()
+            elif time.monotonic() - failing_since > self.settings.sink_stalled_commit_seconds:
+                return "stalled"
             self.stats.batches += 1
+        return "stopped"

@@ -72,3 +72,24 @@ def wait_for_topics(bootstrap_servers: str, topics: list[str], timeout: float = 
             time.sleep(0.2)
     finally:
         consumer.close()
+
+
+def subscribe_with_metadata(
+    consumer: KafkaConsumer, topics: list[str], timeout: float = 30.0
+) -> None:
+    """Subscribe `consumer` and refresh its metadata until it has every partition.
+
+    All before the first poll joins the group: kafka-python 3.0.12 otherwise joins
+    with an empty metadata snapshot, assigns nothing and rejoins at once; when a poll
+    times out during that second join the member is left for good in a state where
+    every commit fails with RebalanceInProgress and it never rejoins.
+    """
+    consumer.subscribe(topics)
+    deadline = time.monotonic() + timeout
+    while True:
+        consumer.topics()  # a metadata refresh, which also updates the group's snapshot
+        if all(consumer.partitions_for_topic(t) for t in topics):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no partition metadata for {topics} after {timeout:.0f}s")
+        time.sleep(0.2)

@@ -184,6 +184,10 @@ class SinkSettings(CommonSettings):
     sink_flush_seconds: float = Field(default=0.5, gt=0)
     sink_max_retry_seconds: float = Field(default=60.0, gt=0)
     sink_refresh_interval: str = "1s"
+    # A group rebalance that never completes (a member that never rejoins) would stall
+    # the sink for good: after this long without a successful commit while records keep
+    # coming, the sink leaves the group and joins afresh (the batch is redone, same _ids).
+    sink_stalled_commit_seconds: float = Field(default=45.0, gt=0)
     catalog_path: str | None = Field(
         default=None,
         description="JSON/JSON-lines file of paper metadata to enrich from before asking arXiv.",

@@ -114,7 +114,9 @@ def _es_call(settings: CommonSettings, call: Callable[[], T]) -> T:
         ) from error
     except TransportError as error:
         raise ApiProblem(
-            503, f"Elasticsearch is unreachable at {settings.elasticsearch_url_redacted}: {error.message}"
+            503,
+            f"Elasticsearch is unreachable at {settings.elasticsearch_url_redacted}: "
+            f"{error.message}",
         ) from error
 
 
