@@ -21,6 +21,7 @@ from typing import Any, cast
 import faust
 from faust.streams import _current_event
 from faust.types import EventT
+from kafka.partitioner.default import murmur2
 
 from streams.tables import StreamTables
 from streams.topics import StreamTopics
@@ -118,9 +119,42 @@ def register_agents(
                     if not (post.arxiv_ids or needs_join(post) or post.kind == "delete"):
                         metrics.add("parse.without_papers")
                         continue
-                    value = json.dumps(routed_post(post), separators=(",", ":")).encode()
-                    await topics.routed_posts.send(key=join_key(post).encode(), value=value)
+                    key = join_key(post)
+                    record = routed_post(post)
+                    if settings.ledger_in_place and partition_of(key) == event.message.partition:
+                        # Already on the partition the ledger keeps this key in (the
+                        # producers key raw posts by post id): skip the routing hop.
+                        metrics.add("parse.ledger_in_place")
+                        await apply_to_ledger(record, event)
+                        continue
+                    value = json.dumps(record, separators=(",", ":")).encode()
+                    await topics.routed_posts.send(key=key.encode(), value=value)
             yield None
+
+    def partition_of(key: str) -> int:
+        """The partition Kafka's default partitioner (murmur2) gives `key`."""
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % settings.topic_partitions
+
+    async def apply_to_ledger(record: dict[str, Any], event: EventT) -> None:
+        """Dedupe/join/delete one routed record; emit its mentions and re-routes.
+
+        `event` must be on the partition of the record's key: the ledger's table
+        writes go to that event's changelog partition.
+        """
+        entry_time = record["post"].get("t")
+        if entry_time:
+            clock.observe_iso(entry_time)
+        _set_current(event)
+        result = ledger.apply(record, clock.stream_time or datetime.now(clock.tz))
+        metrics.add("ledger.duplicates", result.duplicates)
+        metrics.add("ledger.pending_reposts", result.pending)
+        metrics.add("ledger.expired_reposts", result.expired_reposts)
+        metrics.add("ledger.deletes", result.deletes)
+        metrics.add("ledger.mentions", len(result.mentions))
+        for mention in result.mentions:
+            await topics.mentions.send(key=mention.arxiv_id.encode(), value=mention.to_json_bytes())
+        for key, rerouted in result.reroutes:
+            await topics.routed_posts.send(key=key.encode(), value=json.dumps(rerouted).encode())
 
     @app.agent(topics.routed_posts, name="ledger")
     async def apply_ledger(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -128,27 +162,12 @@ def register_agents(
             for event in events:
                 try:
                     record = json.loads(event.value)
-                    entry_time = record["post"].get("t")
-                except (ValueError, KeyError, TypeError, AttributeError) as error:
+                    if not isinstance(record.get("post"), dict):
+                        raise ValueError("no post object")
+                except (ValueError, TypeError, AttributeError) as error:
                     await dead_letter("ledger", f"unreadable routed record: {error}", event)
                     continue
-                if entry_time:
-                    clock.observe_iso(entry_time)
-                _set_current(event)
-                result = ledger.apply(record, clock.stream_time or datetime.now(clock.tz))
-                metrics.add("ledger.duplicates", result.duplicates)
-                metrics.add("ledger.pending_reposts", result.pending)
-                metrics.add("ledger.expired_reposts", result.expired_reposts)
-                metrics.add("ledger.deletes", result.deletes)
-                metrics.add("ledger.mentions", len(result.mentions))
-                for mention in result.mentions:
-                    await topics.mentions.send(
-                        key=mention.arxiv_id.encode(), value=mention.to_json_bytes()
-                    )
-                for key, rerouted in result.reroutes:
-                    await topics.routed_posts.send(
-                        key=key.encode(), value=json.dumps(rerouted).encode()
-                    )
+                await apply_to_ledger(record, event)
             yield None
 
     async def publish_counts(arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:

@@ -10,7 +10,7 @@ from kafka.errors import KafkaError
 from streams.agents import Metrics, register_agents
 from streams.tables import TABLE_NAMES, declare_tables
 from streams.topics import declare_topics
-from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.kafka_admin import ensure_topics, partition_count
 from trending_arxiv.retry import call_until_available
 from trending_arxiv.settings import WorkerSettings
 
@@ -67,6 +67,13 @@ def run_worker(settings: WorkerSettings) -> None:
         "Kafka",
         (KafkaError, TimeoutError),
     )
+    raw_partitions = partition_count(settings.kafka_bootstrap_servers, settings.topics.raw_posts)
+    if settings.ledger_in_place and raw_partitions != settings.topic_partitions:
+        logging.getLogger(__name__).warning(
+            "%s has %d partitions, not %d: every post takes the routing hop",
+            settings.topics.raw_posts, raw_partitions, settings.topic_partitions,
+        )  # fmt: skip
+        settings = settings.model_copy(update={"ledger_in_place": False})
     app, _ = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

@@ -93,3 +93,12 @@ def subscribe_with_metadata(
         if time.monotonic() > deadline:
             raise TimeoutError(f"no partition metadata for {topics} after {timeout:.0f}s")
         time.sleep(0.2)
+
+
+def partition_count(bootstrap_servers: str, topic: str) -> int:
+    """How many partitions `topic` has (0 if the cluster does not know it)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+    try:
+        return len(consumer.partitions_for_topic(topic) or ())
+    finally:
+        consumer.close()

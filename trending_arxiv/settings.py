@@ -172,6 +172,10 @@ class WorkerSettings(CommonSettings):
     alert_velocity_min_posts_1h: int = Field(default=5, ge=1)
     repost_join_wait_seconds: float = Field(default=3600.0, ge=0)
     counts_refresh_seconds: float = Field(default=60.0, gt=0)
+    # Apply the ledger straight from the raw topic when a post's key already sits on the
+    # partition the ledger keeps it in (skips the routing hop). Needs the raw topic to
+    # have `topic_partitions` partitions; the worker turns it off when it does not.
+    ledger_in_place: bool = True
     batch_size: int = Field(default=500, ge=1)
     batch_timeout_seconds: float = Field(default=0.2, gt=0)
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 from kafka.structs import TopicPartition
 
 from trending_arxiv.demo import PipelineProcesses, pipeline_env
 from trending_arxiv.kafka_admin import ensure_topics
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
+
+log = logging.getLogger(__name__)
 
 
 def settings_for(namespace: str, kafka: str, es_url: str) -> CommonSettings:
@@ -68,7 +72,12 @@ def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     stable = 0
     while time.monotonic() < deadline:
-        lags = [group_lag(settings.kafka_bootstrap_servers, g, t) for g, t in checks]
+        try:
+            lags = [group_lag(settings.kafka_bootstrap_servers, g, t) for g, t in checks]
+        except (CoordinatorNotAvailableError, NodeNotReadyError) as error:
+            lags = [None]  # a broker that just started: no answer yet
+            log.debug("group lag unknown yet: %s", error)
+
         stable = stable + 1 if all(lag == 0 for lag in lags) else 0
         if stable >= 3:  # quiet for three polls in a row: nothing still in flight
             return

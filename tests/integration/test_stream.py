@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
 
+from producers.keys import key_of
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
 from trending_arxiv.demo import bundled_sample_path
 from trending_arxiv.simulate import read_lines, simulate
@@ -115,13 +117,24 @@ def tweet(tweet_id: str, author: str, at: datetime, arxiv_id: str) -> dict:
     }
 
 
-def send(kafka: str, topic: str, events: list[dict | bytes]) -> None:
+def send(kafka: str, topic: str, events: list[dict | bytes], keyed: bool = False) -> None:
+    """Produce `events`; `keyed` keys each by post id as the real producers do."""
     producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
     for event in events:
         value = event if isinstance(event, bytes) else json.dumps(event).encode()
-        producer.send(topic, value=value)
+        key = key_of(value).key if keyed else None
+        producer.send(topic, key=key.encode() if key else None, value=value)
     producer.flush()
     producer.close()
+
+
+def records_in(kafka: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=kafka)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
 
 
 def paper_doc(es: Elasticsearch, index: str, arxiv_id: str) -> dict:
@@ -260,13 +273,16 @@ def test_two_workers_split_the_partitions_and_count_exactly(
     reference = simulate(lines)
     processes = start_pipeline(namespace, kafka, es_url, tmp_path)
     try:
-        send(kafka, settings.topics.raw_posts, list(lines[:100]))
+        send(kafka, settings.topics.raw_posts, list(lines[:100]), keyed=True)
         processes.start("worker-2", "worker")
-        send(kafka, settings.topics.raw_posts, list(lines[100:]))
+        send(kafka, settings.topics.raw_posts, list(lines[100:]), keyed=True)
         wait_for_quiet(settings, timeout=180)
         processes.check_alive()
         es = Elasticsearch(es_url)
         assert indexed_posts_by_paper(es, settings.indices.papers) == reference.posts_by_paper
+        # Posts keyed by post id are deduped in place; only re-keyed ones (reposts that
+        # wait for their subject) take the routing hop.
+        assert records_in(kafka, settings.topics.routed_posts) < len(lines) // 10
         logs = (tmp_path / "worker-2.log").read_text(errors="replace")
         assert "Ready" in logs  # the second worker joined and was assigned partitions
     finally:
