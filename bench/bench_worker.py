@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import pathlib
 import shutil
@@ -134,17 +135,28 @@ def _short(frame: str) -> str:
 
 
 def measure_worker(
-    namespace: str, n: int, env: dict[str, str], timeout: float, profile: pathlib.Path | None
+    namespace: str,
+    n: int,
+    env: dict[str, str],
+    timeout: float,
+    profile: pathlib.Path | None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     settings = CommonSettings(namespace=namespace)
     topics = settings.topics
     watched = [topics.raw_posts, topics.routed_posts, topics.mentions]
     pipeline = common.start_pipeline(namespace, ["worker"], env)
+    names = ["worker"] + [f"worker-{k}" for k in range(2, workers + 1)]
+    for name in names[1:]:  # scale-out: same app id, the partitions are split
+        pipeline.processes.start(name, "worker")
     memory = common.MemorySampler().start()
-    memory.watch("worker", pipeline.pid("worker"))
+    for name in names:
+        memory.watch(name, pipeline.pid(name))
     probe = common.LagProbe(common.worker_group(namespace), watched)
     profiler = start_profiler(pipeline.pid("worker"), profile) if profile else None
     curve: list[tuple[float, dict[str, tuple[int, int]]]] = []
+    cpu: list[float | None] = []  # the worker's CPU seconds at each sample
+    worker_pids = [pipeline.pid(name) for name in names]
     started = time.monotonic()
     try:
         stable = 0
@@ -153,6 +165,7 @@ def measure_worker(
             now = time.monotonic() - started
             sample = probe.sample()
             curve.append((now, sample))
+            cpu.append(total_cpu_seconds(worker_pids))
             raw_done = sample[topics.raw_posts][0] >= n
             quiet = all(c == e for c, e in sample.values())
             previous = curve[-2][1] if len(curve) > 1 else None
@@ -199,6 +212,12 @@ def measure_worker(
         )
     )
     rate = (finished - c0) / (t_end - t0) if t_end > t0 else None
+    cpu_start, cpu_end = cpu[first], cpu[done]
+    busy = (
+        (cpu_end - cpu_start) / (t_end - t0)
+        if cpu_start is not None and cpu_end is not None and t_end > t0
+        else None
+    )
     steady = _slope(curve, raw, 0.1 * n, 0.9 * n)
     return {
         "complete": complete,
@@ -207,6 +226,8 @@ def measure_worker(
         "measured_seconds": round(t_end - t0, 2),
         "posts_per_second": round(rate, 1) if rate else None,
         "steady_posts_per_second": round(steady, 1) if steady else None,
+        # CPU seconds the worker used per wall second while measured (1.0 = one core busy).
+        "worker_cpu_share": round(busy, 3) if busy is not None else None,
         "routed_records": curve[done][1][topics.routed_posts][1],
         "mentions_records": curve[done][1][topics.mentions][1],
         "memory": memory_stats,
@@ -222,6 +243,21 @@ def measure_worker(
     }
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc), None once it is gone."""
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def total_cpu_seconds(pids: list[int]) -> float | None:
+    """CPU seconds of all `pids`, None once one is gone."""
+    seconds = [cpu_seconds(pid) for pid in pids]
+    return None if None in seconds else sum(s for s in seconds if s is not None)
+
+
 def _slope(
     curve: list[tuple[float, dict[str, tuple[int, int]]]], topic: str, lo: float, hi: float
 ) -> float | None:
@@ -231,8 +267,35 @@ def _slope(
     return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
 
 
+def faust_baseline_rate(topic: str, n: int, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Records/s of a Faust agent that only reads the topic (bench/faust_baseline.py)."""
+    script = pathlib.Path(__file__).resolve().parent / "faust_baseline.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), topic, str(n)],
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": common.KAFKA, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    # Faust's worker routes stdout through its logging (to stderr): find the JSON line.
+    output = completed.stdout + "\n" + completed.stderr
+    found = [
+        line[line.index('{"records"') :] for line in output.splitlines() if '{"records"' in line
+    ]
+    if not found:
+        raise RuntimeError(f"Faust baseline gave no result: {completed.stderr[-2000:]}")
+    return dict(json.loads(found[-1].strip()))
+
+
 def run(
-    n: int, seed: int, partitions: int, env: dict[str, str], profile: bool, timeout: float
+    n: int,
+    seed: int,
+    partitions: int,
+    env: dict[str, str],
+    profile: bool,
+    timeout: float,
+    workers: int = 1,
 ) -> dict[str, Any]:
     namespace = common.fresh_namespace("worker")
     print(f"bench_worker: namespace {namespace}, {n} posts, {partitions} partitions")
@@ -253,7 +316,9 @@ def run(
         print(f"  bare kafka-python consumer: {bare['posts_per_second']:.0f}/s")
         aio = common.aiokafka_consumer_rate(settings.topics.raw_posts, n)
         print(f"  bare aiokafka consumer: {aio['posts_per_second']:.0f}/s")
-        worker = measure_worker(namespace, n, env, timeout, profile_path)
+        faust_only = faust_baseline_rate(settings.topics.raw_posts, n, env, timeout)
+        print(f"  bare Faust agent: {faust_only['posts_per_second']:.0f}/s")
+        worker = measure_worker(namespace, n, env, timeout, profile_path, workers)
         print(f"  worker: {worker['posts_per_second']:.0f}/s")
     finally:
         common.delete_namespace(namespace, es=False)
@@ -264,9 +329,11 @@ def run(
         "preload_producer": loaded,
         "bare_kafka_python": bare,
         "bare_aiokafka": aio,
+        "bare_faust_agent": faust_only,
         "worker": worker,
         "ratio_vs_kafka_python": round(rate / bare["posts_per_second"], 3),
         "ratio_vs_aiokafka": round(rate / aio["posts_per_second"], 3),
+        "ratio_vs_bare_faust_agent": round(rate / faust_only["posts_per_second"], 3),
         "goal": {"posts_per_second": GOAL_RATE, "ratio": GOAL_RATIO},
     }
     result["goal_met"] = (
@@ -284,6 +351,10 @@ def print_result(result: dict[str, Any]) -> None:
         result["bare_aiokafka"]["posts_per_second"]
         / result["bare_kafka_python"]["posts_per_second"]
     )
+    faust_ratio = (
+        result["bare_faust_agent"]["posts_per_second"]
+        / result["bare_kafka_python"]["posts_per_second"]
+    )
     rows = [
         (
             "bare kafka-python consumer",
@@ -296,6 +367,12 @@ def print_result(result: dict[str, Any]) -> None:
             result["bare_aiokafka"]["posts_per_second"],
             f"{aio_ratio:.2f}x",
             result["bare_aiokafka"]["seconds"],
+        ),
+        (
+            "bare Faust agent (reads, no work)",
+            result["bare_faust_agent"]["posts_per_second"],
+            f"{faust_ratio:.2f}x",
+            result["bare_faust_agent"]["seconds"],
         ),
         (
             "Faust worker (lag curve)" + ("" if worker["complete"] else ", INCOMPLETE"),
@@ -318,7 +395,8 @@ def print_result(result: dict[str, Any]) -> None:
     )
     memory = worker["memory"].get("worker", {})
     print(
-        f"worker start-up (excluded) {worker['startup_seconds']} s; peak RSS "
+        f"worker start-up (excluded) {worker['startup_seconds']} s; CPU share "
+        f"{worker.get('worker_cpu_share')}; peak RSS "
         f"{memory.get('peak_rss_mb')} MB; goal >= {GOAL_RATE:.0f}/s and >= {GOAL_RATIO}x: "
         f"{'met' if result['goal_met'] else 'NOT met'}"
     )
@@ -356,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="Worker setting, e.g. TRENDING_BATCH_SIZE=2000 (repeatable).",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="Worker processes (scale-out, same app)."
+    )
     parser.add_argument("--profile", action="store_true", help="Sample the worker with py-spy.")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--name", default="worker", help="Result file name (bench/results/).")
@@ -365,12 +446,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--posts must be at least 100")
     env = parse_env(args.env)
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", common.KAFKA)
-    result = run(args.posts, args.seed, args.partitions, env, args.profile, args.timeout)
+    result = run(
+        args.posts, args.seed, args.partitions, env, args.profile, args.timeout, args.workers
+    )
     print_result(result)
     params = {
         "posts": args.posts,
         "seed": args.seed,
         "partitions": args.partitions,
+        "workers": args.workers,
         "env": env,
         "profile": args.profile,
     }

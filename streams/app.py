@@ -49,6 +49,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
         consumer_auto_offset_reset="earliest",
         logging_config=None,
     )
+    app.producer.buffer.max_messages = settings.producer_buffer_max_messages
     metrics = Metrics()
     topics = declare_topics(app, settings)
     tables = declare_tables(app, settings.topic_partitions)
@@ -60,6 +61,11 @@ def run_worker(settings: WorkerSettings) -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
     from faust.worker import Worker
 
+    if settings.worker_event_loop != "aio":
+        # Before anything creates the loop (mode's documented way to pick it).
+        import mode.loop
+
+        mode.loop.use(settings.worker_event_loop)
     logging.getLogger("faust").setLevel(settings.log_level)
     # Kafka may still be starting (or down): wait for it rather than exit.
     call_until_available(

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 import faust
 from faust.types import TableT
 
-TABLE_NAMES = ("ledger", "papers")
+TABLE_NAMES = ("ledger", "papers", "paper_accounts")
 
 
 @dataclass(frozen=True)
 class StreamTables:
     ledger: TableT
     papers: TableT
+    paper_accounts: TableT
 
 
 def declare_tables(app: faust.App, partitions: int) -> StreamTables:
@@ -28,5 +29,8 @@ def declare_tables(app: faust.App, partitions: int) -> StreamTables:
 
     return StreamTables(
         ledger=table("ledger", "post id -> what the post mentioned (dedupe, joins, deletes)"),
-        papers=table("papers", "arXiv id -> counting state (trending_arxiv.counting)"),
+        papers=table("papers", "arXiv id -> counting summary (trending_arxiv.counting)"),
+        paper_accounts=table(
+            "paper_accounts", "'arXiv id account' -> that account's posts of the paper"
+        ),
     )

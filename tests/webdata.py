@@ -80,7 +80,7 @@ def seed_documents(as_of: datetime = SEED_AS_OF) -> tuple[list[dict], list[dict]
     for paper in seed_papers():
         paper_mentions = seed_mentions(paper)
         state = counting.new_paper_state()
-        counting.apply_mentions(state, paper_mentions)
+        counting.apply_mentions(state, paper_mentions, {})
         update = counting.count_update(paper["arxiv_id"], state, as_of)
         metadata = {k: v for k, v in paper.items() if k != "seed_posts"}
         papers.append({**metadata_document(paper["arxiv_id"], metadata), **counts_document(update)})

@@ -1,19 +1,29 @@
 """Per-paper counts over event-time windows, trend score and velocity: pure functions.
 
-A paper's state is a small JSON-able dict (it lives in a changelog-backed Faust table):
-- `recent`: post id -> [account, event time (epoch s), source] for posts of the last
-  30 days of stream time, which is all the windows below 'all' need;
-- `all_posts`, `all_accounts` (account -> posts), `sources` (source -> posts): all time;
-- `first`, `last`: first and last event time seen.
-Windows are evaluated at an explicit `as_of` (stream time), never at the wall clock
-inside the computation, so results are reproducible.
+The state is split so that no write grows with a paper's popularity (it lives in
+changelog-backed Faust tables, and every write is a changelog record):
+
+- the paper's *summary* (one table value per paper, bounded in size): all-time posts,
+  distinct accounts and sources, first/last event time, and time buckets of
+  `[posts, accounts whose latest live post falls here, trend weight]` — per minute for
+  the last 25 hours before the paper's newest post, per hour before that, none older
+  than 30 days;
+- one small *account entry* per (paper, account) in a second store (key
+  `account_key(arxiv_id, account)`): that account's posts of the paper,
+  `post id -> [event time, source, live 0/1, trend weight]`. It makes adds idempotent,
+  remembers removals, and tells which bucket an account's latest post moves from.
+
+Windows are evaluated at an explicit `as_of` (stream time), never at the wall clock, so
+results are reproducible. A window of length W covers (A - W, A] where A is `as_of`
+rounded up to the whole minute; for 7d and 30d the old end is taken by whole hours.
+Distinct accounts per window count each account once, at its latest live post (stream
+time is the newest event, so that post is never after `as_of` in the stream).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,60 +31,126 @@ from trending_arxiv.models import WINDOW_SECONDS, WINDOWS, CountUpdate, Mention
 
 RETENTION_SECONDS = WINDOW_SECONDS["30d"] or 0.0
 DEFAULT_HALF_LIFE_HOURS = 6.0
+MINUTE, HOUR = 60, 3600
+# Minute buckets are kept this far back from a paper's newest post: past the 24h window.
+MINUTE_SPAN_SECONDS = 25 * HOUR
+# Bucket fields.
+POSTS, LATEST, WEIGHT = 0, 1, 2
+
+AccountStore = MutableMapping[str, dict[str, list[Any]]]
+
+
+def account_key(arxiv_id: str, account: str) -> str:
+    """Key of a (paper, account) entry; arXiv IDs never contain a space."""
+    return f"{arxiv_id} {account}"
 
 
 def new_paper_state() -> dict[str, Any]:
     return {
-        "recent": {},
         "all_posts": 0,
-        "all_accounts": {},
+        "all_accounts": 0,
         "sources": {},
         "first": None,
         "last": None,
+        "min": {},  # str(minute end, epoch s) -> [posts, latest accounts, weight]
+        "hr": {},  # str(hour end, epoch s) -> same
     }
 
 
-def apply_mentions(state: dict[str, Any], mentions: Iterable[Mention]) -> bool:
+def _ceil(moment: float, step: int) -> int:
+    return -int(-moment // step) * step
+
+
+def _bucket_for_new(state: dict[str, Any], moment: float) -> list[float]:
+    """The bucket a new event at `moment` lands in (created if missing)."""
+    minute = str(_ceil(moment, MINUTE))
+    # An existing minute bucket takes it (it is folded into its hour later as a whole),
+    # so an event is always found where `_existing_bucket` looks first.
+    if minute in state["min"] or int(minute) > state["last"] - MINUTE_SPAN_SECONDS:
+        return state["min"].setdefault(minute, [0, 0, 0.0])
+    return state["hr"].setdefault(str(_ceil(moment, HOUR)), [0, 0, 0.0])
+
+
+def _existing_bucket(state: dict[str, Any], moment: float) -> list[float] | None:
+    """The bucket already holding an event at `moment`, if not pruned yet."""
+    found: list[float] | None = state["min"].get(str(_ceil(moment, MINUTE)))
+    if found is None:
+        found = state["hr"].get(str(_ceil(moment, HOUR)))
+    return found
+
+
+def _add_to(bucket: list[float] | None, field: int, amount: float) -> None:
+    if bucket is not None:
+        bucket[field] += amount
+
+
+def _latest_live(posts: dict[str, list[Any]]) -> float | None:
+    times = [entry[0] for entry in posts.values() if entry[2]]
+    return max(times) if times else None
+
+
+def apply_mentions(
+    state: dict[str, Any], mentions: Iterable[Mention], accounts: AccountStore
+) -> bool:
     """Add or withdraw mentions of one paper in place; return whether anything changed.
 
     Idempotent per post: the same post added twice counts once; a removal is
     remembered, so a removal that overtakes its add (or a redelivered add) leaves the
-    post uncounted.
+    post uncounted. Account entries are written back to `accounts` when they change.
     """
     changed = False
-    recent: dict[str, list[Any]] = state["recent"]
-    accounts: dict[str, int] = state["all_accounts"]
-    sources: dict[str, int] = state["sources"]
-    seen: dict[str, list[Any]] = state.setdefault("seen", {})
     for mention in mentions:
+        account = mention.account
+        key = account_key(mention.arxiv_id, account)
+        posts = accounts.get(key) or {}
+        known = posts.get(mention.post_id)
         moment = mention.created_at.timestamp()
-        known = seen.get(mention.post_id)
         if mention.op == "add":
             # A post seen before (even one withdrawn since) never counts again: after a
             # crash, mentions are redelivered in order and must not resurrect a delete.
             if known is not None:
                 continue
-            account = mention.account
-            seen[mention.post_id] = [account, mention.source, 1]
-            recent[mention.post_id] = [account, moment, mention.source]
-            state["all_posts"] += 1
-            accounts[account] = accounts.get(account, 0) + 1
-            sources[mention.source] = sources.get(mention.source, 0) + 1
+            previous_latest = _latest_live(posts)
+            live_before = sum(1 for entry in posts.values() if entry[2])
+            weight = 1.0 / (live_before + 1)  # this account's k-th post weighs 1/k
+            posts[mention.post_id] = [moment, mention.source, 1, weight]
             state["first"] = moment if state["first"] is None else min(state["first"], moment)
             state["last"] = moment if state["last"] is None else max(state["last"], moment)
-            changed = True
+            bucket = _bucket_for_new(state, moment)
+            bucket[POSTS] += 1
+            bucket[WEIGHT] += weight
+            state["all_posts"] += 1
+            state["sources"][mention.source] = state["sources"].get(mention.source, 0) + 1
+            if previous_latest is None:
+                state["all_accounts"] += 1
+                bucket[LATEST] += 1
+            elif moment > previous_latest:
+                _add_to(_existing_bucket(state, previous_latest), LATEST, -1)
+                bucket[LATEST] += 1
         else:
             if known is None:
-                seen[mention.post_id] = [mention.account, mention.source, 0]
+                posts[mention.post_id] = [moment, mention.source, 0, 0.0]
+                accounts[key] = posts
                 continue
             if not known[2]:
                 continue
+            previous_latest = _latest_live(posts)
             known[2] = 0
-            recent.pop(mention.post_id, None)
+            bucket_of_post = _existing_bucket(state, known[0])
+            _add_to(bucket_of_post, POSTS, -1)
+            _add_to(bucket_of_post, WEIGHT, -known[3])
             state["all_posts"] -= 1
-            _decrement(accounts, known[0])
-            _decrement(sources, known[1])
-            changed = True
+            _decrement(state["sources"], known[1])
+            latest = _latest_live(posts)
+            if latest != previous_latest:
+                assert previous_latest is not None
+                _add_to(_existing_bucket(state, previous_latest), LATEST, -1)
+                if latest is None:
+                    state["all_accounts"] -= 1
+                else:
+                    _add_to(_existing_bucket(state, latest), LATEST, 1)
+        accounts[key] = posts
+        changed = True
     return changed
 
 
@@ -87,34 +163,48 @@ def _decrement(counter: dict[str, int], key: str) -> None:
 
 
 def prune(state: dict[str, Any], as_of: datetime) -> None:
-    """Forget per-post detail older than the longest finite window (30 days)."""
-    horizon = as_of.timestamp() - RETENTION_SECONDS
-    recent = state["recent"]
-    for post_id in [pid for pid, (_, moment, _) in recent.items() if moment < horizon]:
-        del recent[post_id]
+    """Fold minute buckets older than 25 h into hours; drop buckets older than 30 days."""
+    if state["last"] is not None:
+        fold_before = state["last"] - MINUTE_SPAN_SECONDS
+        minutes, hours = state["min"], state["hr"]
+        for key in [k for k in minutes if int(k) <= fold_before]:
+            folded = minutes.pop(key)
+            into = hours.setdefault(str(_ceil(int(key), HOUR)), [0, 0, 0.0])
+            for field in (POSTS, LATEST, WEIGHT):
+                into[field] += folded[field]
+    # The same old ends as `window_counts` uses for the 30-day window.
+    now = as_of.timestamp()
+    for buckets, step in ((state["min"], MINUTE), (state["hr"], HOUR)):
+        horizon = _ceil(now, step) - RETENTION_SECONDS
+        for key in [k for k in buckets if int(k) <= horizon]:
+            del buckets[key]
+
+
+def _buckets(state: dict[str, Any]) -> Iterable[tuple[int, int, list[float]]]:
+    """(end, width, bucket) of every bucket."""
+    for key, bucket in state["min"].items():
+        yield int(key), MINUTE, bucket
+    for key, bucket in state["hr"].items():
+        yield int(key), HOUR, bucket
 
 
 def window_counts(state: dict[str, Any], as_of: datetime) -> tuple[dict[str, int], dict[str, int]]:
-    """Posts and distinct accounts per window, counting events at or before `as_of`.
-
-    A window of length W covers (as_of - W, as_of]. Events after `as_of` (a replay
-    viewed at an earlier moment) are not counted in the finite windows.
-    """
-    now = as_of.timestamp()
-    posts = dict.fromkeys(WINDOWS, 0)
-    accounts_per_window: dict[str, set[str]] = {w: set() for w in WINDOWS if w != "all"}
+    """Posts and distinct accounts per window at `as_of` (see the module docstring)."""
+    end_minute = _ceil(as_of.timestamp(), MINUTE)
+    end_hour = _ceil(as_of.timestamp(), HOUR)
     finite = [(w, s) for w, s in WINDOW_SECONDS.items() if s is not None]
-    for account, moment, _source in state["recent"].values():
-        age = now - moment
-        if age < 0:
-            continue
+    posts = dict.fromkeys(WINDOWS, 0)
+    accounts = dict.fromkeys(WINDOWS, 0)
+    for end, width, bucket in _buckets(state):
+        if end > end_minute:
+            continue  # after as_of (a replay viewed at an earlier moment)
         for window, seconds in finite:
-            if age < seconds:
-                posts[window] += 1
-                accounts_per_window[window].add(account)
+            start = (end_minute if width == MINUTE or seconds < 86400 else end_hour) - seconds
+            if end > start:
+                posts[window] += int(bucket[POSTS])
+                accounts[window] += int(bucket[LATEST])
     posts["all"] = state["all_posts"]
-    accounts = {w: len(s) for w, s in accounts_per_window.items()}
-    accounts["all"] = len(state["all_accounts"])
+    accounts["all"] = state["all_accounts"]
     return posts, accounts
 
 
@@ -124,19 +214,17 @@ def trend_score(
     """Exponentially decayed post count, each account's k-th post weighted 1/k.
 
     Weighting by account keeps one account posting ten times from looking like ten
-    people: its posts add up to 1 + 1/2 + ... + 1/10 ~ 2.9.
+    people: its posts add up to 1 + 1/2 + ... + 1/10 ~ 2.9. Ages are taken at bucket
+    ends (at most a minute off for the last 25 hours).
     """
     now = as_of.timestamp()
+    end_minute = _ceil(now, MINUTE)
     half_life = half_life_hours * 3600.0
-    per_account: Counter[str] = Counter()
     score = 0.0
-    # Arrival order (dicts keep it) stands in for time order: no sort on the hot path.
-    for account, moment, _source in state["recent"].values():
-        age = now - moment
-        if age < 0:
+    for end, _width, bucket in _buckets(state):
+        if end > end_minute or not bucket[WEIGHT]:
             continue
-        per_account[account] += 1
-        score += (1.0 / per_account[account]) * math.pow(2.0, -age / half_life)
+        score += bucket[WEIGHT] * math.pow(2.0, -max(0.0, now - end) / half_life)
     return round(score, 6)
 
 

@@ -89,15 +89,17 @@ _HF_PATH = re.compile(r"papers/" + _ID + _URL_TAIL)
 _ARXIV_SEGMENT_PATH = re.compile(r"arxiv/" + _ID + _URL_TAIL)
 
 
-# Fast lane for links in the most common forms: scheme, a known host, its path and a
+# Fast lane for links in the common forms: scheme, a known host, its path and either a
 # valid new-style ID (ASCII digits, month 01-12, 4 digits to 1412, 5 from 1501, not all
-# zeros), in one regex call. Every alternative is one host of _HOSTS (or of *.arxiv.org)
+# zeros; group 1) or an old-style one (groups 2 and 3, validated as the general code
+# does), in one regex call. Every alternative is one host of _HOSTS (or of *.arxiv.org)
 # with that host's own path, so a match here is a match of the general code; anything
-# else (old-style IDs, other spellings, invalid IDs) takes the general code.
+# else (other schemes, padding, non-ASCII digits, invalid IDs) takes the general code.
 _NEW_ID_ASCII = (
     r"((?:07(?:0[4-9]|1[0-2])|(?:0[89]|1[0-4])(?:0[1-9]|1[0-2]))\.(?!0000)[0-9]{4}"
     r"|(?:1[5-9]|[2-9][0-9])(?:0[1-9]|1[0-2])\.(?!00000)[0-9]{5})"
 )
+_OLD_ID_ASCII = r"([a-z]+(?:-[a-z]+)?)(?:\.[a-z]+(?:-[a-z]+)?)?/([0-9]{7})"
 _FAST_URL = re.compile(
     r"https?://(?:"
     r"(?:www\.|export\.|browse\.|ar5iv\.labs\.)?arxiv\.org/(?:abs|pdf|html)/"
@@ -106,8 +108,15 @@ _FAST_URL = re.compile(
     r"|(?:www\.)?alphaxiv\.org/(?:abs|overview)/"
     r"|(?:www\.)?(?:huggingface|hf)\.co/papers/"
     r"|(?:www\.)?(?:semanticscholar\.org|scirate\.com)/arxiv/"
-    r")" + _NEW_ID_ASCII + r"(?:v[0-9]+)?" + _URL_TAIL
+    r")(?:" + _NEW_ID_ASCII + "|" + _OLD_ID_ASCII + r")(?:v[0-9]+)?" + _URL_TAIL
 )
+
+
+#: Every link the general code accepts names one of these (lower-cased): the arXiv
+#: hosts and paths, ar5iv.org, alphaxiv.org, the DOI path ``10.48550/arxiv.``, the
+#: ``arxiv/`` path of Semantic Scholar and SciRate, Hugging Face's ``papers/`` path.
+#: A link without any of them has no ID (tests/unit/test_ids.py checks this).
+_URL_NEEDLES = ("arxiv", "ar5iv", "alphaxiv", "papers/")
 
 
 def _with_www(hosts: dict[str, re.Pattern[str]]) -> dict[str, re.Pattern[str]]:
@@ -131,17 +140,30 @@ _HOSTS: dict[str, re.Pattern[str]] = _with_www(
 # In free text the ID must not run on into more digits, and the rest of the token
 # must not end in an ellipsis: that is a truncated display string, never read.
 _TEXT_TAIL = r"(?!\d)(?!\S*?(?:\u2026|\.\.\.))"
-# Anchored at an occurrence of "arxiv": "arxiv.org/abs/ID" (any subdomain) or "arxiv:ID".
-_TEXT_ARXIV = re.compile(r"arxiv(?:\.org/(?:abs|pdf|html)/|:\s?)" + _ID + _TEXT_TAIL)
-# Anchored at "arxiv" preceded by "10.48550/" (the arXiv DOI, with or without doi.org).
-_TEXT_ARXIV_DOI = re.compile(r"arxiv\." + _ID + _TEXT_TAIL)
-# Anchored at "arxiv" preceded by "semanticscholar.org/" or "scirate.com/".
-_TEXT_ARXIV_SEGMENT = re.compile(r"arxiv/" + _ID + _TEXT_TAIL)
-_TEXT_AR5IV = re.compile(r"ar5iv\.org/(?:abs|html)/" + _ID + _TEXT_TAIL)
-_TEXT_ALPHAXIV = re.compile(r"alphaxiv\.org/(?:abs|overview)/" + _ID + _TEXT_TAIL)
-_TEXT_HF = re.compile(r"/papers/" + _ID + _TEXT_TAIL)
-_HF_HOSTS = ("huggingface.co", "hf.co")
-_SEGMENT_HOSTS = ("semanticscholar.org/", "scirate.com/")
+# A site name or DOI must not be glued to a longer word ("fakearxiv.org", "x10.48550"):
+# the character before it is no letter, digit, "_" or "-" (\w is str.isalnum() or "_").
+_FREE = r"(?<![\w-])"
+# One pattern per needle, matched where the needle occurs. Lookbehinds see the text
+# before that position, so each pattern decides its whole mention in one regex call.
+# At "arxiv": "10.48550/arxiv.ID" (the arXiv DOI, with or without doi.org),
+# "semanticscholar.org/arxiv/ID" and "scirate.com/arxiv/ID"; anywhere else
+# "arxiv.org/abs/ID" (any subdomain) or "arxiv:ID". Exactly one branch applies.
+_TEXT_AT_ARXIV = re.compile(
+    r"(?:(?<=" + _FREE + r"10\.48550/)arxiv\."
+    r"|(?<=" + _FREE + r"semanticscholar\.org/)arxiv/"
+    r"|(?<=" + _FREE + r"scirate\.com/)arxiv/"
+    r"|(?<!10\.48550/)(?<!semanticscholar\.org/)(?<!scirate\.com/)"
+    + _FREE
+    + r"arxiv(?:\.org/(?:abs|pdf|html)/|:\s?))"
+    + _ID
+    + _TEXT_TAIL
+)
+_TEXT_AT_AR5IV = re.compile(_FREE + r"ar5iv\.org/(?:abs|html)/" + _ID + _TEXT_TAIL)
+_TEXT_AT_ALPHAXIV = re.compile(_FREE + r"alphaxiv\.org/(?:abs|overview)/" + _ID + _TEXT_TAIL)
+# At "/papers/", after huggingface.co or hf.co.
+_TEXT_AT_PAPERS = re.compile(
+    r"(?:(?<=" + _FREE + r"huggingface\.co)|(?<=" + _FREE + r"hf\.co))/papers/" + _ID + _TEXT_TAIL
+)
 
 
 _OLD_MIN, _OLD_MAX = 9108, 703  # yymm bounds of old-style IDs, 1991-08 .. 2007-03
@@ -246,14 +268,35 @@ def arxiv_id_from_url(url: str) -> str | None:
     return _id_from_url(url)
 
 
-# Trending papers are linked over and over with the same URL: remember recent answers.
-@functools.lru_cache(maxsize=1 << 16)
+_URL_CACHE_SIZE = 4096
+_url_cache_misses = 0
+
+
+# Trending papers are linked over and over with the same URL: remember the answers.
+# functools.cache is a bare dict lookup; a bounded lru_cache also keeps a recency list,
+# which cost more on every miss than it saved. Instead the cache is emptied every
+# _URL_CACHE_SIZE misses, so a long-running stream stays bounded. A few thousand
+# links cover what is trending; a larger cache measured slower (bench_extract.py).
+@functools.cache
 def _id_from_url(url: str) -> str | None:
-    fast = _FAST_URL.match(url.lower())
+    global _url_cache_misses
+    _url_cache_misses += 1
+    if _url_cache_misses > _URL_CACHE_SIZE:
+        _url_cache_misses = 0
+        _id_from_url.cache_clear()  # the answer computed below is stored afresh
+    low = url.lower()
+    fast = _FAST_URL.match(low)
     if fast is not None:
         ident = fast.group(1)
-        # "YYMM." sorts before "YYMM/": below the bound means YYMM <= next month.
-        return ident if ident < _new_bound or _valid_new(ident) else None
+        if ident is not None:
+            # "YYMM." sorts before "YYMM/": below the bound means YYMM <= next month.
+            return ident if ident < _new_bound or _valid_new(ident) else None
+        arch, old = fast.group(2, 3)
+        return f"{arch}/{old}" if _valid_old(arch, old) else None
+    # Most other links (t.co, GitHub, news sites) name no paper site at all: a few
+    # substring tests settle them without the general code. See _URL_NEEDLES.
+    if "arxiv" not in low and "ar5iv" not in low and "alphaxiv" not in low and "papers/" not in low:
+        return None
     return _id_from_url_general(url)
 
 
@@ -281,36 +324,11 @@ def _id_from_url_general(url: str) -> str | None:
     return _from_match(m)
 
 
-def _glued(low: str, pos: int) -> bool:
-    """True when the character before ``pos`` makes it part of a longer word."""
-    if pos <= 0:
-        return False
-    ch = low[pos - 1]
-    return ch.isalnum() or ch == "_" or ch == "-"
-
-
-def _scan(low: str, needle: str, found: dict[int, str]) -> None:
-    """Match the anchored pattern(s) for every occurrence of ``needle``."""
+def _scan(low: str, needle: str, pattern: re.Pattern[str], found: dict[int, str]) -> None:
+    """Match ``pattern`` at every occurrence of ``needle``; valid IDs go to ``found``."""
     pos = low.find(needle)
     while pos >= 0:
-        m: re.Match[str] | None = None
-        if needle == "arxiv":
-            if low.startswith("10.48550/", pos - 9):
-                if not _glued(low, pos - 9):
-                    m = _TEXT_ARXIV_DOI.match(low, pos)
-            elif low.endswith(_SEGMENT_HOSTS, 0, pos):
-                host_len = 20 if low.endswith("semanticscholar.org/", 0, pos) else 12
-                if not _glued(low, pos - host_len):
-                    m = _TEXT_ARXIV_SEGMENT.match(low, pos)
-            elif not _glued(low, pos):
-                m = _TEXT_ARXIV.match(low, pos)
-        elif needle == "/papers/":
-            if low.endswith(_HF_HOSTS, 0, pos):
-                host_start = pos - (14 if low.endswith("huggingface.co", 0, pos) else 5)
-                if not _glued(low, host_start):
-                    m = _TEXT_HF.match(low, pos)
-        elif not _glued(low, pos):
-            m = (_TEXT_AR5IV if needle == "ar5iv" else _TEXT_ALPHAXIV).match(low, pos)
+        m = pattern.match(low, pos)
         if m is not None:
             ident = _from_match(m)
             if ident is not None:
@@ -324,20 +342,35 @@ def arxiv_ids_in_text(text: str) -> list[str]:
     """
     if not text or not isinstance(text, str):
         return []
-    low = text.lower()
-    # str.find runs at C speed; the anchored regexes only run where a site name occurs.
-    found: dict[int, str] = {}
-    if "xiv" in low:
-        _scan(low, "arxiv", found)
-        if "alphaxiv" in low:
-            _scan(low, "alphaxiv", found)
-    if "ar5iv" in low:
-        _scan(low, "ar5iv", found)
-    if "/papers/" in low:
-        _scan(low, "/papers/", found)
+    found = _scan_text(text.lower())
     if len(found) < 2:
         return list(found.values())
     return list(dict.fromkeys(found[pos] for pos in sorted(found)))
+
+
+def _scan_text(low: str) -> dict[int, str]:
+    """Position -> ID of every mention in lower-cased text."""
+    # str.find runs at C speed; the anchored regexes only run where a needle occurs.
+    found: dict[int, str] = {}
+    if "xiv" in low:
+        _scan(low, "arxiv", _TEXT_AT_ARXIV, found)
+        if "alphaxiv" in low:
+            _scan(low, "alphaxiv", _TEXT_AT_ALPHAXIV, found)
+    if "ar5iv" in low:
+        _scan(low, "ar5iv", _TEXT_AT_AR5IV, found)
+    if "/papers/" in low:
+        _scan(low, "/papers/", _TEXT_AT_PAPERS, found)
+    return found
+
+
+def _text_ids_into(text: str, ids: set[str]) -> None:
+    """Add what `arxiv_ids_in_text` finds in ``text`` (a str) to ``ids``, unordered."""
+    low = text.lower()
+    # Most post texts name no paper site: the needle tests of `_scan_text`, inlined.
+    if "xiv" in low or "ar5iv" in low or "/papers/" in low:
+        found = _scan_text(low)
+        if found:
+            ids.update(found.values())
 
 
 def extract_arxiv_ids(urls: Iterable[str], texts: Iterable[str]) -> list[str]:

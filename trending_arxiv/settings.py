@@ -10,7 +10,7 @@ reprs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -178,6 +178,12 @@ class WorkerSettings(CommonSettings):
     ledger_in_place: bool = True
     batch_size: int = Field(default=500, ge=1)
     batch_timeout_seconds: float = Field(default=0.2, gt=0)
+    # Table writes queue in Faust's producer buffer; past this size the consumer stops
+    # and drains it one message at a time (Faust's default is 100, which stalls a busy
+    # worker on every batch). Bounded, so memory stays bounded.
+    producer_buffer_max_messages: int = Field(default=20_000, ge=1)
+    # asyncio event loop of the worker: uvloop measured ~1.3x on Faust's consumption path.
+    worker_event_loop: Literal["aio", "uvloop"] = "uvloop"
 
 
 class SinkSettings(CommonSettings):

@@ -50,6 +50,7 @@ def simulate(lines: Iterable[bytes], repost_wait_seconds: float = 3600.0) -> Sim
     ledger = Ledger(store, repost_wait_seconds)
     clock = StreamClock()
     states: dict[str, dict[str, Any]] = {}
+    account_entries: dict[str, Any] = {}
     result = SimulationResult(counts={})
     queue: deque[dict[str, Any]] = deque()
     for number, line in enumerate(lines, start=1):
@@ -71,7 +72,7 @@ def simulate(lines: Iterable[bytes], repost_wait_seconds: float = 3600.0) -> Sim
         queue.extend(rerouted for _, rerouted in applied.reroutes)
         for mention in applied.mentions:
             state = states.setdefault(mention.arxiv_id, counting.new_paper_state())
-            counting.apply_mentions(state, [mention])
+            counting.apply_mentions(state, [mention], account_entries)
             if mention.op == "add":
                 result.mention_ids.add(mention.document_id)
             else:

@@ -57,6 +57,21 @@ def group_lag(kafka: str, group: str, topics: list[str]) -> int | None:
         admin.close()
 
 
+def wait_for_commits(kafka: str, group: str, topic: str, timeout: float = 60.0) -> None:
+    """Wait until `group` has committed offsets past the start of `topic`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        admin = KafkaAdminClient(bootstrap_servers=kafka)
+        try:
+            committed = admin.list_group_offsets(group).get(group, {})
+        finally:
+            admin.close()
+        if any(tp.topic == topic and meta.offset > 0 for tp, meta in committed.items()):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{group} committed nothing on {topic} within {timeout}s")
+
+
 def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
     """Wait until the worker and the sink have committed everything there is."""
     worker = WorkerSettings(namespace=settings.namespace)

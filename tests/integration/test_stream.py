@@ -17,8 +17,14 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
 from producers.keys import key_of
-from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
+from tests.integration.pipeline import (
+    settings_for,
+    start_pipeline,
+    wait_for_commits,
+    wait_for_quiet,
+)
 from trending_arxiv.demo import bundled_sample_path
+from trending_arxiv.settings import WorkerSettings
 from trending_arxiv.simulate import read_lines, simulate
 
 pytestmark = pytest.mark.integration
@@ -248,6 +254,10 @@ def test_worker_killed_mid_replay_ends_with_a_clean_runs_counts(
             time.sleep(rng.uniform(0.2, 2.0))
             if number in (1, 3):
                 victim = "worker" if number == 1 else "sink"
+                if victim == "worker":
+                    # Killed once its tables hold state: the restart must recover them.
+                    group = f"{namespace}-{WorkerSettings().worker_id}"
+                    wait_for_commits(kafka, group, settings.topics.mentions)
                 for name, process, _ in processes.children:
                     if name == victim:
                         os.killpg(process.pid, signal.SIGKILL)
@@ -259,6 +269,8 @@ def test_worker_killed_mid_replay_ends_with_a_clean_runs_counts(
         assert indexed_posts_by_paper(es, settings.indices.papers) == reference.posts_by_paper
         es.indices.refresh(index=settings.indices.mentions)
         assert es.count(index=settings.indices.mentions)["count"] == len(reference.mention_ids)
+        restarted = (tmp_path / "worker-restarted-1.log").read_text(errors="replace")
+        assert "Error in recovery" not in restarted
     finally:
         processes.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from trending_arxiv import counting
 from trending_arxiv.alerting import AlertRules, evaluate
 from trending_arxiv.clock import StreamClock
-from trending_arxiv.models import CountUpdate, Mention
+from trending_arxiv.models import WINDOW_SECONDS, CountUpdate, Mention
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -29,7 +30,7 @@ def mention(post_id: str, hours_ago: float, author: str = "a", op: str = "add") 
 
 def state_of(*mentions: Mention) -> dict:
     state = counting.new_paper_state()
-    counting.apply_mentions(state, mentions)
+    counting.apply_mentions(state, mentions, {})
     return state
 
 
@@ -61,11 +62,11 @@ def test_windows_expire_as_stream_time_moves() -> None:
 
 
 def test_add_is_idempotent_and_remove_is_remembered() -> None:
-    state = counting.new_paper_state()
-    assert counting.apply_mentions(state, [mention("1", 1)])
-    assert not counting.apply_mentions(state, [mention("1", 1)])
-    assert counting.apply_mentions(state, [mention("1", 1, op="remove")])
-    assert not counting.apply_mentions(state, [mention("1", 1)])  # a redelivered add
+    state, accounts = counting.new_paper_state(), {}
+    assert counting.apply_mentions(state, [mention("1", 1)], accounts)
+    assert not counting.apply_mentions(state, [mention("1", 1)], accounts)
+    assert counting.apply_mentions(state, [mention("1", 1, op="remove")], accounts)
+    assert not counting.apply_mentions(state, [mention("1", 1)], accounts)  # a redelivered add
     posts, accounts = counting.window_counts(state, NOW)
     assert posts["all"] == 0 and accounts["all"] == 0
 
@@ -73,7 +74,7 @@ def test_add_is_idempotent_and_remove_is_remembered() -> None:
 def test_prune_keeps_all_time_counts() -> None:
     state = state_of(mention("1", 24 * 31), mention("2", 1))
     counting.prune(state, NOW)
-    assert set(state["recent"]) == {"2"}
+    assert [p for p, _, _ in state["min"].values()] == [1] and state["hr"] == {}  # 31d: gone
     posts, _ = counting.window_counts(state, NOW)
     assert posts["all"] == 2 and posts["30d"] == 1
 
@@ -130,34 +131,51 @@ def test_stream_clock_only_moves_forward_and_advances_when_idle() -> None:
 
 @given(
     st.lists(
-        st.tuples(st.integers(0, 20), st.floats(0, 24 * 60), st.sampled_from("abc"), st.booleans()),
-        max_size=60,
+        st.tuples(st.integers(0, 30), st.floats(0, 24 * 40), st.booleans(), st.booleans()),
+        max_size=80,
     )
 )
-def test_counts_equal_a_naive_recount(events: list[tuple[int, float, str, bool]]) -> None:
-    """Whatever the order of adds and removes, counts equal a recount of the live posts."""
-    state = counting.new_paper_state()
+def test_counts_equal_a_naive_recount(events: list[tuple[int, float, bool, bool]]) -> None:
+    """Whatever the order of adds, removes and prunes, every window equals a recount."""
+    state, entries = counting.new_paper_state(), {}
     first: dict[str, tuple[float, str]] = {}
     removed: set[str] = set()
-    for number, hours, author, is_remove in events:
-        pid = str(number)
+    for number, hours, is_remove, then_prune in events:
+        pid, author = str(number), "abcde"[number % 5]  # a post has one author
         if not is_remove and pid not in first and pid not in removed:
             first[pid] = (hours, author)
         if is_remove:
             removed.add(pid)
-        counting.apply_mentions(
-            state,
-            [
-                mention(
-                    pid,
-                    hours if pid not in first else first[pid][0],
-                    first.get(pid, (0, author))[1],
-                    op="remove" if is_remove else "add",
-                )
-            ],
-        )
+        at = first[pid][0] if pid in first else hours
+        op = "remove" if is_remove else "add"
+        counting.apply_mentions(state, [mention(pid, at, author, op=op)], entries)
+        if then_prune:
+            counting.prune(state, NOW)
     live = {pid: v for pid, v in first.items() if pid not in removed}
     posts, accounts = counting.window_counts(state, NOW)
     assert posts["all"] == len(live)
     assert accounts["all"] == len({a for _, a in live.values()})
-    assert posts["24h"] == sum(1 for h, _ in live.values() if h < 24)
+    for window, seconds in WINDOW_SECONDS.items():
+        if seconds is not None:
+            inside = [a for h, a in live.values() if h * 3600 < seconds]
+            assert (posts[window], accounts[window]) == (len(inside), len(set(inside))), window
+
+
+def test_state_stays_small_however_popular_the_paper() -> None:
+    """30 days of a post a minute from 3k accounts: the summary is bounded, not per post."""
+    state, entries = counting.new_paper_state(), {}
+    minutes = 30 * 24 * 60
+    for k in range(minutes):
+        post = mention(str(k), (minutes - k) / 60, author=f"u{k % 3000}")
+        counting.apply_mentions(state, [post], entries)
+        if k % 500 == 0:
+            counting.prune(state, NOW)
+    counting.prune(state, NOW)
+    posts, accounts = counting.window_counts(state, NOW)
+    # Ages run from 1 minute to 30 days; a window excludes its exact old end.
+    assert posts["all"] == minutes and posts["1h"] == 59 and posts["24h"] == 1439
+    assert posts["7d"] == 7 * 1440 - 1 and posts["30d"] == minutes - 1
+    assert accounts["all"] == 3000 and accounts["1h"] == 59 and accounts["24h"] == 1439
+    assert len(state["min"]) <= 25 * 60 + 1 and len(state["hr"]) <= 30 * 24
+    assert len(json.dumps(state)) < 120_000
+    assert max(len(json.dumps(entry)) for entry in entries.values()) < 1_000

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trending_arxiv import ids
@@ -474,3 +475,172 @@ def test_new_style_validity_at_the_edges() -> None:
     ]:
         assert ids._valid_new(ident) is valid, ident
         assert _valid_new_reference(ident) is valid, ident
+
+
+# ---------------------------------------------------------------------------------
+# The one-regex-per-needle text scanner answers as the step-by-step rules
+# ---------------------------------------------------------------------------------
+#
+# The reference below spells the text rules out one check at a time (it is the
+# scanner as it was before the lookbehind patterns). The only change: a DOI prefix
+# is looked for only where there is room for it before the needle.
+
+_REF_TAIL = ids._TEXT_TAIL
+_REF_ARXIV = re.compile(r"arxiv(?:\.org/(?:abs|pdf|html)/|:\s?)" + ids._ID + _REF_TAIL)
+_REF_ARXIV_DOI = re.compile(r"arxiv\." + ids._ID + _REF_TAIL)
+_REF_ARXIV_SEGMENT = re.compile(r"arxiv/" + ids._ID + _REF_TAIL)
+_REF_AR5IV = re.compile(r"ar5iv\.org/(?:abs|html)/" + ids._ID + _REF_TAIL)
+_REF_ALPHAXIV = re.compile(r"alphaxiv\.org/(?:abs|overview)/" + ids._ID + _REF_TAIL)
+_REF_HF = re.compile(r"/papers/" + ids._ID + _REF_TAIL)
+
+
+def _ref_glued(low: str, pos: int) -> bool:
+    if pos <= 0:
+        return False
+    ch = low[pos - 1]
+    return ch.isalnum() or ch == "_" or ch == "-"
+
+
+def _ref_pattern_at(low: str, needle: str, pos: int) -> re.Match[str] | None:
+    if needle == "arxiv":
+        if pos >= 9 and low.startswith("10.48550/", pos - 9):
+            return None if _ref_glued(low, pos - 9) else _REF_ARXIV_DOI.match(low, pos)
+        for host in ("semanticscholar.org/", "scirate.com/"):
+            if low.endswith(host, 0, pos):
+                glued = _ref_glued(low, pos - len(host))
+                return None if glued else _REF_ARXIV_SEGMENT.match(low, pos)
+        return None if _ref_glued(low, pos) else _REF_ARXIV.match(low, pos)
+    if needle == "/papers/":
+        for host in ("huggingface.co", "hf.co"):
+            if low.endswith(host, 0, pos):
+                return None if _ref_glued(low, pos - len(host)) else _REF_HF.match(low, pos)
+        return None
+    if _ref_glued(low, pos):
+        return None
+    return (_REF_AR5IV if needle == "ar5iv" else _REF_ALPHAXIV).match(low, pos)
+
+
+def _reference_ids_in_text(text: str) -> list[str]:
+    low = text.lower()
+    found: dict[int, str] = {}
+    for needle in ("arxiv", "alphaxiv", "ar5iv", "/papers/"):
+        pos = low.find(needle)
+        while pos >= 0:
+            m = _ref_pattern_at(low, needle, pos)
+            ident = ids._from_match(m) if m is not None else None
+            if ident is not None:
+                found.setdefault(pos, ident)
+            pos = low.find(needle, pos + 1)
+    return list(dict.fromkeys(found[pos] for pos in sorted(found)))
+
+
+TEXT_PIECES = st.sampled_from(
+    [
+        "arxiv",
+        "arXiv:",
+        "arxiv: ",
+        "arxiv.org/abs/",
+        "export.arxiv.org/pdf/",
+        "fakearxiv.org/abs/",
+        "10.48550/",
+        "doi.org/10.48550/arXiv.",
+        "x10.48550/arxiv.",
+        "semanticscholar.org/",
+        "www.semanticscholar.org/arxiv/",
+        "scirate.com/",
+        "-scirate.com/arxiv/",
+        "huggingface.co",
+        "hf.co",
+        "xhf.co",
+        "/papers/",
+        "ar5iv.org/abs/",
+        "ar5iv.labs.arxiv.org/html/",
+        "alphaxiv.org/overview/",
+        "_alphaxiv.org/abs/",
+        "2401.12345",
+        "1602.02410",
+        "0801.1234",
+        "2413.00001",
+        "hep-th/9711200",
+        "math.gt/0211159",
+        "v2",
+        "...",
+        "\u2026",
+        " ",
+        "\n",
+        "\u00e9",
+        "\u0a6e",
+        "/",
+        ".",
+        ":",
+        "1",
+        "a",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(TEXT_PIECES, max_size=14).map("".join))
+def test_text_scanner_answers_as_the_reference_rules(text: str) -> None:
+    assert arxiv_ids_in_text(text) == _reference_ids_in_text(text)
+
+
+@given(st.text(alphabet="arxiv5lph.org/abs:0123456789v… -_10.48550/papersh", max_size=80))
+def test_text_scanner_answers_as_the_reference_rules_on_noise(text: str) -> None:
+    assert arxiv_ids_in_text(text) == _reference_ids_in_text(text)
+
+
+def test_text_mention_at_the_start_is_found_whatever_the_text_ends_with() -> None:
+    # A DOI prefix is looked for before the needle only: text that *ends* in one
+    # must not hide a mention at the very start (str.startswith with a negative start
+    # would look there).
+    assert arxiv_ids_in_text("arXiv:2401.12345 see 10.48550/") == ["2401.12345"]
+
+
+# ---------------------------------------------------------------------------------
+# Links that name no paper site are settled without the general code
+# ---------------------------------------------------------------------------------
+
+
+@given(st.tuples(*URL_PARTS))
+def test_every_link_with_an_id_names_a_url_needle(parts: tuple[str, ...]) -> None:
+    url = "".join(parts)
+    if ids._id_from_url_general(url) is not None:
+        assert any(needle in url.lower() for needle in ids._URL_NEEDLES)
+
+
+@given(st.text(max_size=60), st.sampled_from(["https://", "http://", ""]))
+def test_links_without_a_needle_have_no_id(rest: str, scheme: str) -> None:
+    url = scheme + rest
+    expected = ids._id_from_url_general(url)
+    assert ids._id_from_url.__wrapped__(url) == expected  # type: ignore[attr-defined]
+    if not any(needle in url.lower() for needle in ids._URL_NEEDLES):
+        assert expected is None
+
+
+def test_url_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ids, "_URL_CACHE_SIZE", 10)
+    ids._id_from_url.cache_clear()
+    for n in range(1, 36):
+        assert ids._id_from_url(f"https://arxiv.org/abs/2401.{n:05d}") == f"2401.{n:05d}"
+        assert ids._id_from_url.cache_info().currsize <= 11
+    assert arxiv_id_from_url("https://arxiv.org/abs/2401.00007") == "2401.00007"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # Off the fast lane (padding, no scheme, non-ASCII digits): each needle alone
+        # must still lead to the general code.
+        ("  https://ar5iv.org/abs/1602.02410", "1602.02410"),
+        ("\thttps://alphaxiv.org/overview/2401.12345", "2401.12345"),
+        (" https://hf.co/papers/2401.12345", "2401.12345"),
+        ("huggingface.co/papers/2401.12345", "2401.12345"),
+        ("ftp://arxiv.org/abs/2401.12345", "2401.12345"),
+        ("https://arxiv.org/abs/\u0a68\u0a6a01.12345", "\u0a68\u0a6a01.12345"),
+        ("https://github.com/arxiv/2401.12345", None),
+    ],
+)
+def test_links_off_the_fast_lane(url: str, expected: str | None) -> None:
+    assert ids._id_from_url.__wrapped__(url) == expected  # type: ignore[attr-defined]
+    assert ids._id_from_url_general(url) == expected

@@ -849,3 +849,81 @@ def test_long_lines_with_ordinary_numbers_still_take_the_fast_path() -> None:
 def test_unusual_but_valid_shapes_give_the_general_answer(document: dict[str, Any]) -> None:
     line = json.dumps(document).encode()
     assert parse_line(line) == parse_payload(json.loads(line))
+
+
+def _jetstream_commit(collection: str, record: Any, operation: str = "create") -> bytes:
+    commit = {"operation": operation, "collection": collection, "rkey": "3k", "record": record}
+    return json.dumps(
+        {"did": "did:plc:a", "time_us": 1, "kind": "commit", "commit": commit}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Follows and blocks name their subject by DID: still decoded on the fast path.
+        _jetstream_commit("app.bsky.graph.follow", {"subject": "did:plc:b", "createdAt": "x"}),
+        _jetstream_commit("app.bsky.feed.like", {"subject": {"uri": "at://x", "cid": "c"}}),
+    ],
+    ids=["follow", "like"],
+)
+def test_fast_path_skips_other_lexicons_without_the_general_path(line: bytes) -> None:
+    assert posts_module._fast_parse(line) == []
+    assert parse_line(line) == parse_payload(json.loads(line)) == []
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"subject": "at://did:plc:b/app.bsky.feed.post/1"},  # a string, not a strongRef
+        {"subject": {"cid": "c"}},
+        {"subject": {"uri": ""}},
+        {"text": 5, "subject": {"uri": "at://x"}},  # odd post fields on a repost
+        None,
+    ],
+)
+def test_repost_records_the_fast_path_cannot_take(record: Any) -> None:
+    line = _jetstream_commit("app.bsky.feed.repost", record)
+    assert _via_parse_line(line) == _general(line)
+
+
+def test_fast_post_builder_gives_the_same_frozen_post_as_the_constructor() -> None:
+    when = datetime(2024, 1, 2, tzinfo=UTC)
+    args = ("p", "x", "post", "a", "h", when, "t", ("l",), ("2401.12345",), None)
+    built = posts_module._post(*args)
+    assert type(built) is NormalizedPost
+    assert built == NormalizedPost(*args)
+    assert hash(built) == hash(NormalizedPost(*args))
+    assert dataclasses.astuple(built) == args
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.text = "changed"  # type: ignore[misc]
+
+
+JETSTREAM_REPOST = {
+    "did": "did:plc:abc",
+    "time_us": 1_725_000_000_000_000,
+    "kind": "commit",
+    "commit": {
+        "rev": "3l",
+        "operation": "create",
+        "collection": "app.bsky.feed.repost",
+        "rkey": "3krp",
+        "record": {
+            "$type": "app.bsky.feed.repost",
+            "createdAt": "2024-09-01T10:00:00.000Z",
+            "subject": {"uri": "at://did:plc:q/app.bsky.feed.post/1", "cid": "c"},
+        },
+        "cid": "bafy",
+    },
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_fast_path_agrees_with_the_general_path_on_repost_changes(data: st.DataObject) -> None:
+    # Post and repost records share one typed decoder: a repost's odd fields must
+    # still give the general answer.
+    path = data.draw(st.sampled_from(_paths(JETSTREAM_REPOST)))
+    mutated = _replaced(JETSTREAM_REPOST, path, data.draw(ODD_VALUES))
+    line = json.dumps(mutated).encode()
+    assert _via_parse_line(line) == _general(line)
