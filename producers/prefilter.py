@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# Every host in ARXIV_URL_HOSTS contains "arxiv", except Hugging Face's paper pages.
-_NEEDLES = (b"arxiv", b"huggingface.co/papers")
+# Every form the extractor reads names one of these: arXiv and the sites with "arxiv" in
+# the path (Semantic Scholar, SciRate, the 10.48550 DOI), ar5iv, alphaXiv, and Hugging
+# Face's paper pages (bare host: JSON may escape the slash as "\/").
+_NEEDLES = (b"arxiv", b"ar5iv", b"alphaxiv", b"huggingface.co", b"hf.co")
 
 
 def mentions_arxiv(raw: bytes) -> bool:

@@ -27,6 +27,7 @@ from producers.x import (
     rule_tag,
 )
 from tests.fakes.paths import REAL_FIXTURES
+from tests.unit.test_ids import URLS
 
 STREAM = REAL_FIXTURES / "x_v2_twarc_filtered_stream_with_truncated_line.jsonl"
 CORPUS = REAL_FIXTURES / "bsky_jetstream_v1_corpus_window.jsonl"
@@ -319,3 +320,12 @@ def test_list_settings_accept_commas_or_json(monkeypatch: pytest.MonkeyPatch) ->
     assert BlueskyProducerSettings().bluesky_jetstream_urls == ["ws://c/subscribe"]
     s = BlueskyProducerSettings(namespace="ns1")
     assert s.cursor_path().name == "ns1.bluesky.json"
+
+
+@pytest.mark.parametrize(("url", "expected"), URLS)
+def test_prefilter_keeps_every_url_form_the_extractor_reads(url: str, expected: str) -> None:
+    """The producers' byte pre-filter never drops a link the stream would count."""
+    post = {"text": "see", "facets": [{"features": [{"uri": url}]}]}
+    assert mentions_arxiv(json.dumps(post).encode())  # json.dumps keeps "/" as is
+    assert mentions_arxiv(json.dumps(post).replace("/", "\\/").encode())  # escaped "\/"
+    assert mentions_arxiv(url.upper().encode())
