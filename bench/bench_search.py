@@ -4,15 +4,20 @@ Into a throw-away namespace (`bench-<hex>`, deleted at the end):
 
 1. writes a generated Kaggle-snapshot file of N papers (titles and abstracts drawn from the
    vocabulary of the recorded 200-line sample) and loads it with `sinks.catalog_loader`
-   (the `catalog load` code path), which gives catalog-load docs/s;
+   (the `catalog load` code path, into an index created as `trending-arxiv` creates it),
+   which gives catalog-load docs/s, plus the CPU time per document of this process
+   (parsing, documents, requests) and of the Elasticsearch node (indexing);
 2. generates M mention documents, Zipf-distributed over the papers (and over 50k
    accounts), over the 30 days before a fixed `as_of`; bulk-indexes them and the papers'
    per-window counts (parallel bulk helpers);
-3. runs every query shape many times through `sinks.queries` and reports client-side
-   latency (HTTP round trip included) p50/p99, plus Elasticsearch's own `took` for the
-   trending shapes.
+3. refreshes and force-merges every index to one segment (a static data set, as after a
+   bulk load; a live index has more segments), then runs every query shape R times after
+   R/10 untimed warm-up runs and reports client-side latency (the whole `sinks.queries`
+   call: every HTTP round trip and the Python around it) p50/p99, plus Elasticsearch's
+   own `took` (summed over the searches of one call). No request cache is asked for.
 
-Prints a table and writes `bench/results/search.json` (machine, versions, git commit).
+Prints a table and writes `bench/results/search.json` (machine, versions, git commit,
+load average before and after: the machine is shared, so latencies are noisy).
 
     python bench/bench_search.py [--quick] [--mentions N] [--papers N] [--runs R]
 """
@@ -37,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -67,7 +72,25 @@ ACCOUNTS = 50_000
 CATEGORIES = ("cs.LG", "cs.CL", "cs.CV", "hep-th", "hep-ph", "quant-ph", "math.CO", "astro-ph.GA",
               "cond-mat.str-el", "stat.ML")  # fmt: skip
 GOALS = {"trending_p50_ms": 20.0, "trending_p99_ms": 100.0, "catalog_docs_per_s": 10_000.0}
+CATALOG_CHUNK = 5000
+CATALOG_THREADS = 2
 console = Console()
+
+
+class TookClient(Elasticsearch):
+    """A client that adds up Elasticsearch's own `took` of every response that has one.
+
+    Class-level, because `options()` makes new clients of the same class.
+    """
+
+    took_ms: ClassVar[float] = 0.0
+
+    def perform_request(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().perform_request(*args, **kwargs)
+        body = response.body
+        if isinstance(body, dict) and isinstance(body.get("took"), int | float):
+            TookClient.took_ms += body["took"]
+        return response
 
 
 def zipf_sampler(n: int, s: float, rng: random.Random) -> Callable[[], int]:
@@ -178,21 +201,62 @@ def bulk_all(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> tuple[int,
     return done, time.perf_counter() - started
 
 
+def warmups(runs: int) -> int:
+    return max(3, runs // 10)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
 def measure(run: Callable[[], Any], runs: int) -> dict[str, float]:
-    for _ in range(max(3, runs // 10)):
+    for _ in range(warmups(runs)):
         run()  # warm caches, as a serving system would be
-    samples = []
+    samples, took = [], []
     for _ in range(runs):
+        TookClient.took_ms = 0.0
         started = time.perf_counter()
         run()
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
+        took.append(TookClient.took_ms)
     return {
         "p50_ms": round(statistics.median(samples), 2),
-        "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2),
+        "p99_ms": round(percentile(samples, 0.99), 2),
         "mean_ms": round(statistics.fmean(samples), 2),
+        "es_took_p50_ms": round(statistics.median(took), 2),
+        "es_took_p99_ms": round(percentile(took, 0.99), 2),
         "runs": runs,
     }
+
+
+def node_cpu_ms(es: Elasticsearch) -> int:
+    """CPU time of the Elasticsearch node's process so far."""
+    stats = es.nodes.stats(node_id="_local", metric="process", filter_path="nodes.*.process.cpu")
+    return int(next(iter(stats["nodes"].values()))["process"]["cpu"]["total_in_millis"])
+
+
+def load_catalog_timed(
+    es: Elasticsearch, settings: CommonSettings, ids: list[str], rng: random.Random
+) -> dict[str, Any]:
+    """Write the catalog file, then time `load_catalog` on it (docs/s, CPU per doc)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = pathlib.Path(tmp) / "snapshot.jsonl"
+        console.print(f"writing a {len(ids):,}-paper Kaggle-format catalog ...")
+        write_catalog(catalog, ids, rng)
+        es_cpu, own_cpu = node_cpu_ms(es), time.process_time()
+        summary = load_catalog(es, settings, catalog, console=console,
+                               chunk_size=CATALOG_CHUNK, threads=CATALOG_THREADS)  # fmt: skip
+        es_cpu, own_cpu = node_cpu_ms(es) - es_cpu, time.process_time() - own_cpu
+    docs = max(1, summary.written)
+    return {
+        "docs": summary.written, "seconds": round(summary.seconds, 2),
+        "docs_per_s": round(summary.docs_per_second),
+        "chunk_size": CATALOG_CHUNK, "threads": CATALOG_THREADS,
+        "loader_cpu_us_per_doc": round(own_cpu * 1e6 / docs, 1),
+        # The node's whole process: other users of a shared node show up here too.
+        "es_cpu_us_per_doc": round(es_cpu * 1e3 / docs, 1),
+    }  # fmt: skip
 
 
 def shapes(es: Elasticsearch, settings: CommonSettings) -> dict[str, Callable[[], Any]]:
@@ -258,7 +322,7 @@ def main() -> int:
     runs = args.runs or (100 if args.quick else 300)
     rng = random.Random(args.seed)
     settings = CommonSettings(namespace=f"bench-{uuid.uuid4().hex[:8]}")
-    es = Elasticsearch(**settings.elasticsearch_client_kwargs(), request_timeout=120)
+    es = TookClient(**settings.elasticsearch_client_kwargs(), request_timeout=120)
     # The minimal distribution has no `GET /`; the nodes API has the version everywhere.
     nodes = es.nodes.info(node_id="_local", filter_path="nodes.*.version,nodes.*.build_flavor")
     server = next(iter(nodes["nodes"].values()))
@@ -273,19 +337,20 @@ def main() -> int:
                      "elasticsearch_py": __import__("elasticsearch").__versionstr__},
         "git_commit": git_commit(),
         "goals": GOALS,
+        "method": {
+            "latency": "client side, whole sinks.queries call (all round trips)",
+            "warmup_runs_per_shape": warmups(runs),
+            "indices": "refreshed and force-merged to 1 segment before timing",
+            "request_cache": "not requested (size>0 searches are not cached by default)",
+        },
+        "load_average_before": os.getloadavg(),
     }  # fmt: skip
     try:
-        ensure_indices(es, settings, refresh_interval="-1")
+        ensure_indices(es, settings)  # as the CLI does: the loader tunes refreshes itself
         ids = paper_ids(papers)
-        with tempfile.TemporaryDirectory() as tmp:
-            catalog = pathlib.Path(tmp) / "snapshot.jsonl"
-            console.print(f"writing a {papers:,}-paper Kaggle-format catalog ...")
-            write_catalog(catalog, ids, rng)
-            summary = load_catalog(es, settings, catalog, console=console, chunk_size=2000,
-                                   threads=2)  # fmt: skip
-        results["catalog_load"] = {"docs": summary.written, "seconds": round(summary.seconds, 2),
-                                   "docs_per_s": round(summary.docs_per_second),
-                                   }  # fmt: skip
+        results["catalog_load"] = load_catalog_timed(es, settings, ids, rng)
+        for index in (settings.indices.papers, settings.indices.mentions):
+            es.indices.put_settings(index=index, settings={"refresh_interval": "-1"})
         console.print(f"loading {mentions:,} mentions ...")
         totals: dict[str, Any] = defaultdict(lambda: {
             "posts": dict.fromkeys(WINDOWS, 0), "accounts": {w: set() for w in WINDOWS},
@@ -309,6 +374,7 @@ def main() -> int:
         }
     finally:
         cleanup(es, settings.namespace)
+    results["load_average_after"] = os.getloadavg()
 
     trending = [v for k, v in results["queries"].items() if k.startswith("trending")]
     results["summary"] = {
@@ -318,15 +384,18 @@ def main() -> int:
     }
     table = Table(title=f"search bench: {mentions:,} mentions, {papers:,} papers "
                         f"(ES {results['versions']['elasticsearch_server']})")  # fmt: skip
-    for column in ("query shape", "p50 ms", "p99 ms", "mean ms"):
+    for column in ("query shape", "p50 ms", "p99 ms", "mean ms", "ES took p50", "p99"):
         table.add_column(column, justify="left" if column == "query shape" else "right")
     for name, numbers in results["queries"].items():
         table.add_row(name, f"{numbers['p50_ms']:.1f}", f"{numbers['p99_ms']:.1f}",
-                      f"{numbers['mean_ms']:.1f}")  # fmt: skip
+                      f"{numbers['mean_ms']:.1f}", f"{numbers['es_took_p50_ms']:.0f}",
+                      f"{numbers['es_took_p99_ms']:.0f}")  # fmt: skip
     console.print(table)
-    console.print(f"catalog load: {results['catalog_load']['docs']:,} docs in "
-                  f"{results['catalog_load']['seconds']} s = "
-                  f"{results['catalog_load']['docs_per_s']:,} docs/s; mentions bulk: "
+    load = results["catalog_load"]
+    console.print(f"catalog load: {load['docs']:,} docs in {load['seconds']} s = "
+                  f"{load['docs_per_s']:,} docs/s (CPU per doc: loader "
+                  f"{load['loader_cpu_us_per_doc']} us, Elasticsearch "
+                  f"{load['es_cpu_us_per_doc']} us); mentions bulk: "
                   f"{results['mentions_load']['docs_per_s']:,} docs/s")  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

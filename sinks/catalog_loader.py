@@ -5,6 +5,11 @@ that already exists (409) is redone as a partial update with `doc_as_upsert`, so
 that already have counts keep them (only metadata fields are written) and a reload of
 the same file changes nothing but `enriched_at`. Enrichment looks in the
 papers index before asking arXiv, so a loaded catalog saves those requests.
+
+Speed (see bench/bench_search.py): the file is parsed on the calling thread while up to
+`threads` bulk requests run on worker threads; bulk bodies are NDJSON bytes built with
+orjson (the client's per-action helpers cost more than parsing); requests are cut by
+count and by bytes; and the papers index refreshes rarely while the load runs.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from elasticsearch import Elasticsearch
-from elasticsearch.helpers import parallel_bulk, streaming_bulk
+import orjson
+from elasticsearch import ApiError, Elasticsearch, TransportError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -37,6 +44,22 @@ from trending_arxiv.models import to_utc_iso
 from trending_arxiv.settings import CommonSettings
 
 MAX_PROBLEMS_KEPT = 20
+#: A bulk request is also cut at this size: Elasticsearch advises a few MB per request.
+CHUNK_BYTES = 8 * 1024 * 1024
+#: While loading, the papers index refreshes this rarely (each refresh writes a small
+#: segment that must be merged again). Not -1: a live trending page stays at most this
+#: stale during a long load. The previous value comes back (and one refresh) at the end.
+LOAD_REFRESH_INTERVAL = "30s"
+#: Times a request (or its items) rejected with 429 is sent again, with 1, 2, 4 ... s pauses.
+MAX_RETRIES = 5
+#: Seconds one bulk request may take: a big one on a busy node is slower than a search.
+BULK_TIMEOUT = 120
+#: A catalog update that races with the stream sink's count update is simply retried.
+RETRY_ON_CONFLICT = 3
+# Only what the results are read for: a response per item is otherwise ~200 bytes of JSON.
+_RESPONSE_FIELDS = "items.*.status,items.*.result,items.*.error.type,items.*.error.reason"
+
+Op = Literal["create", "update"]
 
 
 @dataclass
@@ -66,18 +89,40 @@ class LoadSummary:
             self.examples.append(message)
 
 
-def catalog_actions(
-    records: Iterable[CatalogRecord | CatalogProblem],
-    index: str,
-    summary: LoadSummary,
-    loaded_at: datetime,
-    in_flight: dict[str, deque[dict[str, Any]]],
-) -> Iterator[dict[str, Any]]:
-    """Bulk `create` actions for usable records; problems are counted, not sent.
+@dataclass
+class BulkChunk:
+    """One bulk request: papers (ID and serialized document) that all get the same op."""
 
-    Each document is also kept in `in_flight` until its result is read, so a `create`
-    that conflicts (the paper exists, maybe with counts) can be redone as an update.
-    """
+    op: Op
+    ids: list[str] = field(default_factory=list)
+    sources: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, arxiv_id: str, source: bytes) -> None:
+        self.ids.append(arxiv_id)
+        self.sources.append(source)
+        self.size += len(source) + len(arxiv_id) + 40
+
+    def lines(self, positions: Iterable[int]) -> bytes:
+        """The NDJSON body for the papers at `positions` (all of them on the first try)."""
+        parts = []
+        for i in positions:
+            key = orjson.dumps(self.ids[i])
+            if self.op == "create":
+                parts.append(b'{"create":{"_id":%s}}\n%s\n' % (key, self.sources[i]))
+            else:
+                # Partial update: metadata fields only, so the counts of a paper stay.
+                parts.append(
+                    b'{"update":{"_id":%s,"retry_on_conflict":%d}}\n'
+                    b'{"doc":%s,"doc_as_upsert":true}\n' % (key, RETRY_ON_CONFLICT, self.sources[i])
+                )
+        return b"".join(parts)
+
+
+def catalog_documents(
+    records: Iterable[CatalogRecord | CatalogProblem], summary: LoadSummary, loaded_at: datetime
+) -> Iterator[tuple[str, bytes]]:
+    """(ID, serialized paper document) of usable records; problems are counted, not sent."""
     stamp = to_utc_iso(loaded_at)
     for record in records:
         if isinstance(record, CatalogProblem):
@@ -88,17 +133,143 @@ def catalog_actions(
         doc = metadata_document(record.arxiv_id, record.metadata)
         doc["metadata_source"] = "catalog"
         doc["enriched_at"] = stamp
-        in_flight.setdefault(record.arxiv_id, deque()).append(doc)
-        yield {"_op_type": "create", "_index": index, "_id": record.arxiv_id, "_source": doc}
+        yield record.arxiv_id, orjson.dumps(doc)
 
 
-def update_actions(index: str, docs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Partial updates that write metadata fields only: the counts of a paper stay."""
-    return [
-        {"_op_type": "update", "_index": index, "_id": arxiv_id, "doc": doc,
-         "doc_as_upsert": True}
-        for arxiv_id, doc in docs
-    ]  # fmt: skip
+def chunked(
+    documents: Iterable[tuple[str, bytes]], op: Op, chunk_size: int, chunk_bytes: int
+) -> Iterator[BulkChunk]:
+    """Bulk chunks of at most `chunk_size` papers and (about) `chunk_bytes` bytes."""
+    chunk = BulkChunk(op)
+    for arxiv_id, source in documents:
+        chunk.add(arxiv_id, source)
+        if len(chunk.ids) >= chunk_size or chunk.size >= chunk_bytes:
+            yield chunk
+            chunk = BulkChunk(op)
+    if chunk.ids:
+        yield chunk
+
+
+def send_chunk(es: Elasticsearch, index: str, chunk: BulkChunk) -> list[dict[str, Any]]:
+    """The item results of one bulk request, in chunk order; 429s are retried with backoff.
+
+    A request that fails as a whole gives every one of its papers that error.
+    """
+    results: list[dict[str, Any]] = [{}] * len(chunk.ids)
+    pending = list(range(len(chunk.ids)))
+    client = es.options(request_timeout=BULK_TIMEOUT)
+    for attempt in range(MAX_RETRIES + 1):
+        if attempt:
+            time.sleep(2 ** (attempt - 1))
+        last = attempt == MAX_RETRIES
+        try:
+            response = client.bulk(
+                index=index,
+                # Ready NDJSON bytes go through the client as they are.
+                operations=chunk.lines(pending),  # type: ignore[arg-type]
+                filter_path=_RESPONSE_FIELDS,
+            )
+        except ApiError as error:
+            if error.status_code == 429 and not last:
+                continue
+            return _fail_all(results, pending, error.status_code, error)
+        except TransportError as error:
+            return _fail_all(results, pending, None, error)
+        retry = []
+        for i, item in zip(pending, response["items"], strict=True):
+            result = next(iter(item.values()))
+            if result.get("status") == 429 and not last:
+                retry.append(i)
+            else:
+                results[i] = result
+        pending = retry
+        if not pending:
+            break
+    return results
+
+
+def _fail_all(
+    results: list[dict[str, Any]], pending: list[int], status: int | None, error: Exception
+) -> list[dict[str, Any]]:
+    failure = {"status": status, "error": {"type": type(error).__name__, "reason": str(error)}}
+    for i in pending:
+        results[i] = failure
+    return results
+
+
+class BulkPipeline:
+    """Bulk requests on `threads` worker threads while the caller goes on parsing.
+
+    Results are read in submission order on the caller's thread (the summary and the
+    conflicts list need no lock). One chunk more than there are threads is queued, so a
+    worker never waits for the parser.
+    """
+
+    def __init__(self, es: Elasticsearch, index: str, threads: int, summary: LoadSummary) -> None:
+        self._es = es
+        self._index = index
+        self._threads = threads
+        self.summary = summary
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="catalog-bulk")
+        self._in_flight: deque[tuple[BulkChunk, Future[list[dict[str, Any]]]]] = deque()
+        self.conflicts: list[tuple[str, bytes]] = []
+
+    def submit(self, chunk: BulkChunk) -> None:
+        future = self._pool.submit(send_chunk, self._es, self._index, chunk)
+        self._in_flight.append((chunk, future))
+        while len(self._in_flight) > self._threads:
+            self._finish_oldest()
+
+    def drain(self) -> None:
+        while self._in_flight:
+            self._finish_oldest()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _finish_oldest(self) -> None:
+        chunk, future = self._in_flight.popleft()
+        for arxiv_id, source, result in zip(chunk.ids, chunk.sources, future.result(), strict=True):
+            self._tally(chunk.op, arxiv_id, source, result)
+
+    def _tally(self, op: Op, arxiv_id: str, source: bytes, result: dict[str, Any]) -> None:
+        status = result.get("status")
+        summary = self.summary
+        if op == "create" and status == 201:
+            summary.created += 1
+        elif op == "create" and status == 409:
+            # The paper exists (maybe with counts): write its metadata as an update.
+            self.conflicts.append((arxiv_id, source))
+        elif op == "update" and status in (200, 201):
+            if result.get("result") == "noop":
+                summary.unchanged += 1
+            else:
+                summary.updated += 1
+        else:
+            summary.rejected += 1
+            summary.note(f"{arxiv_id}: {result.get('error')}")
+
+
+@contextmanager
+def rare_refreshes(es: Elasticsearch, index: str) -> Iterator[None]:
+    """Refresh `index` every LOAD_REFRESH_INTERVAL while loading; then as before, refreshed."""
+    current = es.indices.get_settings(
+        index=index, name="index.refresh_interval", flat_settings=True
+    )
+    found: dict[str, Any] = next(iter(current.values()), {})
+    previous = found.get("settings", {}).get("index.refresh_interval")
+    # An index that already doesn't refresh (a bulk load of the caller's own) stays so.
+    change = previous != "-1"
+    if change:
+        es.indices.put_settings(
+            index=index, settings={"index.refresh_interval": LOAD_REFRESH_INTERVAL}
+        )
+    try:
+        yield
+    finally:
+        if change:  # None puts back the default
+            es.indices.put_settings(index=index, settings={"index.refresh_interval": previous})
+        es.indices.refresh(index=index)
 
 
 def _progress(console: Console | None) -> Progress:
@@ -122,83 +293,77 @@ def load_catalog(
     path: Path,
     *,
     console: Console | None = None,
-    chunk_size: int = 2000,
-    threads: int = 1,
+    chunk_size: int = 5000,
+    threads: int = 2,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> LoadSummary:
     """Load a catalog file (Kaggle JSON lines, OAI-PMH XML, our JSON; gzip or not).
 
-    Progress is drawn on `console` (none when it is None). Raises ValueError for a file
-    that is no catalog and OSError when it can't be read.
+    `threads` bulk requests of at most `chunk_size` papers (and about `chunk_bytes`) run
+    at once. Progress is drawn on `console` (none when it is None). Raises ValueError
+    for a file that is no catalog and OSError when it can't be read.
     """
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     if not 1 <= threads <= 16:
         raise ValueError("threads must be between 1 and 16")
+    if chunk_size < 1 or chunk_bytes < 1:
+        raise ValueError("chunk_size and chunk_bytes must be positive")
     ensure_indices(es, settings)
     index = settings.indices.papers
     summary = LoadSummary(path=str(path))
     started = time.perf_counter()
-    in_flight: dict[str, deque[dict[str, Any]]] = {}
-    conflicts: list[tuple[str, dict[str, Any]]] = []
-
-    def resolve_conflicts() -> None:
-        # Known papers: `create` said 409, so write their metadata as partial updates.
-        for ok, item in streaming_bulk(
-            es, update_actions(index, conflicts), chunk_size=chunk_size,
-            raise_on_error=False, raise_on_exception=False, max_retries=5, initial_backoff=1,
-        ):  # fmt: skip
-            result = item.get("update", {})
-            if ok:
-                if result.get("result") == "noop":
-                    summary.unchanged += 1
-                else:
-                    summary.updated += 1
-            else:
-                summary.rejected += 1
-                summary.note(f"{result.get('_id')}: {result.get('error')}")
-        conflicts.clear()
-
-    with _progress(console) as progress, path.open("rb") as raw_file:
-        task = progress.add_task(f"loading {path.name}", total=path.stat().st_size, papers=0)
-        # Progress follows the bytes read from disk, so it is right for gzip files too.
-        raw = progress.wrap_file(raw_file, total=path.stat().st_size, task_id=task)
-        actions = catalog_actions(
-            iter_catalog(open_catalog(raw)), index, summary, datetime.now(UTC), in_flight
-        )
-        # New papers are plain `create`s (no read-modify-write in Elasticsearch, the fast
-        # path of a first load); only the ones that exist become updates.
-        results: Iterable[tuple[bool, Any]]
-        if threads == 1:
-            results = streaming_bulk(
-                es, actions, chunk_size=chunk_size, raise_on_error=False,
-                raise_on_exception=False, max_retries=5, initial_backoff=1,
-            )  # fmt: skip
-        else:
-            results = parallel_bulk(
-                es, actions, thread_count=threads, chunk_size=chunk_size,
-                raise_on_error=False, raise_on_exception=False,
-            )  # fmt: skip
-        for done, (ok, item) in enumerate(results, start=1):
-            result = item.get("create", item) if isinstance(item, dict) else {}
-            arxiv_id = str(result.get("_id"))
-            waiting = in_flight.get(arxiv_id)
-            doc = waiting.popleft() if waiting else None
-            if waiting is not None and not waiting:
-                del in_flight[arxiv_id]
-            if ok:
-                summary.created += 1
-            elif result.get("status") == 409 and doc is not None:
-                conflicts.append((arxiv_id, doc))
-                if len(conflicts) >= chunk_size:
-                    resolve_conflicts()
-            else:
-                summary.rejected += 1
-                summary.note(f"{arxiv_id}: {result.get('error')}")
-            if done % 1000 == 0:
-                progress.update(task, papers=done)
-        if conflicts:
-            resolve_conflicts()
-        progress.update(task, papers=summary.written)
-    es.indices.refresh(index=index)
+    with rare_refreshes(es, index):
+        pipeline = BulkPipeline(es, index, threads, summary)
+        try:
+            _load_file(pipeline, path, console, chunk_size, chunk_bytes)
+        finally:  # before refreshes are back: no request of this load is still running
+            pipeline.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _load_file(
+    pipeline: BulkPipeline,
+    path: Path,
+    console: Console | None,
+    chunk_size: int,
+    chunk_bytes: int,
+) -> None:
+    """Parse `path` into bulk chunks for `pipeline`, with a progress bar on `console`."""
+    summary = pipeline.summary
+    with _progress(console) as progress, path.open("rb") as raw_file:
+        size = path.stat().st_size
+        task = progress.add_task(f"loading {path.name}", total=size, papers=0)
+        # Progress follows the bytes read from disk, so it is right for gzip files too.
+        raw = progress.wrap_file(raw_file, total=size, task_id=task)
+        documents = catalog_documents(iter_catalog(open_catalog(raw)), summary, datetime.now(UTC))
+        for chunk in chunked(documents, "create", chunk_size, chunk_bytes):
+            pipeline.submit(chunk)
+            _submit_conflicts(pipeline, chunk_size, chunk_bytes, everything=False)
+            progress.update(task, papers=summary.written)
+        pipeline.drain()
+        # Conflicts of the last chunks; updates never add conflicts, so this ends.
+        _submit_conflicts(pipeline, chunk_size, chunk_bytes, everything=True)
+        pipeline.drain()
+        progress.update(task, papers=summary.written)
+
+
+def _submit_conflicts(
+    pipeline: BulkPipeline, chunk_size: int, chunk_bytes: int, *, everything: bool
+) -> None:
+    """Known papers (their `create` said 409) as update chunks: full ones, or all at the end.
+
+    A last, partial chunk waits for more conflicts unless `everything`; the order of the
+    conflicts is kept, so a paper listed twice ends with its later record.
+    """
+    if len(pipeline.conflicts) < chunk_size and not everything:
+        return
+    chunks = list(chunked(pipeline.conflicts, "update", chunk_size, chunk_bytes))
+    pipeline.conflicts = []
+    last = chunks[-1] if chunks else None
+    if last is not None and not everything and len(last.ids) < chunk_size:
+        chunks.pop()
+        pipeline.conflicts = list(zip(last.ids, last.sources, strict=True))
+    for chunk in chunks:
+        pipeline.submit(chunk)

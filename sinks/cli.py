@@ -75,8 +75,8 @@ def _emit_json(rows: list[dict[str, Any]]) -> None:
 @catalog_app.command("load")
 def catalog_load_command(
     file: Annotated[Path, typer.Argument(help="Kaggle JSON lines, OAI-PMH XML or JSON; .gz too.")],
-    chunk_size: Annotated[int, typer.Option(min=1, max=50_000, help="Documents per bulk.")] = 2000,
-    threads: Annotated[int, typer.Option(min=1, max=16, help="Parallel bulk requests.")] = 1,
+    chunk_size: Annotated[int, typer.Option(min=1, max=50_000, help="Documents per bulk.")] = 5000,
+    threads: Annotated[int, typer.Option(min=1, max=16, help="Parallel bulk requests.")] = 2,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Bulk-load arXiv metadata into the papers index (counts of known papers are kept)."""

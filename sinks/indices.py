@@ -56,7 +56,9 @@ MENTIONS_MAPPINGS: dict[str, Any] = {
     "properties": {
         "@timestamp": {"type": "date"},
         "post_id": _KEYWORD,
-        "arxiv_id": _KEYWORD,
+        # Every mentions-path ranking is a terms aggregation on arxiv_id: its global
+        # ordinals are built at refresh time, not by the first ranking after each refresh.
+        "arxiv_id": {"type": "keyword", "eager_global_ordinals": True},
         "source": _KEYWORD,
         "kind": _KEYWORD,
         "author_id": _KEYWORD,

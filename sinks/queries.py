@@ -48,6 +48,16 @@ SEARCH_FIELDS = ["title^3", "abstract", "authors^2"]
 # Operators users may type; FUZZY/NEAR/SLOP are left out because they are costly.
 SEARCH_FLAGS = "AND|OR|NOT|PHRASE|PRECEDENCE|PREFIX|WHITESPACE|ESCAPE"
 POST_FIELDS = ["post_id", "url", "source", "kind", "author_handle", "text", "@timestamp"]
+# Responses trimmed to what is read (`filter_path`; `took` for benchmarks): less JSON to
+# send and parse per query.
+_HITS_SOURCE = "took,hits.hits._source"
+_MGET_FIELDS = "docs._id,docs.found,docs._source"
+_BUCKETS = "aggregations.papers.buckets"
+_AGG_FIELDS = "took," + ",".join(
+    f"{_BUCKETS}.{name}"
+    for name in ("key", "doc_count", "accounts.value", "ages.buckets.key", "ages.buckets.doc_count")
+)
+_SEARCH_HIT_FIELDS = "took,hits.hits._id,hits.hits._score,hits.hits._source,hits.hits.highlight"
 MAX_RESULTS = 10_000
 MAX_SEARCH_TEXT = 1000
 #: Elasticsearch's default `index.max_terms_count`, the most a terms lookup may return.
@@ -159,9 +169,12 @@ def _papers_sort(sort: str, window: str) -> list[dict[str, Any]]:
             {"published": {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
             {"arxiv_id": {"order": "desc", "unmapped_type": "keyword"}},
         ]
+    ties = (
+        [] if sort == "posts" else [{f"posts.{window}": {"order": "desc", "unmapped_type": "long"}}]
+    )
     return [
         {field: {"order": "desc", "missing": "_last", "unmapped_type": "long"}},
-        {f"posts.{window}": {"order": "desc", "unmapped_type": "long"}},
+        *ties,
         {"arxiv_id": {"order": "asc", "unmapped_type": "keyword"}},
     ]
 
@@ -185,8 +198,15 @@ def top_papers(es: Elasticsearch, settings: CommonSettings, query: TrendingQuery
         from_=query.offset,
         source_includes=PAPER_SOURCE_FIELDS,
         track_total_hits=False,
+        filter_path=_HITS_SOURCE,
     )
-    return [_paper_row(hit["_source"], query.window) for hit in response["hits"]["hits"]]
+    return [_paper_row(hit.get("_source", {}), query.window) for hit in _hits(response)]
+
+
+def _hits(response: Any) -> list[dict[str, Any]]:
+    """The hits of a search; a filtered response of no hits has no `hits` key at all."""
+    hits: list[dict[str, Any]] = response.get("hits", {}).get("hits", [])
+    return hits
 
 
 def window_range(window: str, as_of: datetime) -> dict[str, Any] | None:
@@ -199,9 +219,12 @@ def window_range(window: str, as_of: datetime) -> dict[str, Any] | None:
     return {"range": {"@timestamp": {"gt": to_utc_iso(start), **upper}}}
 
 
-def _follows_filter(es: Elasticsearch, settings: CommonSettings, user: str) -> dict[str, Any]:
-    if get_follow_list(es, settings, user) is None:
-        raise ValueError(f"no follow list stored for user {user!r}")
+def _follows_filter(settings: CommonSettings, user: str) -> dict[str, Any]:
+    """Posts of the accounts `user` follows; matches nothing when no list is stored.
+
+    Elasticsearch reads the list itself (a terms lookup), so a ranking is one request;
+    whether the list exists is only asked when nothing matched (see `_top_from_mentions`).
+    """
     lookup = {"index": settings.indices.follows, "id": user, "path": "accounts"}
     return {"terms": {"account": lookup}}
 
@@ -238,8 +261,12 @@ def _top_from_mentions(
     if query.category:
         filters.append({"term": {"categories": query.category}})
     if query.user:
-        filters.append(_follows_filter(es, settings, query.user))
+        filters.append(_follows_filter(settings, query.user))
     wanted = query.offset + query.limit
+    # breadth_first: the sub-aggregations run for the top buckets only, not for every
+    # paper of the window (Elasticsearch picks it by itself only when it knows that the
+    # field has more terms than `size`). An order by a sub-aggregation needs depth_first.
+    mode = "depth_first" if query.sort == "accounts" else "breadth_first"
     if query.sort == "posts":
         size, order = wanted, [{"_count": "desc"}, {"_key": "asc"}]
     elif query.sort == "accounts":
@@ -261,11 +288,15 @@ def _top_from_mentions(
         index=settings.indices.mentions,
         query={"bool": {"filter": filters}},
         size=0,
-        aggs={"papers": {"terms": {"field": "arxiv_id", "size": size, "order": order},
+        aggs={"papers": {"terms": {"field": "arxiv_id", "size": size, "order": order,
+                                   "collect_mode": mode},
                          "aggs": sub_aggs}},
         track_total_hits=False,
+        filter_path=_AGG_FIELDS,
     )  # fmt: skip
-    buckets = response["aggregations"]["papers"]["buckets"]
+    buckets = response.get("aggregations", {}).get("papers", {}).get("buckets", [])
+    if not buckets and query.user and get_follow_list(es, settings, query.user) is None:
+        raise ValueError(f"no follow list stored for user {query.user!r}")
     counts: dict[str, dict[str, Any]] = {}
     for bucket in buckets:
         ages = {b["key"]: b["doc_count"] for b in bucket.get("ages", {}).get("buckets", [])}
@@ -316,8 +347,9 @@ def _page_by_date(
         from_=query.offset,
         source=False,
         track_total_hits=False,
+        filter_path="took,hits.hits._id",
     )
-    page = [hit["_id"] for hit in response["hits"]["hits"]]
+    page = [hit["_id"] for hit in _hits(response)]
     if len(page) < query.limit:
         # Papers without a document yet (counts not indexed) come last, by posts.
         have = set(page)
@@ -329,7 +361,9 @@ def _page_by_date(
 
 
 def _existing_ids(es: Elasticsearch, settings: CommonSettings, ids: list[str]) -> list[str]:
-    response = es.mget(index=settings.indices.papers, ids=ids, source=False)
+    response = es.mget(
+        index=settings.indices.papers, ids=ids, source=False, filter_path="docs._id,docs.found"
+    )
     return [doc["_id"] for doc in response["docs"] if doc.get("found")]
 
 
@@ -338,8 +372,10 @@ def _mget_papers(
 ) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
-    response = es.mget(index=settings.indices.papers, ids=ids, source_includes=fields)
-    return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
+    response = es.mget(
+        index=settings.indices.papers, ids=ids, source_includes=fields, filter_path=_MGET_FIELDS
+    )
+    return {doc["_id"]: doc.get("_source", {}) for doc in response["docs"] if doc.get("found")}
 
 
 # -- full-text search ----------------------------------------------------------------------
@@ -383,10 +419,11 @@ def search_papers(es: Elasticsearch, settings: CommonSettings, query: SearchQuer
         },
         track_total_hits=False,
         track_scores=True,
+        filter_path=_SEARCH_HIT_FIELDS,
     )
     rows = []
-    for hit in response["hits"]["hits"]:
-        row = _paper_row(hit["_source"], query.window)
+    for hit in _hits(response):
+        row = _paper_row(hit.get("_source", {}), query.window)
         row["arxiv_id"] = row["arxiv_id"] or hit["_id"]
         row["relevance"] = hit.get("_score")
         row["highlight"] = hit.get("highlight", {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,27 @@ def test_kaggle_load_keeps_counts_of_known_papers(
     assert es.count(index=settings.indices.papers)["count"] == 200
     rows = search_papers(es, settings, SearchQuery("diphoton", category="hep-ph"))
     assert rows[0]["arxiv_id"] == "0704.0001"
+
+
+def test_small_chunks_duplicates_and_refresh_interval_restored(
+    env: tuple[Elasticsearch, CommonSettings], real_fixtures: Path, tmp_path: Path
+) -> None:
+    es, settings = env
+    ensure_indices(es, settings)
+    lines = (real_fixtures / "arxiv_kaggle_snapshot_first200.jsonl").read_bytes().splitlines()
+    newer = dict(json.loads(lines[0]), title="A newer title")
+    path = tmp_path / "duplicates.jsonl"
+    path.write_bytes(b"\n".join([*lines[:50], json.dumps(newer).encode()]) + b"\n")
+
+    summary = load_catalog(es, settings, path, threads=2, chunk_size=7, chunk_bytes=4096)
+    assert (summary.records, summary.created, summary.updated, summary.rejected) == (51, 50, 1, 0)
+    assert es.count(index=settings.indices.papers)["count"] == 50  # refreshed at the end
+    paper = es.get(index=settings.indices.papers, id="0704.0001")["_source"]
+    assert paper["title"] == "A newer title"  # the later record of the file wins
+    found = es.indices.get_settings(
+        index=settings.indices.papers, name="index.refresh_interval", flat_settings=True
+    )
+    assert next(iter(found.values()))["settings"]["index.refresh_interval"] == "1s"
 
 
 def test_gzip_and_oai_files(
