@@ -161,7 +161,7 @@ def run(n: int, seed: int, env: dict[str, str], timeout: float) -> dict[str, Any
         lag_probes = [
             common.LagProbe(
                 common.worker_group(namespace),
-                [topics.raw_posts, topics.routed_posts, topics.mentions],
+                [topics.raw_posts, topics.routed_posts, topics.mention_batches],
             ),
             common.LagProbe(common.sink_group(namespace), [topics.mentions, topics.counts]),
         ]

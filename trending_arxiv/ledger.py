@@ -15,7 +15,7 @@ names only the repost) finds the papers it must withdraw.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -219,10 +219,18 @@ class Ledger:
             return True
         return False
 
-    def expire_pending(self, now: datetime) -> int:
-        """Drop reposts that waited longer than allowed for their subject; return how many."""
+    def expire_pending(
+        self, now: datetime, owns_subject: Callable[[str], bool] | None = None
+    ) -> int:
+        """Drop reposts that waited longer than allowed for their subject; return how many.
+
+        `owns_subject` limits the sweep to the subjects whose keys this process owns
+        (a worker holds other partitions' keys as standby copies).
+        """
         expired = 0
         for key in [k for k in list(self.store.keys()) if k.startswith(PENDING_PREFIX)]:
+            if owns_subject is not None and not owns_subject(key[len(PENDING_PREFIX) :]):
+                continue
             waiting = self.store.get(key) or []
             keep = [r for r in waiting if now.timestamp() - r["_seen"] <= self.repost_wait_seconds]
             expired += len(waiting) - len(keep)

@@ -71,6 +71,19 @@ class Mention:
             }
         )
 
+    def counting_fields(self) -> dict[str, Any]:
+        """What counting reads (no text): the form mentions take in mention batches."""
+        return {
+            "post_id": self.post_id,
+            "arxiv_id": self.arxiv_id,
+            "created_at": to_utc_iso(self.created_at),
+            "source": self.source,
+            "kind": self.kind,
+            "author_id": self.author_id,
+            "author_handle": self.author_handle,
+            "op": self.op,
+        }
+
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> Mention:
         data = raw if isinstance(raw, dict) else orjson.loads(raw)

@@ -24,6 +24,7 @@ class TopicNames:
     raw_posts: str
     routed_posts: str
     mentions: str
+    mention_batches: str
     counts: str
     alerts: str
     dead_letter: str
@@ -112,6 +113,9 @@ class CommonSettings(BaseSettings):
             # Internal: parsed posts keyed by their join key (see trending_arxiv.ledger).
             routed_posts=f"{ns}.posts.routed",
             mentions=f"{ns}.mentions",
+            # Internal: the mentions of one worker batch for one partition, in one record
+            # (what the counting agent reads: one Faust event per batch, not per mention).
+            mention_batches=f"{ns}.mentions.batches",
             counts=f"{ns}.counts",
             alerts=f"{ns}.alerts",
             dead_letter=f"{ns}.deadletter",
@@ -124,6 +128,7 @@ class CommonSettings(BaseSettings):
             topics.raw_posts,
             topics.routed_posts,
             topics.mentions,
+            topics.mention_batches,
             topics.counts,
             topics.alerts,
             topics.dead_letter,
@@ -171,6 +176,8 @@ class WorkerSettings(CommonSettings):
     alert_velocity_ratio: float = Field(default=5.0, gt=0)
     alert_velocity_min_posts_1h: int = Field(default=5, ge=1)
     repost_join_wait_seconds: float = Field(default=3600.0, ge=0)
+    # How often the worker drops reposts that waited longer than that for their subject.
+    repost_expiry_check_seconds: float = Field(default=60.0, gt=0)
     counts_refresh_seconds: float = Field(default=60.0, gt=0)
     # Apply the ledger straight from the raw topic when a post's key already sits on the
     # partition the ledger keeps it in (skips the routing hop). Needs the raw topic to

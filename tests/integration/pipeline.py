@@ -80,7 +80,7 @@ def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
     checks = [
         (
             f"{settings.namespace}-{worker.worker_id}",
-            [topics.raw_posts, topics.routed_posts, topics.mentions],
+            [topics.raw_posts, topics.routed_posts, topics.mention_batches],
         ),
         (f"{settings.namespace}-{sink.sink_group_id}", [topics.mentions, topics.counts]),
     ]

@@ -220,6 +220,40 @@ def test_windows_joins_deletes_late_events_and_alerts(
         processes.stop()
 
 
+def test_repost_whose_subject_never_comes_is_dropped_after_the_wait(
+    namespace: str, stack_endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    """The bounded wait: a pending repost expires; one whose subject comes is credited."""
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    late_subject = "at://did:plc:alice/app.bsky.feed.post/s1"
+    prompt_subject = "at://did:plc:erin/app.bsky.feed.post/t1"
+    processes = start_pipeline(
+        namespace,
+        kafka,
+        es_url,
+        tmp_path,
+        TRENDING_REPOST_JOIN_WAIT_SECONDS="2",
+        TRENDING_REPOST_EXPIRY_CHECK_SECONDS="1",
+    )
+    try:
+        send(kafka, settings.topics.raw_posts, [
+            bsky_repost("did:plc:bob", "r1", NOW - timedelta(minutes=5), late_subject),
+        ], keyed=True)  # fmt: skip
+        wait_for_quiet(settings)
+        time.sleep(6)  # idle: stream time moves on past the 2 s wait; the sweep runs
+        send(kafka, settings.topics.raw_posts, [
+            bsky_post("did:plc:alice", "s1", NOW - timedelta(minutes=10), P1),
+            bsky_repost("did:plc:carol", "r2", NOW - timedelta(minutes=4), prompt_subject),
+            bsky_post("did:plc:erin", "t1", NOW - timedelta(minutes=6), P2),
+        ], keyed=True)  # fmt: skip
+        wait_for_quiet(settings)
+        es = Elasticsearch(es_url)
+        assert indexed_posts_by_paper(es, settings.indices.papers) == {P1: 1, P2: 2}
+    finally:
+        processes.stop()
+
+
 def indexed_posts_by_paper(es: Elasticsearch, index: str) -> dict[str, int]:
     """All-time posts of every paper document, after a refresh."""
     es.indices.refresh(index=index)
@@ -257,7 +291,7 @@ def test_worker_killed_mid_replay_ends_with_a_clean_runs_counts(
                 if victim == "worker":
                     # Killed once its tables hold state: the restart must recover them.
                     group = f"{namespace}-{WorkerSettings().worker_id}"
-                    wait_for_commits(kafka, group, settings.topics.mentions)
+                    wait_for_commits(kafka, group, settings.topics.mention_batches)
                 for name, process, _ in processes.children:
                     if name == victim:
                         os.killpg(process.pid, signal.SIGKILL)

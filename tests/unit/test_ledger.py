@@ -150,3 +150,14 @@ def test_expire_pending_drops_only_stale_reposts() -> None:
     assert h.ledger.expire_pending(T0 + timedelta(minutes=5, seconds=30)) == 1
     h.send(post("s2", ("2401.00002",)), now_minutes=5)
     assert h.counts() == {"2401.00002": 2}
+
+
+def test_expire_pending_sweeps_only_owned_subjects() -> None:
+    h = Harness(wait=60.0)
+    h.send(post("r1", kind="repost", ref="s1"), now_minutes=0)
+    h.send(post("r2", kind="repost", ref="s2"), now_minutes=0)
+    later = T0 + timedelta(minutes=10)
+    assert h.ledger.expire_pending(later, owns_subject=lambda subject: subject == "s1") == 1
+    h.send(post("s2", ("2401.00002",)), now_minutes=10)  # r2 was not ours to expire
+    h.send(post("s1", ("2401.00001",)), now_minutes=10)  # r1 expired: not credited
+    assert h.counts() == {"2401.00001": 1, "2401.00002": 2}
