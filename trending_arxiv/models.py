@@ -57,18 +57,7 @@ class Mention:
     def to_json_bytes(self) -> bytes:
         # Built by hand: `dataclasses.asdict` deep-copies and showed in worker profiles.
         return orjson.dumps(
-            {
-                "post_id": self.post_id,
-                "arxiv_id": self.arxiv_id,
-                "created_at": to_utc_iso(self.created_at),
-                "source": self.source,
-                "kind": self.kind,
-                "author_id": self.author_id,
-                "author_handle": self.author_handle,
-                "text": self.text,
-                "ref_post_id": self.ref_post_id,
-                "op": self.op,
-            }
+            {**self.counting_fields(), "text": self.text, "ref_post_id": self.ref_post_id}
         )
 
     def counting_fields(self) -> dict[str, Any]:
