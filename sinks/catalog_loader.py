@@ -175,17 +175,28 @@ def send_chunk(es: Elasticsearch, index: str, chunk: BulkChunk) -> list[dict[str
             return _fail_all(results, pending, error.status_code, error)
         except TransportError as error:
             return _fail_all(results, pending, None, error)
-        retry = []
-        for i, item in zip(pending, response["items"], strict=True):
-            result = next(iter(item.values()))
-            if result.get("status") == 429 and not last:
-                retry.append(i)
-            else:
-                results[i] = result
-        pending = retry
+        pending = settle(results, pending, response["items"], last)
         if not pending:
             break
     return results
+
+
+def settle(
+    results: list[dict[str, Any]], pending: list[int], items: list[dict[str, Any]], last: bool
+) -> list[int]:
+    """File a bulk response's item results at their positions; return those to send again.
+
+    An item Elasticsearch turned away as overloaded (429) is sent again, unless this
+    was the last try.
+    """
+    retry = []
+    for i, item in zip(pending, items, strict=True):
+        result = next(iter(item.values()))
+        if result.get("status") == 429 and not last:
+            retry.append(i)
+        else:
+            results[i] = result
+    return retry
 
 
 def _fail_all(
@@ -233,21 +244,30 @@ class BulkPipeline:
             self._tally(chunk.op, arxiv_id, source, result)
 
     def _tally(self, op: Op, arxiv_id: str, source: bytes, result: dict[str, Any]) -> None:
-        status = result.get("status")
-        summary = self.summary
-        if op == "create" and status == 201:
-            summary.created += 1
-        elif op == "create" and status == 409:
+        if tally(self.summary, op, arxiv_id, result) == "conflict":
             # The paper exists (maybe with counts): write its metadata as an update.
             self.conflicts.append((arxiv_id, source))
-        elif op == "update" and status in (200, 201):
-            if result.get("result") == "noop":
-                summary.unchanged += 1
-            else:
-                summary.updated += 1
-        else:
-            summary.rejected += 1
-            summary.note(f"{arxiv_id}: {result.get('error')}")
+
+
+def tally(
+    summary: LoadSummary, op: Op, arxiv_id: str, result: dict[str, Any]
+) -> Literal["created", "conflict", "unchanged", "updated", "rejected"]:
+    """Count one item result in `summary`; say what became of the paper."""
+    status = result.get("status")
+    if op == "create" and status == 201:
+        summary.created += 1
+        return "created"
+    if op == "create" and status == 409:
+        return "conflict"
+    if op == "update" and status in (200, 201):
+        if result.get("result") == "noop":
+            summary.unchanged += 1
+            return "unchanged"
+        summary.updated += 1
+        return "updated"
+    summary.rejected += 1
+    summary.note(f"{arxiv_id}: {result.get('error')}")
+    return "rejected"
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import pytest
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
-from sinks.catalog_loader import load_catalog
+from sinks.catalog_loader import BulkChunk, BulkPipeline, LoadSummary, load_catalog
 from sinks.cli import catalog_app
 from sinks.indices import ensure_indices
 from sinks.queries import SearchQuery, search_papers
@@ -137,3 +137,31 @@ def test_cli_load_with_progress_and_bad_lines(
     junk.write_text("a,b\n")
     bad = runner.invoke(catalog_app, ["load", str(junk)], env=env_vars)
     assert bad.exit_code == 2 and "not a catalog" in bad.output
+
+
+def test_bulk_pipeline_tallies_real_outcomes(env: tuple[Elasticsearch, CommonSettings]) -> None:
+    """Created, conflict (already there), rejected (bad date), unchanged and updated."""
+    es, settings = env
+    ensure_indices(es, settings)
+    index = settings.indices.papers
+    es.index(index=index, id="2401.00001", document={"arxiv_id": "2401.00001", "title": "Old"})
+    summary = LoadSummary(path="x")
+    pipeline = BulkPipeline(es, index, 2, summary)
+    try:
+        creates = BulkChunk("create")
+        creates.add("2401.00000", b'{"arxiv_id":"2401.00000","title":"New"}')
+        creates.add("2401.00001", b'{"arxiv_id":"2401.00001","title":"Newer"}')
+        creates.add("2401.00002", b'{"arxiv_id":"2401.00002","published":"not a date"}')
+        pipeline.submit(creates)
+        pipeline.drain()
+        assert [arxiv_id for arxiv_id, _ in pipeline.conflicts] == ["2401.00001"]
+        updates = BulkChunk("update")
+        updates.add("2401.00000", b'{"title":"New"}')  # same as stored: noop
+        updates.add("2401.00001", b'{"title":"Newer"}')
+        pipeline.submit(updates)
+        pipeline.drain()
+    finally:
+        pipeline.close()
+    assert (summary.created, summary.unchanged, summary.updated) == (1, 1, 1)
+    assert summary.rejected == 1 and "2401.00002" in summary.examples[0]
+    assert es.get(index=index, id="2401.00001")["_source"]["title"] == "Newer"

@@ -1,4 +1,4 @@
-"""`catalog load` without Elasticsearch: bulk bodies, chunking, retries and the tally."""
+"""`catalog load`, pure parts: bulk bodies, chunking, which items to retry, the tally."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 import sinks.catalog_loader as loader
 from sinks.catalog import _author_name, _clean, _json_line
-from sinks.catalog_loader import BulkChunk, BulkPipeline, LoadSummary, chunked, send_chunk
+from sinks.catalog_loader import BulkChunk, LoadSummary, chunked, settle, tally
 
 
 def ndjson(body: bytes) -> list[dict[str, Any]]:
@@ -66,57 +66,32 @@ def test_json_lines_orjson_first_then_the_lenient_parser() -> None:
         _json_line(b"{broken")
 
 
-class FakeBulk:
-    """Answers bulk requests from a list of per-item status lists, one list per request."""
-
-    def __init__(self, answers: list[list[int]]) -> None:
-        self.answers = answers
-        self.bodies: list[bytes] = []
-
-    def options(self, **_: Any) -> FakeBulk:
-        return self
-
-    def bulk(self, *, index: str, operations: bytes, filter_path: str) -> dict[str, Any]:
-        self.bodies.append(operations)
-        statuses = self.answers.pop(0)
-        return {"items": [{"create": {"status": status}} for status in statuses]}
-
-
-def test_rejected_items_are_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader.time, "sleep", lambda _: None)
+def test_overloaded_items_are_sent_again_until_the_last_try() -> None:
+    results: list[dict[str, Any]] = [{}] * 3
+    items = [{"create": {"status": s}} for s in (201, 429, 409)]
+    assert settle(results, [0, 1, 2], items, last=False) == [1]  # only the 429 again
+    assert [r.get("status") for r in results] == [201, None, 409]
     chunk = BulkChunk("create")
     for i in range(3):
         chunk.add(f"2401.0000{i}", b"{}")
-    es = FakeBulk([[201, 429, 409], [201]])
-    results = send_chunk(es, "papers", chunk)  # type: ignore[arg-type]
-    assert [r["status"] for r in results] == [201, 201, 409]
-    assert ndjson(es.bodies[1])[0] == {"create": {"_id": "2401.00001"}}  # only the 429 again
+    assert ndjson(chunk.lines([1]))[0] == {"create": {"_id": "2401.00001"}}
+    assert settle(results, [1], [{"create": {"status": 429}}], last=True) == []
+    assert results[1] == {"status": 429}  # given up: it is reported, not dropped
 
 
-def test_pipeline_tallies_and_collects_conflicts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tally_counts_every_outcome() -> None:
     summary = LoadSummary(path="x")
-    answers = iter([
-        [{"status": 201}, {"status": 409}, {"status": 400, "error": {"type": "bad"}}],
-        [{"status": 200, "result": "noop"}, {"status": 200, "result": "updated"}],
-    ])  # fmt: skip
-    monkeypatch.setattr(loader, "send_chunk", lambda es, index, chunk: next(answers))
-    pipeline = BulkPipeline(None, "papers", 1, summary)  # type: ignore[arg-type]
-    try:
-        creates = BulkChunk("create")
-        for i in range(3):
-            creates.add(f"2401.0000{i}", b"{}")
-        pipeline.submit(creates)
-        pipeline.drain()
-        assert pipeline.conflicts == [("2401.00001", b"{}")]
-        updates = BulkChunk("update")
-        updates.add("2401.00001", b"{}")
-        updates.add("2401.00002", b"{}")
-        pipeline.submit(updates)
-        pipeline.drain()
-    finally:
-        pipeline.close()
-    assert (summary.created, summary.unchanged, summary.updated) == (1, 1, 1)
-    assert summary.rejected == 1 and "2401.00002" in summary.examples[0]
+    outcomes = [
+        tally(summary, "create", "a", {"status": 201}),
+        tally(summary, "create", "b", {"status": 409}),
+        tally(summary, "create", "c", {"status": 400, "error": {"type": "bad"}}),
+        tally(summary, "update", "d", {"status": 200, "result": "noop"}),
+        tally(summary, "update", "e", {"status": 200, "result": "updated"}),
+        tally(summary, "update", "f", {"status": 201, "result": "created"}),
+    ]
+    assert outcomes == ["created", "conflict", "rejected", "unchanged", "updated", "updated"]
+    assert (summary.created, summary.unchanged, summary.updated) == (1, 1, 2)
+    assert summary.rejected == 1 and "c" in summary.examples[0] and "bad" in summary.examples[0]
 
 
 def test_conflicts_go_out_in_order_and_a_partial_chunk_waits() -> None:
