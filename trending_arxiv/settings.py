@@ -184,7 +184,7 @@ class WorkerSettings(CommonSettings):
     # have `topic_partitions` partitions; the worker turns it off when it does not.
     ledger_in_place: bool = True
     batch_size: int = Field(default=500, ge=1)
-    batch_timeout_seconds: float = Field(default=0.2, gt=0)
+    batch_timeout_seconds: float = Field(default=0.1, gt=0)
     # Table writes queue in Faust's producer buffer; past this size the consumer stops
     # and drains it one message at a time (Faust's default is 100, which stalls a busy
     # worker on every batch). Bounded, so memory stays bounded.
@@ -198,9 +198,9 @@ class SinkSettings(CommonSettings):
 
     sink_group_id: str = "trending-arxiv-sink"
     sink_batch_size: int = Field(default=1000, ge=1)
-    sink_flush_seconds: float = Field(default=0.5, gt=0)
+    sink_flush_seconds: float = Field(default=0.2, gt=0)
     sink_max_retry_seconds: float = Field(default=60.0, gt=0)
-    sink_refresh_interval: str = "1s"
+    sink_refresh_interval: str = "500ms"
     # A group rebalance that never completes (a member that never rejoins) would stall
     # the sink for good: after this long without a successful commit while records keep
     # coming, the sink leaves the group and joins afresh (the batch is redone, same _ids).
