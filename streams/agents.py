@@ -153,7 +153,7 @@ def register_agents(
     settings: WorkerSettings,
     metrics: Metrics,
 ) -> None:
-    """Attach the three agents and the refresh timer to `app`."""
+    """Attach the three agents and the two timers (count refresh, repost expiry) to `app`."""
     clock = StreamClock()
     rules = AlertRules(
         min_accounts_1h=settings.alert_min_accounts_1h,
@@ -201,7 +201,7 @@ def register_agents(
     @app.task
     async def declare_output_topics() -> None:
         """Create the topics we only write to, with our partition count, before first use."""
-        for topic in (topics.counts, topics.alerts, topics.dead_letter):
+        for topic in (topics.mentions, topics.counts, topics.alerts, topics.dead_letter):
             await topic.maybe_declare()
 
     @app.agent(topics.raw_posts, name="parse-posts")
