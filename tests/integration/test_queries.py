@@ -394,3 +394,31 @@ def test_paper_detail_unknown_and_invalid(env: tuple[Elasticsearch, CommonSettin
     assert catalog_only["histogram"] == []
     with pytest.raises(ValueError, match="not an arXiv identifier"):
         paper_detail(es, settings, "not-an-id")
+
+
+# -- what the dashboards read --------------------------------------------------------------
+def test_keyword_twins_aggregate_without_a_terms_index(
+    env: tuple[Elasticsearch, CommonSettings],
+) -> None:
+    """Kibana's "Top papers by title" is a terms aggregation on title.keyword, which has
+    doc values only (no terms dictionary, cheaper loads); authors.keyword likewise."""
+    es, settings = env
+    caps = es.field_caps(index=settings.indices.papers, fields=["*.keyword", "abs_url"])["fields"]
+    assert caps["title.keyword"]["keyword"]["aggregatable"] is True
+    assert caps["authors.keyword"]["keyword"]["aggregatable"] is True
+    response = es.search(
+        index=settings.indices.papers,
+        size=0,
+        aggs={
+            "titles": {"terms": {"field": "title.keyword", "size": 10}},
+            "authors": {"terms": {"field": "authors.keyword", "size": 10}},
+        },
+    )
+    titles = {b["key"] for b in response["aggregations"]["titles"]["buckets"]}
+    authors = {b["key"] for b in response["aggregations"]["authors"]["buckets"]}
+    assert titles == {meta["title"] for meta in PAPERS.values()}
+    assert authors == {name for meta in PAPERS.values() for name in meta["authors"]}
+    # Links are kept for display, not indexed: in _source, not searchable.
+    assert caps["abs_url"]["keyword"]["aggregatable"] is False
+    hit = es.get(index=settings.indices.papers, id=A)["_source"]
+    assert hit["abs_url"] == f"https://arxiv.org/abs/{A}"
