@@ -94,6 +94,10 @@ def _check_common(
         raise ValueError(f"not a source name: {source!r} (e.g. x, bluesky, mastodon)")
 
 
+class UnknownUserError(ValueError, LookupError):
+    """A per-user ranking for a user with no stored follow list (HTTP 404, not 400)."""
+
+
 @dataclass(frozen=True)
 class TrendingQuery:
     window: str = "all"
@@ -295,8 +299,9 @@ def _top_from_mentions(
         filter_path=_AGG_FIELDS,
     )  # fmt: skip
     buckets = response.get("aggregations", {}).get("papers", {}).get("buckets", [])
+    # An empty ranking may mean an unknown user: only then is the list looked up.
     if not buckets and query.user and get_follow_list(es, settings, query.user) is None:
-        raise ValueError(f"no follow list stored for user {query.user!r}")
+        raise UnknownUserError(f"no follow list stored for user {query.user!r}")
     counts: dict[str, dict[str, Any]] = {}
     for bucket in buckets:
         ages = {b["key"]: b["doc_count"] for b in bucket.get("ages", {}).get("buckets", [])}

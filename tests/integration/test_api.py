@@ -167,6 +167,9 @@ def test_user_trending_uses_the_follow_list(
     assert body["user"] == "smerity"
     unknown = client.get("/api/users/nobody/trending")
     assert unknown.status_code == 404 and "nobody" in unknown.json()["error"]
+    # The query-string form says the same (an unknown user is not a malformed request).
+    unknown = client.get("/api/trending?user=nobody")
+    assert unknown.status_code == 404 and "nobody" in unknown.json()["error"]
 
 
 def test_real_server_health_metrics_and_page(seeded: tuple[Elasticsearch, CommonSettings]) -> None:

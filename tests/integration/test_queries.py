@@ -15,6 +15,7 @@ from sinks.indices import ensure_indices
 from sinks.queries import (
     SearchQuery,
     TrendingQuery,
+    UnknownUserError,
     get_follow_list,
     paper_detail,
     search_papers,
@@ -252,7 +253,7 @@ def test_per_user_trending(env: tuple[Elasticsearch, CommonSettings]) -> None:
     # No as_of: the window ends now, years after T, so "all" still sees everything.
     assert ids(top_papers(es, settings, TrendingQuery(user="alice"))) == [A, B]
     assert get_follow_list(es, settings, "alice")["accounts"] == ["bluesky:a", "x:1"]  # type: ignore[index]
-    with pytest.raises(ValueError, match="no follow list"):
+    with pytest.raises(UnknownUserError, match="no follow list"):
         top_papers(es, settings, TrendingQuery(user="nobody"))
 
 

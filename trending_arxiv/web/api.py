@@ -97,6 +97,8 @@ def _es_call(settings: CommonSettings, call: Callable[[], T]) -> T:
     """Run one query; turn bad input and Elasticsearch trouble into ApiProblems."""
     try:
         return call()
+    except queries.UnknownUserError as error:
+        raise ApiProblem(404, str(error)) from error
     except ValueError as error:
         raise ApiProblem(400, str(error)) from error
     except NotFoundError as error:
@@ -265,9 +267,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         """Papers ranked over the posts of the accounts `user` follows."""
         if not 1 <= len(user) <= 100:
             raise ApiProblem(422, "user must be 1 to 100 characters")
-        follows = _es_call(settings, lambda: queries.get_follow_list(client, settings, user))
-        if not follows:
-            raise ApiProblem(404, f"no follow list stored for user {user!r}")
+        # One request: the ranking reads the follow list itself (404 when there is none).
         return trending(
             window=window,
             sort=sort,
