@@ -123,36 +123,44 @@ def _split_authors(authors: str) -> list[str]:
 
 
 def kaggle_record(data: dict[str, Any]) -> CatalogRecord:
-    """One line of the Kaggle snapshot; raises ValueError when it can't be used."""
-    arxiv_id = canonicalize(str(data.get("id") or ""))
+    """One line of the Kaggle snapshot; raises ValueError when it can't be used.
+
+    Runs for every paper of a catalog load, so fields are added as they are found (no
+    compaction pass) and a single version's date is parsed once.
+    """
+    get = data.get
+    arxiv_id = canonicalize(str(get("id") or ""))
     if arxiv_id is None:
-        raise ValueError(f"not an arXiv id: {data.get('id')!r}")
-    parsed = data.get("authors_parsed")
+        raise ValueError(f"not an arXiv id: {get('id')!r}")
+    title = _clean(get("title"))
+    if not title:
+        raise ValueError(f"{arxiv_id}: no title")
+    metadata: dict[str, Any] = {"title": title}
+    parsed = get("authors_parsed")
     if isinstance(parsed, list) and parsed:
         authors = [name for name in map(_author_name, parsed) if name]
     else:
-        authors = _split_authors(str(data.get("authors") or ""))
-    categories = str(data.get("categories") or "").split()
-    versions = [v for v in data.get("versions") or [] if isinstance(v, dict)]
+        authors = _split_authors(str(get("authors") or ""))
+    if authors:
+        metadata["authors"] = authors
+    if abstract := _clean(get("abstract")):
+        metadata["abstract"] = abstract
+    if categories := str(get("categories") or "").split():
+        metadata["categories"] = categories
+        metadata["primary_category"] = categories[0]
+    versions = [v for v in get("versions") or [] if isinstance(v, dict)]
     published = _rfc2822(versions[0].get("created")) if versions else None
-    updated = _rfc2822(versions[-1].get("created")) if versions else None
-    if updated is None and data.get("update_date"):
-        updated = _day(str(data["update_date"]))
-    metadata = {
-        "title": _clean(data.get("title")),
-        "authors": authors,
-        "abstract": _clean(data.get("abstract")),
-        "categories": categories,
-        "primary_category": categories[0] if categories else None,
-        "published": published,
-        "updated": updated,
-        "doi": _clean(data.get("doi")),
-        "journal_ref": _clean(data.get("journal-ref")),
-        "comment": _clean(data.get("comments")),
-    }
-    if not metadata["title"]:
-        raise ValueError(f"{arxiv_id}: no title")
-    return CatalogRecord(arxiv_id, _compact(metadata))
+    updated = _rfc2822(versions[-1].get("created")) if len(versions) > 1 else published
+    if updated is None and get("update_date"):
+        updated = _day(str(get("update_date")))
+    if published:
+        metadata["published"] = published
+    if updated:
+        metadata["updated"] = updated
+    for field, key in (("doi", "doi"), ("journal_ref", "journal-ref"), ("comment", "comments")):
+        if value := _clean(get(key)):
+            metadata[field] = value
+    return CatalogRecord(arxiv_id, metadata)
 
 
 def own_record(data: dict[str, Any]) -> CatalogRecord:

@@ -71,11 +71,14 @@ def counts_document(update: CountUpdate) -> dict[str, Any]:
     }
 
 
+_METADATA_SET = frozenset(METADATA_FIELDS)
+
+
 def metadata_document(arxiv_id: str, metadata: dict[str, Any] | None) -> dict[str, Any]:
     """The metadata part of a paper document; `None` records that arXiv doesn't know it."""
     if metadata is None:
         return {"arxiv_id": arxiv_id, "metadata_status": "not_found"}
-    doc = {field: metadata.get(field) for field in METADATA_FIELDS if metadata.get(field)}
+    doc = {field: value for field, value in metadata.items() if value and field in _METADATA_SET}
     doc["arxiv_id"] = arxiv_id
     doc["metadata_status"] = "found"
     doc["abs_url"] = f"https://arxiv.org/abs/{arxiv_id}"
