@@ -10,6 +10,7 @@ from kafka.errors import KafkaError
 from streams.agents import Metrics, register_agents
 from streams.tables import TABLE_NAMES, declare_tables
 from streams.topics import declare_topics
+from streams.watchdog import register_watchdog
 from trending_arxiv.kafka_admin import ensure_topics, partition_count
 from trending_arxiv.retry import call_until_available
 from trending_arxiv.settings import WorkerSettings
@@ -54,6 +55,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
     topics = declare_topics(app, settings)
     tables = declare_tables(app, settings.topic_partitions)
     register_agents(app, topics, tables, settings, metrics)
+    register_watchdog(app, topics, settings)
     return app, metrics
 
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -102,3 +102,29 @@ def partition_count(bootstrap_servers: str, topic: str) -> int:
         return len(consumer.partitions_for_topic(topic) or ())
     finally:
         consumer.close()
+
+
+def group_offsets(
+    bootstrap_servers: str, group: str, topics: Sequence[str], timeout_ms: int = 10_000
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """`group`'s committed offsets and the log-end offsets of every partition of `topics`.
+
+    A partition the group has not committed is missing from the first dict. Raises
+    KafkaError (or OSError) when Kafka does not answer within about `timeout_ms`.
+    """
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="trending-arxiv-offsets",
+        request_timeout_ms=timeout_ms,
+    )  # fmt: skip
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    try:
+        found = admin.list_group_offsets(group).get(group, {})
+        committed = {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())
+        ]
+        ends = consumer.end_offsets(partitions) if partitions else {}
+        return {tp: committed[tp] for tp in partitions if tp in committed}, dict(ends)
+    finally:
+        consumer.close()
+        admin.close()

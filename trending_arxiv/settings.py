@@ -191,6 +191,10 @@ class WorkerSettings(CommonSettings):
     producer_buffer_max_messages: int = Field(default=20_000, ge=1)
     # asyncio event loop of the worker: uvloop measured ~1.3x on Faust's consumption path.
     worker_event_loop: Literal["aio", "uvloop"] = "uvloop"
+    # A worker whose offset commits stand still this long while records wait for it, and
+    # Kafka answers, restarts itself in place (same PID; see streams/watchdog.py). 0: never.
+    worker_stall_restart_seconds: float = Field(default=45.0, ge=0)
+    worker_stall_check_seconds: float = Field(default=5.0, gt=0)
 
 
 class SinkSettings(CommonSettings):

@@ -6,12 +6,11 @@ import logging
 import time
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
-from kafka.structs import TopicPartition
 
 from trending_arxiv.demo import PipelineProcesses, pipeline_env
-from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.kafka_admin import ensure_topics, group_offsets
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -36,25 +35,11 @@ def start_pipeline(
 
 
 def group_lag(kafka: str, group: str, topics: list[str]) -> int | None:
-    """Messages of `topics` not yet committed by `group` (None if it committed nothing)."""
-    admin = KafkaAdminClient(bootstrap_servers=kafka)
-    consumer = KafkaConsumer(bootstrap_servers=kafka)
-    try:
-        committed = admin.list_group_offsets(group).get(group, {})
-        partitions = [
-            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())
-        ]
-        if not partitions:
-            return None
-        ends = consumer.end_offsets(partitions)
-        lag = 0
-        for tp in partitions:
-            done = committed.get(tp)
-            lag += ends[tp] - (done.offset if done is not None and done.offset >= 0 else 0)
-        return lag
-    finally:
-        consumer.close()
-        admin.close()
+    """Messages of `topics` not yet committed by `group` (None if the topics have none)."""
+    committed, ends = group_offsets(kafka, group, topics)
+    if not ends:
+        return None
+    return sum(end - committed.get(tp, 0) for tp, end in ends.items())
 
 
 def wait_for_commits(kafka: str, group: str, topic: str, timeout: float = 60.0) -> None:

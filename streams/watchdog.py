@@ -1,0 +1,85 @@
+"""The worker's liveness watchdog: restart in place when offset commits stand still.
+
+aiokafka can lose the group coordinator after a broker restart and never find it again
+(aio-libs/aiokafka#1133; `trending_arxiv.liveness`). Faust then waits on a commit that
+never completes, with no error to react to. A timer asks Kafka itself (kafka-python, a
+fresh client each time) for the group's committed and log-end offsets of the topics the
+agents read; when the committed offsets stand still for
+`worker_stall_restart_seconds` while records wait, the worker re-executes itself: same
+PID, same command line, fresh Kafka clients. That is safe by design: nothing after the
+last commit counted, and a redelivered record changes nothing (the SIGKILL fault test
+restarts a worker the hard way). While Kafka does not answer, or the group rebalances or
+recovers its tables, standing offsets are expected and the watch starts over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+
+import faust
+from kafka.errors import KafkaError
+
+from streams.topics import StreamTopics
+from trending_arxiv.kafka_admin import group_offsets
+from trending_arxiv.liveness import StallDetector
+from trending_arxiv.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+#: Set in the environment of a worker that restarted itself: how many times it did.
+RESTARTS_VARIABLE = "TRENDING_WORKER_STALL_RESTARTS"
+
+
+def restart_in_place(reason: str) -> None:
+    """Replace this process by a fresh run of the same command (keeps the PID and logs)."""
+    restarts = int(os.environ.get(RESTARTS_VARIABLE, "0")) + 1
+    log.error("%s; restarting the worker in place (restart %d)", reason, restarts)
+    os.environ[RESTARTS_VARIABLE] = str(restarts)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Sockets and files Python opened are not inherited; stdout/stderr (the log) are.
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def register_watchdog(app: faust.App, topics: StreamTopics, settings: WorkerSettings) -> None:
+    """Attach the stall watch timer to `app` (unless `worker_stall_restart_seconds` is 0)."""
+    limit = settings.worker_stall_restart_seconds
+    if not limit:
+        return
+    group = app.conf.id
+    watched = [t.get_topic_name() for t in (topics.raw_posts, topics.routed_posts,
+                                            topics.mention_batches)]  # fmt: skip
+    detector = StallDetector()
+    timeout = max(1.0, settings.worker_stall_check_seconds * 2)
+
+    @app.timer(interval=settings.worker_stall_check_seconds, name="stall-watchdog")
+    async def watch_commits() -> None:
+        now = time.monotonic()
+        if app.rebalancing or app.in_recovery:
+            detector.reset(now)
+            return
+        try:
+            committed, ends = await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(
+                    None, group_offsets, settings.kafka_bootstrap_servers, group, watched,
+                    int(timeout * 1000),
+                ),
+                timeout=timeout * 2,
+            )  # fmt: skip
+        except (KafkaError, OSError, TimeoutError) as error:  # a pause, not a stall
+            log.debug("stall watch: Kafka did not answer (%s)", error)
+            detector.reset(now)
+            return
+        stalled = detector.observe(now, committed, ends)
+        if stalled >= limit:
+            waiting = sum(end - committed.get(tp, 0) for tp, end in ends.items())
+            restart_in_place(
+                f"no offset commit for {stalled:.0f}s while {waiting} records wait and "
+                "Kafka answers (a lost group coordinator?)"
+            )

@@ -1,0 +1,45 @@
+"""The stall rule of the worker's watchdog, without Kafka."""
+
+from __future__ import annotations
+
+from trending_arxiv.liveness import StallDetector
+
+A, B = ("raw", 0), ("raw", 1)
+
+
+def test_standing_offsets_with_waiting_records_count_as_stalled() -> None:
+    detector = StallDetector()
+    assert detector.observe(0.0, {A: 5}, {A: 9}) == 0.0
+    assert detector.observe(10.0, {A: 5}, {A: 9}) == 10.0
+    assert detector.observe(25.0, {A: 5}, {A: 12}) == 25.0  # more arrive, none committed
+
+
+def test_any_committed_progress_restarts_the_clock() -> None:
+    detector = StallDetector()
+    detector.observe(0.0, {A: 5, B: 1}, {A: 9, B: 9})
+    assert detector.observe(30.0, {A: 5, B: 2}, {A: 9, B: 9}) == 0.0
+    assert detector.observe(40.0, {A: 5, B: 2}, {A: 9, B: 9}) == 10.0
+
+
+def test_nothing_waiting_is_idle_not_stalled() -> None:
+    detector = StallDetector()
+    detector.observe(0.0, {A: 9}, {A: 9})
+    assert detector.observe(100.0, {A: 9}, {A: 9}) == 0.0
+    # Records arrive after a long idle spell: the clock runs from the last idle sight.
+    assert detector.observe(110.0, {A: 9}, {A: 12}) == 10.0
+    assert detector.observe(115.0, {A: 9}, {A: 12}) == 15.0
+
+
+def test_a_group_that_never_committed_stalls_on_waiting_records() -> None:
+    detector = StallDetector()
+    detector.observe(0.0, {}, {A: 3})
+    assert detector.observe(50.0, {}, {A: 3}) == 50.0
+    assert detector.observe(60.0, {}, {A: 0}) == 0.0  # an empty partition waits for nothing
+
+
+def test_reset_forgets_standing_time() -> None:
+    detector = StallDetector()
+    detector.observe(0.0, {A: 1}, {A: 5})
+    detector.reset(40.0)  # e.g. Kafka did not answer, or the group rebalanced
+    assert detector.observe(45.0, {A: 1}, {A: 5}) == 0.0
+    assert detector.observe(60.0, {A: 1}, {A: 5}) == 15.0
