@@ -16,7 +16,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import faust
@@ -315,24 +315,39 @@ def register_agents(
                 await papers.flush(partition)
             yield None
 
+    def owns() -> Callable[[str], bool]:
+        """Whether a join key's partition is one this worker owns (not a standby copy)."""
+        raw_topic = topics.raw_posts.get_topic_name()
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == raw_topic}
+        return lambda key: key_partition(key, settings.topic_partitions) in owned
+
     @app.timer(interval=settings.repost_expiry_check_seconds, name="expire-pending-reposts")
     async def expire_pending_reposts() -> None:
         """Drop reposts that waited too long for their subject (memory bound; counted)."""
         now = clock.now()
         if now is None:
             return
-        raw_topic = topics.raw_posts.get_topic_name()
-        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == raw_topic}
-
-        def owns(subject: str) -> bool:
-            return key_partition(subject, settings.topic_partitions) in owned
-
-        expired = ledger.expire_pending(now, owns)
+        expired = ledger.expire_pending(now, owns())
         # No await since the sweep: only its own writes are pending in the table view.
         await ledger_table.flush(
             lambda key: key_partition(key[len(PENDING_PREFIX) :], settings.topic_partitions)
         )
         metrics.add("ledger.expired_reposts", expired)
+
+    @app.timer(interval=settings.dedupe_prune_seconds, name="forget-old-dedupe-entries")
+    async def forget_old_dedupe_entries() -> None:
+        """Forget posts stored longer ago than the dedupe retention (bounds the ledger).
+
+        One synchronous sweep over the ledger (about a second per million entries here),
+        so every write flushed below is a delete of this sweep.
+        """
+        now = clock.now()
+        if now is None:
+            return
+        cutoff = now - timedelta(days=settings.dedupe_retention_days)
+        dropped = ledger.forget_before(cutoff, owns())
+        await ledger_table.flush(lambda key: key_partition(dropped[key], settings.topic_partitions))
+        metrics.add("ledger.forgotten", len(dropped))
 
     @app.timer(interval=settings.counts_refresh_seconds, name="refresh-counts")
     async def refresh_counts() -> None:

@@ -11,6 +11,11 @@ workers can split the work.
 When a repost is credited, the ledger sends a small `credit` record back to the
 routing topic keyed by the repost's own id, so a later delete of the repost (which
 names only the repost) finds the papers it must withdraw.
+
+What the ledger remembers is bounded: stored entries keep no post text (a redelivered
+post brings its own; removals need none), only reposts waiting for their subject keep
+theirs; and `forget_before` drops what was stored longer ago than the dedupe retention
+(`dedupe_retention_days`), so a post redelivered after that counts as new.
 """
 
 from __future__ import annotations
@@ -74,6 +79,39 @@ def _post_entry(post: NormalizedPost, arxiv_ids: tuple[str, ...] | list[str]) ->
     }
 
 
+def _remembered(entry: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What is stored of an entry: no text (the largest part), and when it was stored."""
+    kept = {k: v for k, v in entry.items() if k not in ("text", "_seen")}
+    kept["at"] = now.timestamp()
+    return kept
+
+
+def holder_key(key: str, entry: Any) -> str | None:
+    """The join key whose partition holds ledger `key` (its changelog partition).
+
+    Entries sit under the record that wrote them: a post, delete or waiting list under
+    its own id; a credited repost's marker under its subject, the `ref` of its entry.
+    """
+    for prefix in (POST_PREFIX, TOMBSTONE_PREFIX, PENDING_PREFIX):
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    if key.startswith(CREDITED_PREFIX):
+        return entry.get("ref") if isinstance(entry, dict) else None
+    return None
+
+
+def _stored_at(entry: Any) -> float | None:
+    """When an entry was stored (stream time); entries of older versions: post or delete time."""
+    if not isinstance(entry, dict):
+        return None
+    for name in ("at", "deleted_at"):
+        if isinstance(entry.get(name), int | float):
+            return float(entry[name])
+    if entry.get("t"):
+        return parse_utc(entry["t"]).timestamp()
+    return None
+
+
 def _entry_to_post(entry: dict[str, Any]) -> NormalizedPost:
     return NormalizedPost(
         post_id=entry["id"],
@@ -131,9 +169,9 @@ class Ledger:
 
     def _original(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
         key = POST_PREFIX + entry["id"]
-        if self._replay_duplicate(entry["id"], now, result):
+        if self._replay_duplicate(entry, now, result):
             return
-        self.store[key] = entry
+        self.store[key] = _remembered(entry, now)
         result.mentions.extend(_mentions(entry, "add", now))
         # A waiting repost is credited however long it waited: stream time is global, so
         # a lagging partition can deliver an older subject "late". Expiry is only the
@@ -144,7 +182,7 @@ class Ledger:
 
     def _repost(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
         subject_id = entry["ref"]
-        if self._replay_duplicate(entry["id"], now, result):
+        if self._replay_duplicate(entry, now, result):
             return
         # A deleted subject still credits reposts made before its delete, so the result
         # does not depend on whether the repost or the delete is read first.
@@ -167,9 +205,10 @@ class Ledger:
     ) -> None:
         credited = {k: v for k, v in repost.items() if k != "_seen"}
         credited["ids"] = list(arxiv_ids)
-        self.store[CREDITED_PREFIX + repost["id"]] = credited
+        remembered = _remembered(credited, now)
+        self.store[CREDITED_PREFIX + repost["id"]] = remembered
         result.mentions.extend(_mentions(credited, "add", now))
-        result.reroutes.append((repost["id"], {"type": "credit", "post": credited}))
+        result.reroutes.append((repost["id"], {"type": "credit", "post": remembered}))
 
     def _credit(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
         """The repost's own partition learns which papers it was credited with."""
@@ -180,7 +219,7 @@ class Ledger:
             return
         if key in self.store:
             result.duplicates += 1
-        self.store[key] = entry
+        self.store[key] = _remembered(entry, now)
 
     def _delete(self, post_id: str, now: datetime, result: LedgerResult) -> None:
         tombstone = TOMBSTONE_PREFIX + post_id
@@ -191,23 +230,29 @@ class Ledger:
                 result.mentions.extend(_mentions(previous, "remove", now))
             return
         entry = self.store.pop(POST_PREFIX + post_id, None)
-        self.store[tombstone] = entry or {"id": post_id, "deleted_at": now.timestamp()}
+        self.store[tombstone] = {**(entry or {"id": post_id}), "deleted_at": now.timestamp(),
+                                 "at": now.timestamp()}  # fmt: skip
         result.deletes += 1
         if entry is not None:
             result.mentions.extend(_mentions(entry, "remove", now))
 
-    def _replay_duplicate(self, post_id: str, now: datetime, result: LedgerResult) -> bool:
+    def _replay_duplicate(
+        self, incoming: dict[str, Any], now: datetime, result: LedgerResult
+    ) -> bool:
         """Handle a post seen before; return True if it was.
 
         The mentions it caused are sent again: downstream counting is idempotent per
         post, and re-sending covers a crash between the table write and the send
-        (Faust commits after both, so the redelivered record lands here).
+        (Faust commits after both, so the redelivered record lands here). Their text is
+        the redelivered record's own (the same post; stored entries keep none).
         """
+        post_id = incoming["id"]
         for prefix in (POST_PREFIX, CREDITED_PREFIX):
             entry = self.store.get(prefix + post_id)
             if entry is not None:
                 result.duplicates += 1
-                result.mentions.extend(_mentions(entry, "add", now))
+                resent = {**entry, "text": incoming.get("text")}
+                result.mentions.extend(_mentions(resent, "add", now))
                 if prefix == CREDITED_PREFIX:
                     result.reroutes.append((post_id, {"type": "credit", "post": entry}))
                 return True
@@ -240,6 +285,31 @@ class Ledger:
             else:
                 del self.store[key]
         return expired
+
+    def forget_before(
+        self, cutoff: datetime, owns: Callable[[str], bool] | None = None
+    ) -> dict[str, str]:
+        """Drop dedupe entries stored before `cutoff` (stream time); return, for each key
+        dropped, the join key whose partition held it (for its changelog delete).
+
+        Waiting reposts are left to `expire_pending`. `owns(join_key)` limits the sweep
+        to the partitions this process owns, as there.
+        """
+        limit = cutoff.timestamp()
+        dropped: dict[str, str] = {}
+        for key in list(self.store.keys()):
+            if key.startswith(PENDING_PREFIX):
+                continue
+            entry = self.store.get(key)
+            stored = _stored_at(entry)
+            holder = holder_key(key, entry)
+            if stored is None or stored >= limit or holder is None:
+                continue
+            if owns is not None and not owns(holder):
+                continue
+            del self.store[key]
+            dropped[key] = holder
+        return dropped
 
 
 def entry_post(entry: dict[str, Any]) -> NormalizedPost:

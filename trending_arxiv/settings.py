@@ -170,7 +170,11 @@ class WorkerSettings(CommonSettings):
     worker_data_dir: str = ".stack/faust"
     worker_web_port: int = 6066
     worker_web_enabled: bool = False
-    dedupe_retention_days: int = Field(default=30, ge=1)
+    # Post ids are remembered (dedupe, deletes, repost credits) this long in stream time,
+    # then forgotten: a post redelivered later counts again. Swept every
+    # `dedupe_prune_seconds`; this bounds the worker's memory.
+    dedupe_retention_days: float = Field(default=30.0, gt=0)
+    dedupe_prune_seconds: float = Field(default=3600.0, gt=0)
     trend_half_life_hours: float = Field(default=6.0, gt=0)
     alert_min_accounts_1h: int = Field(default=10, ge=1)
     alert_velocity_ratio: float = Field(default=5.0, gt=0)

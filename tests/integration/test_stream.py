@@ -254,6 +254,61 @@ def test_repost_whose_subject_never_comes_is_dropped_after_the_wait(
         processes.stop()
 
 
+def test_dedupe_entries_past_the_retention_are_forgotten_in_their_own_partition(
+    namespace: str, stack_endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    """The ledger is bounded: once stream time is past a post's retention, its entry is
+    deleted, by a changelog tombstone in the partition that holds it (so a restart does
+    not bring it back); a recent post's entry stays."""
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    processes = start_pipeline(
+        namespace, kafka, es_url, tmp_path,
+        TRENDING_DEDUPE_RETENTION_DAYS="1", TRENDING_DEDUPE_PRUNE_SECONDS="1",
+    )  # fmt: skip
+    old, recent = (
+        "at://did:plc:alice/app.bsky.feed.post/o1",
+        "at://did:plc:bob/app.bsky.feed.post/n1",
+    )
+    try:
+        send(kafka, settings.topics.raw_posts, [
+            bsky_post("did:plc:alice", "o1", NOW - timedelta(days=3), P1),
+        ], keyed=True)  # fmt: skip
+        wait_for_quiet(settings)
+        send(kafka, settings.topics.raw_posts, [
+            bsky_post("did:plc:bob", "n1", NOW, P2),  # stream time moves 3 days on
+        ], keyed=True)  # fmt: skip
+        wait_for_quiet(settings)
+        worker = WorkerSettings(namespace=namespace)
+        changelog = f"{namespace}-{worker.worker_id}-ledger-changelog"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            records = changelog_records(kafka, changelog)
+            if records.get(f"post:{old}", [(None, b"")])[-1][1] is None:
+                break
+            time.sleep(1)
+        partitions_of_old = {partition for partition, _ in records[f"post:{old}"]}
+        assert records[f"post:{old}"][-1][1] is None, records[f"post:{old}"]
+        assert len(partitions_of_old) == 1  # the delete went where the entry lives
+        assert records[f"post:{recent}"][-1][1] is not None
+        es = Elasticsearch(es_url)
+        assert indexed_posts_by_paper(es, settings.indices.papers) == {P1: 1, P2: 1}
+    finally:
+        processes.stop()
+
+
+def changelog_records(kafka: str, topic: str) -> dict[str, list[tuple[int, bytes | None]]]:
+    """Every record of a Faust changelog: decoded key -> [(partition, value)] in order."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    found: dict[str, list[tuple[int, bytes | None]]] = {}
+    for record in consumer:
+        found.setdefault(json.loads(record.key), []).append((record.partition, record.value))
+    consumer.close()
+    return found
+
+
 def indexed_posts_by_paper(es: Elasticsearch, index: str) -> dict[str, int]:
     """All-time posts of every paper document, after a refresh."""
     es.indices.refresh(index=index)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from trending_arxiv.ledger import Ledger, join_key, needs_join, routed_post
+from trending_arxiv.ledger import (
+    CREDITED_PREFIX,
+    PENDING_PREFIX,
+    POST_PREFIX,
+    TOMBSTONE_PREFIX,
+    Ledger,
+    holder_key,
+    join_key,
+    needs_join,
+    routed_post,
+)
 from trending_arxiv.posts import NormalizedPost
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -27,7 +37,7 @@ def post(
         author_id=author,
         author_handle=author,
         created_at=T0 + timedelta(minutes=minutes),
-        text="t",
+        text=f"text of {post_id}",
         links=(),
         arxiv_ids=ids,
         ref_post_id=ref,
@@ -46,12 +56,14 @@ class Harness:
 
     def send(self, item: NormalizedPost, now_minutes: int = 0) -> None:
         queue = [routed_post(item)]
+        self.texts: dict[str, str] = {}
         while queue:
             result = self.ledger.apply(queue.pop(0), T0 + timedelta(minutes=now_minutes))
             self.duplicates += result.duplicates
             self.expired += result.expired_reposts
             queue.extend(r for _, r in result.reroutes)
             for mention in result.mentions:
+                self.texts[mention.post_id] = mention.text
                 posts = self.live.setdefault(mention.arxiv_id, set())
                 if mention.op == "add":
                     posts.add(mention.post_id)
@@ -161,3 +173,68 @@ def test_expire_pending_sweeps_only_owned_subjects() -> None:
     h.send(post("s2", ("2401.00002",)), now_minutes=10)  # r2 was not ours to expire
     h.send(post("s1", ("2401.00001",)), now_minutes=10)  # r1 expired: not credited
     assert h.counts() == {"2401.00001": 1, "2401.00002": 2}
+
+
+# -- what the ledger remembers, and for how long -------------------------------------------
+def test_stored_entries_keep_no_text_but_resent_mentions_have_it() -> None:
+    h = Harness()
+    h.send(post("s", ("2401.00001",)))
+    h.send(post("r", kind="repost", ref="s", author="bob"))
+    h.send(post("d", ("2401.00002",)))
+    h.send(post("d", kind="delete"))
+    assert all("text" not in entry for entry in h.store.values()), h.store
+    h.send(post("s", ("2401.00001",)))  # redelivered: its mention again, with its text
+    assert h.duplicates == 1 and h.texts == {"s": "text of s"}
+    h.send(post("r", kind="repost", ref="s", author="bob"))
+    assert h.texts == {"r": "text of r"}
+
+
+def test_a_waiting_repost_keeps_its_text_until_credited() -> None:
+    h = Harness()
+    h.send(post("r", kind="repost", ref="s", author="bob"))
+    assert h.store[PENDING_PREFIX + "s"][0]["text"] == "text of r"
+    h.send(post("s", ("2401.00001",)))
+    assert h.texts == {"s": "text of s", "r": "text of r"}
+
+
+def test_forget_before_drops_old_dedupe_entries_with_their_holders() -> None:
+    h = Harness()
+    h.send(post("old", ("2401.00001",)), now_minutes=0)
+    h.send(post("r", kind="repost", ref="old", author="bob"), now_minutes=0)
+    h.send(post("gone", kind="delete"), now_minutes=0)
+    h.send(post("waiting", kind="repost", ref="nobody"), now_minutes=0)
+    h.send(post("new", ("2401.00002",)), now_minutes=120)
+    dropped = h.ledger.forget_before(T0 + timedelta(minutes=60))
+    assert dropped == {
+        POST_PREFIX + "old": "old",
+        CREDITED_PREFIX + "r": "old",  # held in the subject's partition
+        POST_PREFIX + "r": "r",  # the credit the repost's own partition stored
+        TOMBSTONE_PREFIX + "gone": "gone",
+    }
+    assert set(h.store) == {POST_PREFIX + "new", PENDING_PREFIX + "nobody"}
+    # Past the retention a redelivered post is new again (the documented trade-off).
+    h.send(post("old", ("2401.00001",)), now_minutes=130)
+    assert h.duplicates == 0
+
+
+def test_forget_before_sweeps_only_owned_holders() -> None:
+    h = Harness()
+    h.send(post("a", ("2401.00001",)))
+    h.send(post("b", ("2401.00002",)))
+    dropped = h.ledger.forget_before(T0 + timedelta(days=1), owns=lambda key: key == "a")
+    assert dropped == {POST_PREFIX + "a": "a"} and POST_PREFIX + "b" in h.store
+
+
+def test_entries_of_older_versions_are_aged_by_their_post_time() -> None:
+    ledger = Ledger({POST_PREFIX + "x": {"id": "x", "ids": ["2401.00001"],
+                                          "t": "2026-01-01T00:00:00Z"}}, 60.0)  # fmt: skip
+    assert ledger.forget_before(T0 - timedelta(hours=1)) == {}
+    assert ledger.forget_before(T0 + timedelta(hours=1)) == {POST_PREFIX + "x": "x"}
+
+
+def test_holder_key_of_every_prefix() -> None:
+    assert holder_key(POST_PREFIX + "p", {}) == "p"
+    assert holder_key(TOMBSTONE_PREFIX + "p", {}) == "p"
+    assert holder_key(PENDING_PREFIX + "s", []) == "s"
+    assert holder_key(CREDITED_PREFIX + "r", {"ref": "s"}) == "s"
+    assert holder_key("other", {}) is None
