@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,8 +25,8 @@ def mention(post_id: str, hours_ago: float, author: str = "a", op: str = "add") 
         source="x",
         kind="post",
         author_id=author,
-        op=op,
-    )  # type: ignore[arg-type]
+        op=op,  # type: ignore[arg-type]
+    )
 
 
 def state_of(*mentions: Mention) -> dict:
@@ -62,7 +63,7 @@ def test_windows_expire_as_stream_time_moves() -> None:
 
 
 def test_add_is_idempotent_and_remove_is_remembered() -> None:
-    state, accounts = counting.new_paper_state(), {}
+    state, accounts = counting.new_paper_state(), cast(dict[str, Any], {})
     assert counting.apply_mentions(state, [mention("1", 1)], accounts)
     assert not counting.apply_mentions(state, [mention("1", 1)], accounts)
     assert counting.apply_mentions(state, [mention("1", 1, op="remove")], accounts)
@@ -137,7 +138,7 @@ def test_stream_clock_only_moves_forward_and_advances_when_idle() -> None:
 )
 def test_counts_equal_a_naive_recount(events: list[tuple[int, float, bool, bool]]) -> None:
     """Whatever the order of adds, removes and prunes, every window equals a recount."""
-    state, entries = counting.new_paper_state(), {}
+    state, entries = counting.new_paper_state(), cast(dict[str, Any], {})
     first: dict[str, tuple[float, str]] = {}
     removed: set[str] = set()
     for number, hours, is_remove, then_prune in events:
@@ -163,7 +164,7 @@ def test_counts_equal_a_naive_recount(events: list[tuple[int, float, bool, bool]
 
 def test_state_stays_small_however_popular_the_paper() -> None:
     """30 days of a post a minute from 3k accounts: the summary is bounded, not per post."""
-    state, entries = counting.new_paper_state(), {}
+    state, entries = counting.new_paper_state(), cast(dict[str, Any], {})
     minutes = 30 * 24 * 60
     for k in range(minutes):
         post = mention(str(k), (minutes - k) / 60, author=f"u{k % 3000}")
