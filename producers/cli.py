@@ -89,7 +89,7 @@ def _run(run: Callable[[], None]) -> None:
         pass
     except (RuntimeError, ValueError) as exc:
         # Configuration problems the operator must fix (messages never include secrets).
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -134,7 +134,7 @@ def replay_command(
             paths, settings, rate=rate, progress=progress, checkpoint=checkpoint, stop=stop
         )
     except ReplayInputError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     except WriterStopped:
         raise typer.Exit(0) from None

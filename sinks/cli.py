@@ -33,7 +33,8 @@ def _catalog_group() -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    # soft_wrap: no line breaks of Rich's own inside paths (stderr is often no terminal).
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code=2)
 
 

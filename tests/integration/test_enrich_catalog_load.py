@@ -131,8 +131,11 @@ def test_cli_load_with_progress_and_bad_lines(
     assert "record 11: invalid JSON" in result.output
     assert es.count(index=settings.indices.papers)["count"] == 20
 
-    missing = runner.invoke(catalog_app, ["load", str(tmp_path / "nope.jsonl")], env=env_vars)
+    # A long path: the error keeps it on one line (no wrapping inside it) for copy-paste.
+    absent = tmp_path / ("nope-" + "x" * 120 + ".jsonl")
+    missing = runner.invoke(catalog_app, ["load", str(absent)], env=env_vars)
     assert missing.exit_code == 2 and "no such file" in missing.output
+    assert str(absent) in missing.output
     junk = tmp_path / "junk.csv"
     junk.write_text("a,b\n")
     bad = runner.invoke(catalog_app, ["load", str(junk)], env=env_vars)
