@@ -123,7 +123,7 @@ def wait_until_flowing(
     (They do not survive Kafka or Elasticsearch missing *while they start*; the faults
     here hit a running pipeline.)
     """
-    from elasticsearch import Elasticsearch, NotFoundError
+    from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
     es = Elasticsearch(**settings.elasticsearch_client_kwargs())
     deadline = time.monotonic() + timeout
@@ -134,5 +134,8 @@ def wait_until_flowing(
                 return
         except NotFoundError:
             pass  # the sink has not created its indices yet
+        except ApiError as error:
+            if error.status_code != 503:
+                raise  # 503: just created, its shard not started yet
         time.sleep(0.5)
     raise AssertionError(f"nothing reached Elasticsearch within {timeout}s")
