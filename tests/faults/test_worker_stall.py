@@ -4,7 +4,10 @@ pipeline ends exact; with the watchdog off, the same fault leaves work uncommitt
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,8 @@ from tests.faults.replaying import (
 )
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
 from trending_arxiv.demo import PipelineProcesses
+from trending_arxiv.settings import CommonSettings
+from trending_arxiv.simulate import SimulationResult
 
 pytestmark = pytest.mark.integration
 
@@ -37,31 +42,54 @@ def fault_env(trigger: Path, restart_after: float) -> dict[str, str]:
     }
 
 
-def replay_through(processes: PipelineProcesses, corpus: Path, tmp_path: Path) -> None:
-    output = tmp_path / "producer.out"
-    producer = start_producer(corpus, tmp_path / "replay.checkpoint.json", processes.env, output)
-    finish_producer(producer, output, timeout=120)
+@dataclass
+class FaultRun:
+    settings: CommonSettings
+    reference: SimulationResult
+    processes: PipelineProcesses
+    worker_pid: int
+
+
+@contextlib.contextmanager
+def lost_coordinator_run(
+    stack_endpoints: tuple[str, str],
+    namespace: str,
+    tmp_path: Path,
+    *,
+    generated: int,
+    seed: int,
+    restart_after: float,
+) -> Iterator[FaultRun]:
+    """A warmed-up pipeline whose worker then loses its coordinator, with a corpus replayed
+    into it; the processes are stopped on the way out."""
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    corpus, reference = build_corpus(tmp_path, generated=generated, seed=seed)
+    trigger = tmp_path / "lose-coordinator"
+    processes = start_pipeline(
+        namespace, kafka, es_url, tmp_path, **fault_env(trigger, restart_after)
+    )
+    try:
+        warm_up(processes.env, settings, processes)
+        trigger.touch()
+        output = tmp_path / "producer.out"
+        checkpoint = tmp_path / "replay.checkpoint.json"
+        finish_producer(start_producer(corpus, checkpoint, processes.env, output), output, 120)
+        yield FaultRun(settings, reference, processes, processes.children[0][1].pid)
+    finally:
+        processes.stop()
 
 
 def test_worker_that_stops_committing_restarts_in_place_and_counts_stay_exact(
     stack_endpoints: tuple[str, str], namespace: str, tmp_path: Path
 ) -> None:
-    kafka, es_url = stack_endpoints
-    settings = settings_for(namespace, kafka, es_url)
-    corpus, reference = build_corpus(tmp_path, generated=1_500, seed=43)
-    trigger = tmp_path / "lose-coordinator"
-    processes = start_pipeline(namespace, kafka, es_url, tmp_path, **fault_env(trigger, 8))
-    try:
-        warm_up(processes.env, settings, processes)
-        trigger.touch()
-        worker_pid = processes.children[0][1].pid
-        replay_through(processes, corpus, tmp_path)
-        wait_for_quiet(settings, timeout=120)
-        assert_counts_exact(settings, reference, processes, timeout=60)
-        processes.check_alive()
-        assert processes.children[0][1].pid == worker_pid
-    finally:
-        processes.stop()
+    with lost_coordinator_run(
+        stack_endpoints, namespace, tmp_path, generated=1_500, seed=43, restart_after=8
+    ) as run:
+        wait_for_quiet(run.settings, timeout=120)
+        assert_counts_exact(run.settings, run.reference, run.processes, timeout=60)
+        run.processes.check_alive()
+        assert run.processes.children[0][1].pid == run.worker_pid
     log = (tmp_path / "worker.log").read_text(errors="replace")
     assert "fault injection: the group coordinator is lost" in log
     assert "restarting the worker in place (restart 1)" in log
@@ -71,20 +99,11 @@ def test_worker_that_stops_committing_restarts_in_place_and_counts_stay_exact(
 def test_without_the_watchdog_the_same_fault_leaves_work_uncommitted(
     stack_endpoints: tuple[str, str], namespace: str, tmp_path: Path
 ) -> None:
-    kafka, es_url = stack_endpoints
-    settings = settings_for(namespace, kafka, es_url)
-    corpus, _ = build_corpus(tmp_path, generated=300, seed=44)
-    trigger = tmp_path / "lose-coordinator"
-    processes = start_pipeline(namespace, kafka, es_url, tmp_path, **fault_env(trigger, 0))
-    try:
-        warm_up(processes.env, settings, processes)
-        trigger.touch()
-        replay_through(processes, corpus, tmp_path)
+    with lost_coordinator_run(
+        stack_endpoints, namespace, tmp_path, generated=300, seed=44, restart_after=0
+    ) as run:
         with pytest.raises(AssertionError, match="still busy"):
-            wait_for_quiet(settings, timeout=30)
-        processes.check_alive()
-    finally:
-        processes.stop()
-    assert "fault injection: the group coordinator is lost" in (tmp_path / "worker.log").read_text(
-        errors="replace"
-    )
+            wait_for_quiet(run.settings, timeout=30)
+        run.processes.check_alive()
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "fault injection: the group coordinator is lost" in log
