@@ -94,13 +94,15 @@ class DirectTable(MutableMapping[str, Any]):
 
         A function instead gives each key's partition (a sweep over many partitions).
         """
-        for key in self.changed:
+        # Taken before the first await: a timer's sweep that runs while a send waits (a
+        # full producer buffer) then flushes only its own writes, to its own partitions.
+        changed, self.changed = self.changed, set()
+        for key in changed:
             value = self.store.get(key)
             encoded = None if value is None else orjson.dumps(value)
             # Faust's Table serializes str keys as JSON too (whatever the schema says).
             target = partition if isinstance(partition, int) else partition(key)
             await self.producer.send(self.topic, orjson.dumps(key), encoded, target, None, None)
-        self.changed.clear()
 
 
 def key_partition(key: str, partitions: int) -> int:
