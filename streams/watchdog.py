@@ -6,7 +6,10 @@ never completes, with no error to react to. A timer asks Kafka itself (kafka-pyt
 fresh client each time) for the group's committed and log-end offsets of the topics the
 agents read; when the committed offsets stand still for
 `worker_stall_restart_seconds` while records wait, the worker re-executes itself: same
-PID, same command line, fresh Kafka clients. That is safe by design: nothing after the
+PID, same command line, fresh Kafka clients. Just before, a fresh client removes the
+stuck member from the group (the member cannot leave by itself), so the restarted worker
+is assigned its partitions at once rather than after the old session times out. That is
+safe by design: nothing after the
 last commit counted, and a redelivered record changes nothing (the SIGKILL fault test
 restarts a worker the hard way). While Kafka does not answer, or the group rebalances or
 recovers its tables, standing offsets are expected and the watch starts over.
@@ -24,7 +27,7 @@ import faust
 from kafka.errors import KafkaError
 
 from streams.topics import StreamTopics
-from trending_arxiv.kafka_admin import group_offsets
+from trending_arxiv.kafka_admin import group_offsets, remove_group_member
 from trending_arxiv.liveness import StallDetector
 from trending_arxiv.settings import WorkerSettings
 
@@ -45,6 +48,30 @@ def restart_in_place(reason: str) -> None:
     sys.stderr.flush()
     # Sockets and files Python opened are not inherited; stdout/stderr (the log) are.
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def current_member_id(app: faust.App) -> str | None:
+    """The worker's member id in its consumer group, if it has joined (aiokafka internals)."""
+    try:
+        coordinator = app.consumer._thread._ensure_consumer()._coordinator  # type: ignore[attr-defined]
+        member_id = coordinator.member_id
+    except Exception:  # a restart must not depend on private attributes
+        return None
+    return member_id or None
+
+
+def leave_for(bootstrap_servers: str, group: str, member_id: str | None) -> None:
+    """Remove the stuck member from `group` on its behalf; a failure only costs time."""
+    if member_id is None:
+        return
+    try:
+        removed = remove_group_member(bootstrap_servers, group, member_id)
+    except (KafkaError, OSError) as error:
+        log.warning("could not remove member %s from %s (%s); the restarted worker "
+                    "waits for its session to time out", member_id, group, error)  # fmt: skip
+        return
+    if removed:
+        log.info("removed the stuck member %s from group %s", member_id, group)
 
 
 def register_watchdog(app: faust.App, topics: StreamTopics, settings: WorkerSettings) -> None:
@@ -79,6 +106,7 @@ def register_watchdog(app: faust.App, topics: StreamTopics, settings: WorkerSett
         stalled = detector.observe(now, committed, ends)
         if stalled >= limit:
             waiting = sum(end - committed.get(tp, 0) for tp, end in ends.items())
+            leave_for(settings.kafka_bootstrap_servers, group, current_member_id(app))
             restart_in_place(
                 f"no offset commit for {stalled:.0f}s while {waiting} records wait and "
                 "Kafka answers (a lost group coordinator?)"

@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.admin import MemberToRemove, NewTopic
+from kafka.errors import NoError, TopicAlreadyExistsError, UnknownMemberIdError
 
 from trending_arxiv.settings import CommonSettings
 
@@ -127,4 +127,30 @@ def group_offsets(
         return {tp: committed[tp] for tp in partitions if tp in committed}, dict(ends)
     finally:
         consumer.close()
+        admin.close()
+
+
+def remove_group_member(
+    bootstrap_servers: str, group: str, member_id: str, timeout_ms: int = 5_000
+) -> bool:
+    """Ask `group`'s coordinator to drop `member_id`, as if that member had left.
+
+    For a member that cannot leave by itself (its own client lost the coordinator): the
+    group then rebalances at once instead of waiting out the member's session timeout.
+    True if the broker removed it; False if it was no longer a member. Raises KafkaError
+    (or OSError) when Kafka does not answer within about `timeout_ms`.
+    """
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="trending-arxiv-leave",
+        request_timeout_ms=timeout_ms,
+    )  # fmt: skip
+    try:
+        results = admin.remove_group_members(group, [MemberToRemove(member_id=member_id)])
+        error = results.get(member_id)
+        if error is None or error is NoError:
+            return True
+        if error is UnknownMemberIdError:
+            return False
+        raise error(f"removing member {member_id} from {group}")
+    finally:
         admin.close()

@@ -86,13 +86,15 @@ def test_worker_that_stops_committing_restarts_in_place_and_counts_stay_exact(
     with lost_coordinator_run(
         stack_endpoints, namespace, tmp_path, generated=1_500, seed=43, restart_after=8
     ) as run:
-        wait_for_quiet(run.settings, timeout=120)
+        wait_for_quiet(run.settings, timeout=180)
         assert_counts_exact(run.settings, run.reference, run.processes, timeout=60)
         run.processes.check_alive()
         assert run.processes.children[0][1].pid == run.worker_pid
     log = (tmp_path / "worker.log").read_text(errors="replace")
     assert "fault injection: the group coordinator is lost" in log
     assert "restarting the worker in place (restart 1)" in log
+    # Removed on its behalf, so the restarted worker need not wait out the old session.
+    assert "removed the stuck member" in log
     assert "restart 2" not in log  # the restarted worker is healthy and stays so
 
 
