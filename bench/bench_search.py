@@ -29,6 +29,7 @@ import argparse
 import bisect
 import itertools
 import json
+import math
 import os
 import pathlib
 import platform
@@ -188,12 +189,14 @@ def mention_actions(
 def count_actions(index: str, totals: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for arxiv_id, per in totals.items():
         recent = per["posts"]["24h"]
+        score = recent + 0.1 * per["posts"]["7d"]
         yield {
             "_op_type": "update", "_index": index, "_id": arxiv_id, "doc_as_upsert": True,
             "doc": {
                 "arxiv_id": arxiv_id, "posts": dict(per["posts"]),
                 "accounts": {w: len(a) for w, a in per["accounts"].items()},
-                "trend_score": recent + 0.1 * per["posts"]["7d"], "velocity": 0.0,
+                "trend_score": score, "velocity": 0.0,
+                "trend_rank": math.log2(score) if score > 0 else None,
                 "sources": dict(per["sources"]), "counts_as_of": to_utc_iso(AS_OF),
                 "first_seen": to_utc_iso(per["first"]), "last_seen": to_utc_iso(per["last"]),
             },

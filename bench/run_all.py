@@ -53,6 +53,12 @@ BENCHES = (
         ("--rate", "500", "--seconds", "15", "--drain", "30"),
         ("--rate", "500", "--seconds", "60"),
     ),
+    Bench(
+        "refresh",
+        "bench_refresh.py",
+        ("--posts", "20000", "--hours", "3", "--sample-every", "30"),
+        ("--posts", "1000000", "--hours", "24"),
+    ),
 )
 
 
@@ -111,6 +117,13 @@ def summary_rows(name: str, doc: dict[str, Any]) -> list[tuple[Any, ...]]:
         ]
     if name == "search":
         return [(name, key, value, "") for key, value in doc.get("summary", {}).items()]
+    if name == "refresh":
+        before, now = r.get("every_recent_paper", {}), r.get("next_count_change", {})
+        return [
+            (name, "updates/tick, every recent paper", before.get("updates_per_tick"), ""),
+            (name, "updates/tick, next count change", now.get("updates_per_tick"), ""),
+            (name, "mismatches", r.get("mismatches"), "0"),
+        ]
     return []
 
 

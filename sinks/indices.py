@@ -49,6 +49,8 @@ PAPERS_MAPPINGS: dict[str, Any] = {
         "posts": _PER_WINDOW,
         "accounts": _PER_WINDOW,
         "trend_score": {"type": "double"},
+        # Sorts by trend score at any moment without republishing as time passes.
+        "trend_rank": {"type": "double"},
         "velocity": {"type": "double"},
         "counts_as_of": {"type": "date"},
         "first_seen": {"type": "date"},
@@ -111,3 +113,5 @@ def ensure_indices(
         )
         if not es.indices.exists(index=index):
             es.indices.create(index=index)
+        else:  # fields added since the index was created (adding a field is always allowed)
+            es.indices.put_mapping(index=index, properties=mappings["properties"])

@@ -164,7 +164,7 @@ def _papers_sort(sort: str, window: str) -> list[dict[str, Any]]:
     field = {
         "posts": f"posts.{window}",
         "accounts": f"accounts.{window}",
-        "score": "trend_score",
+        "score": "trend_rank",  # the same order as trend_score at any moment
         "date": "published",
     }[sort]
     if sort == "date":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping, Sequence
 from datetime import datetime, timedelta
@@ -275,8 +276,21 @@ def register_agents(
             await from_routed.flush()
             yield None
 
+    # When each paper's window counts next change if no post comes (epoch s; inf: never):
+    # the refresh timer republishes a paper only then. Its rank by trend score needs no
+    # refresh (`counting.trend_rank`). In memory only: after a restart or a rebalance the
+    # first refresh republishes every recent paper and so fills it again.
+    next_change: dict[str, float] = {}
+    refreshed_for: set[Any] = set()  # the assignment `next_change` was built for
+
+    def schedule(arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:
+        moment = counting.next_count_change(state, as_of)
+        next_change[arxiv_id] = math.inf if moment is None else moment
+
     async def publish_counts(arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:
         update = counting.count_update(arxiv_id, state, as_of, settings.trend_half_life_hours)
+        # Scheduled before the await: whichever update is sent last also scheduled last.
+        schedule(arxiv_id, state, as_of)
         await send(topics.counts, arxiv_id.encode(), update.to_json_bytes())
         metrics.add("count.updates")
         fired: dict[str, float] = state.setdefault("alerts", {})
@@ -353,7 +367,13 @@ def register_agents(
 
     @app.timer(interval=settings.counts_refresh_seconds, name="refresh-counts")
     async def refresh_counts() -> None:
-        """Re-publish recent papers' counts so windows decay without new posts."""
+        """Re-publish the counts of papers whose windows changed since their last update,
+        so windows decay without new posts."""
+        assignment = set(app.assignor.assigned_actives())
+        if assignment != refreshed_for:
+            next_change.clear()  # papers that came back may have changed elsewhere
+            refreshed_for.clear()
+            refreshed_for.update(assignment)
         if clock.stream_time is None:
             # Just restarted and nothing new yet: resume stream time from the tables.
             lasts = [s["last"] for s in papers.values() if s and s.get("last")]
@@ -363,15 +383,19 @@ def register_agents(
         if as_of is None:
             log.debug("no stream time yet; nothing to refresh")
             return
-        horizon = as_of.timestamp() - counting.RETENTION_SECONDS
+        now = as_of.timestamp()
+        horizon = now - counting.RETENTION_SECONDS
         refreshed = 0
         for arxiv_id, state in list(papers.items()):
-            if state and state.get("last") is not None and state["last"] >= horizon:
-                update = counting.count_update(
-                    arxiv_id, state, as_of, settings.trend_half_life_hours
-                )
-                await send(topics.counts, arxiv_id.encode(), update.to_json_bytes())
-                refreshed += 1
+            if not state or state.get("last") is None or state["last"] < horizon:
+                next_change.pop(arxiv_id, None)  # a last refresh emptied its windows
+                continue
+            if next_change.get(arxiv_id, -math.inf) >= now:
+                continue  # every window still counts what was last published
+            update = counting.count_update(arxiv_id, state, as_of, settings.trend_half_life_hours)
+            schedule(arxiv_id, state, as_of)
+            await send(topics.counts, arxiv_id.encode(), update.to_json_bytes())
+            refreshed += 1
         metrics.add("count.refreshed", refreshed)
         log.info(
             "refreshed counts of %d papers as of %s; metrics %s",

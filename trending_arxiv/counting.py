@@ -228,6 +228,56 @@ def trend_score(
     return round(score, 6)
 
 
+def trend_rank(
+    state: dict[str, Any], half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
+) -> float | None:
+    """log2 of the trend score, referenced to the Unix epoch instead of `as_of`.
+
+    Every bucket's weight decays by the same factor as time passes, so the score at any
+    moment t is 2 ** (rank - t / half-life) and papers ordered by rank are ordered by
+    trend score at every moment: the rank needs no refresh as time passes, only when
+    the paper's posts change. None for a paper without weight.
+    """
+    half_life = half_life_hours * 3600.0
+    weighted = [(end / half_life, bucket[WEIGHT]) for end, _, bucket in _buckets(state)
+                if bucket[WEIGHT] > 0]  # fmt: skip
+    if not weighted:
+        return None
+    newest = max(exponent for exponent, _ in weighted)
+    # Summed relative to the newest bucket: 2 ** (end / half-life) itself overflows.
+    total = math.fsum(weight * math.pow(2.0, exponent - newest) for exponent, weight in weighted)
+    return round(newest + math.log2(total), 9)
+
+
+def next_count_change(state: dict[str, Any], as_of: datetime) -> float | None:
+    """The moment (epoch s) after which `window_counts` may first differ from its value at
+    `as_of`, if the state does not change; None if it never will.
+
+    A bucket leaves a window once the window's old end reaches the bucket's end (and a
+    bucket after `as_of` enters once `as_of` passes it); with `_ceil`, the end rounded up
+    to `step` reaches X (a multiple of `step`) for every moment after X - step.
+    """
+    end_minute = _ceil(as_of.timestamp(), MINUTE)
+    finite = [s for s in WINDOW_SECONDS.values() if s is not None]
+    earliest: float | None = None
+    for end, width, bucket in _buckets(state):
+        if not (bucket[POSTS] or bucket[LATEST]):
+            continue  # counts nothing: crossing a boundary changes no number
+        candidates: list[float]
+        if end > end_minute:
+            candidates = [end - MINUTE]
+        else:
+            candidates = []
+            for seconds in finite:
+                step = MINUTE if width == MINUTE or seconds < 86400 else HOUR
+                if end > _ceil(as_of.timestamp(), step) - seconds:  # in the window now
+                    candidates.append(end + seconds - step)
+        for moment in candidates:
+            if earliest is None or moment < earliest:
+                earliest = moment
+    return earliest
+
+
 def velocity(posts: dict[str, int]) -> float:
     """Posts in the last hour against the paper's own hourly rate over the prior 23 h.
 
@@ -253,6 +303,7 @@ def count_update(
         posts=posts,
         accounts=accounts,
         trend_score=trend_score(state, as_of, half_life_hours),
+        trend_rank=trend_rank(state, half_life_hours),
         velocity=velocity(posts),
         first_seen=datetime.fromtimestamp(first, UTC) if first is not None else None,
         last_seen=datetime.fromtimestamp(last, UTC) if last is not None else None,

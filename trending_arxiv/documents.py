@@ -63,6 +63,7 @@ def counts_document(update: CountUpdate) -> dict[str, Any]:
         "posts": dict(update.posts),
         "accounts": dict(update.accounts),
         "trend_score": update.trend_score,
+        "trend_rank": update.trend_rank,
         "velocity": update.velocity,
         "counts_as_of": to_utc_iso(update.as_of),
         "first_seen": to_utc_iso(update.first_seen) if update.first_seen else None,

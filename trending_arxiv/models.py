@@ -108,6 +108,9 @@ class CountUpdate:
     first_seen: datetime | None
     last_seen: datetime | None
     sources: dict[str, int] = field(default_factory=dict)
+    #: log2 of the trend score referenced to the epoch: ranks papers by trend score at any
+    #: moment without republishing them as time passes (`counting.trend_rank`).
+    trend_rank: float | None = None
 
     def to_json_bytes(self) -> bytes:
         payload = {name: getattr(self, name) for name in self.__dataclass_fields__}

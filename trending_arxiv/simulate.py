@@ -28,6 +28,8 @@ class SimulationResult:
     mention_ids: set[str] = field(default_factory=set)
     dead_letters: list[tuple[int, str]] = field(default_factory=list)
     posts: int = 0
+    #: Each paper's counting state at the end (`trending_arxiv.counting`).
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def posts_by_paper(self) -> dict[str, int]:
@@ -51,7 +53,7 @@ def simulate(lines: Iterable[bytes], repost_wait_seconds: float = 3600.0) -> Sim
     clock = StreamClock()
     states: dict[str, dict[str, Any]] = {}
     account_entries: dict[str, Any] = {}
-    result = SimulationResult(counts={})
+    result = SimulationResult(counts={}, states=states)
     queue: deque[dict[str, Any]] = deque()
     for number, line in enumerate(lines, start=1):
         try:

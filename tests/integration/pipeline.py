@@ -42,6 +42,16 @@ def group_lag(kafka: str, group: str, topics: list[str]) -> int | None:
     return sum(end - committed.get(tp, 0) for tp, end in ends.items())
 
 
+def wait_for_log(path: Path, text: str, timeout: float = 120.0) -> None:
+    """Wait until the process log at `path` contains `text`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{text!r} not in {path.name} within {timeout}s")
+
+
 def wait_for_commits(kafka: str, group: str, topic: str, timeout: float = 60.0) -> None:
     """Wait until `group` has committed offsets past the start of `topic`."""
     deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from producers.replay import replay
 from producers.settings import ProducerSettings
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
 from trending_arxiv.demo import bundled_sample_path, wait_until_counted
-from trending_arxiv.simulate import read_lines, simulate
+from trending_arxiv.simulate import SimulationResult, read_lines, simulate
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,10 @@ def test_seed_sample_counts_exactly_and_replaying_twice_doubles_nothing(
     expected = {p["arxiv_id"]: p["seed_posts"] for p in SEED_PAPERS}
     assert reference.posts_by_paper == expected  # the reference itself is right
 
-    processes = start_pipeline(namespace, kafka, es_url, tmp_path)
+    # A refresh every second: once counted, refreshes must send only changed papers.
+    processes = start_pipeline(
+        namespace, kafka, es_url, tmp_path, TRENDING_COUNTS_REFRESH_SECONDS="1"
+    )
     try:
         producer = ProducerSettings(kafka_bootstrap_servers=kafka, namespace=namespace)
         sent = replay([sample, bad_line], producer, progress=False)
@@ -104,8 +108,23 @@ def test_seed_sample_counts_exactly_and_replaying_twice_doubles_nothing(
             ("1601.04589", 20),
             ("1511.07916", 8),
         ]
+        _assert_refreshes_send_only_changed_papers(tmp_path / "worker.log", reference)
     finally:
         processes.stop()
+
+
+def _assert_refreshes_send_only_changed_papers(log: Path, reference: SimulationResult) -> None:
+    """A refresh that republished every paper with posts within 30 days of the newest
+    would send 13 papers each second; windows change only when a post leaves one
+    (`counting.next_count_change`), so nearly every refresh sends none."""
+    refreshed = [
+        int(match) for match in re.findall(r"refreshed counts of (\d+) papers", log.read_text())
+    ]
+    newest = max(state["last"] for state in reference.states.values())
+    recent = [s for s in reference.states.values() if s["last"] >= newest - 30 * 86400]
+    assert len(recent) == 13
+    assert len(refreshed) >= 5, refreshed  # a refresh a second while the test ran
+    assert sum(refreshed[-5:]) < len(recent), refreshed
 
 
 def _dead_letters(kafka: str, topic: str, expected_count: int) -> list[dict]:

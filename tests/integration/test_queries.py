@@ -70,18 +70,21 @@ COUNTS = {
         "posts": {"1h": 1, "24h": 5, "7d": 9, "30d": 9, "all": 9},
         "accounts": {"1h": 1, "24h": 2, "7d": 3, "30d": 3, "all": 3},
         "trend_score": 2.0,
+        "trend_rank": 1.0,  # log2 of the score: sorts as it does
         "sources": {"x": 9},
     },
     B: {
         "posts": {"1h": 4, "24h": 4, "7d": 4, "30d": 4, "all": 4},
         "accounts": {"1h": 4, "24h": 4, "7d": 4, "30d": 4, "all": 4},
         "trend_score": 5.0,
+        "trend_rank": 2.321928,  # log2 of the score: sorts as it does
         "sources": {"bluesky": 4},
     },
     C: {
         "posts": {"1h": 0, "24h": 6, "7d": 6, "30d": 6, "all": 6},
         "accounts": {"1h": 0, "24h": 6, "7d": 6, "30d": 6, "all": 6},
         "trend_score": 1.0,
+        "trend_rank": 0.0,  # log2 of the score: sorts as it does
         "sources": {"x": 3, "mastodon": 3},
     },
 }

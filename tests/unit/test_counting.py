@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -180,3 +181,80 @@ def test_state_stays_small_however_popular_the_paper() -> None:
     assert len(state["min"]) <= 25 * 60 + 1 and len(state["hr"]) <= 30 * 24
     assert len(json.dumps(state)) < 120_000
     assert max(len(json.dumps(entry)) for entry in entries.values()) < 1_000
+
+
+@st.composite
+def paper_states(draw: st.DrawFn) -> dict[str, Any]:
+    """A paper's state after some adds and removes within the last 40 days, pruned as of
+    NOW (minute buckets for the last 25 hours, hour buckets before)."""
+    state, entries = counting.new_paper_state(), cast(dict[str, Any], {})
+    events = draw(
+        st.lists(st.tuples(st.integers(0, 20), st.floats(0, 24 * 40), st.booleans()), max_size=40)
+    )
+    seen: dict[str, float] = {}
+    for number, hours, is_remove in events:
+        pid = str(number)
+        at = seen.setdefault(pid, hours)
+        op = "remove" if is_remove else "add"
+        counting.apply_mentions(state, [mention(pid, at, "abcd"[number % 4], op=op)], entries)
+    counting.prune(state, NOW)
+    return state
+
+
+@given(paper_states(), paper_states(), st.floats(0, 24 * 60))
+def test_trend_rank_orders_papers_as_trend_score_does_at_any_moment(
+    first: dict[str, Any], second: dict[str, Any], hours_later: float
+) -> None:
+    """The rank is time-invariant: whichever paper scores higher at a later moment has the
+    higher rank, and the score at any moment follows from the rank."""
+    later = NOW + timedelta(hours=hours_later)
+    scores = [counting.trend_score(s, later, half_life_hours=6) for s in (first, second)]
+    ranks = [counting.trend_rank(s, half_life_hours=6) for s in (first, second)]
+    for score, rank in zip(scores, ranks, strict=True):
+        if rank is None:
+            assert score == 0
+        else:  # the score rounds to 6 decimals
+            expected = 2 ** (rank - later.timestamp() / (6 * 3600))
+            assert abs(score - expected) <= 1e-6 + 1e-9 * expected
+    if abs(scores[0] - scores[1]) > 1e-5:
+        low, high = sorted(range(2), key=lambda i: scores[i])
+        assert (ranks[low] or -math.inf) < (ranks[high] or -math.inf)
+
+
+@given(paper_states(), st.floats(-48, 24 * 35), st.floats(0.001, 59.0))
+def test_counts_change_first_just_after_the_next_count_change(
+    state: dict[str, Any], hours_later: float, seconds_after: float
+) -> None:
+    """Windows at any moment up to the predicted change equal those at `as_of`; just
+    after it (within a minute: the bucket grid) they differ; with no change predicted,
+    they stay as they are for the whole 30 days after."""
+    as_of = NOW + timedelta(hours=hours_later)
+    before = counting.window_counts(state, as_of)
+    change = counting.next_count_change(state, as_of)
+    if change is None:
+        probes = [as_of + timedelta(days=d) for d in (0.5, 1, 7, 31)]
+        assert all(counting.window_counts(state, moment) == before for moment in probes)
+        return
+    at = datetime.fromtimestamp(change, UTC)
+    assert at >= as_of - timedelta(minutes=1)
+    if at > as_of:
+        middle = as_of + (at - as_of) * 0.5
+        assert counting.window_counts(state, middle) == before
+        assert counting.window_counts(state, at) == before
+    assert counting.window_counts(state, at + timedelta(seconds=seconds_after)) != before
+
+
+def test_a_quiet_paper_needs_refreshes_only_when_a_post_leaves_a_window() -> None:
+    """One post 10 minutes ago: its counts next change when it leaves the 1h window, then
+    the 24h, 7d and 30d windows; after that, never."""
+    state = state_of(mention("1", 10 / 60))
+    moments = []
+    as_of: datetime = NOW
+    while (change := counting.next_count_change(state, as_of)) is not None:
+        moments.append(change)
+        as_of = datetime.fromtimestamp(change + 1, UTC)
+    posted = (NOW - timedelta(minutes=10)).timestamp()
+    # The post sits in a minute bucket ending at its (whole-minute) time; the window's
+    # old end, a whole minute, passes it during the minute before W after it.
+    windows = [s for s in WINDOW_SECONDS.values() if s is not None]
+    assert [m - posted for m in moments] == [seconds - 60 for seconds in windows]
