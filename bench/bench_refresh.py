@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hours", type=float, default=24.0, help="quiet time after the posts")
     parser.add_argument(
-        "--sample-every", type=int, default=60,
+        "--sample-every", type=int, default=240,
         help="time the previous policy and check correctness every K ticks",
     )  # fmt: skip
     args = parser.parse_args(argv)
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(states):,} papers from {args.posts:,} posts (simulated in {took:.0f} s)")
     end = max(state["last"] for state in states.values() if state["last"] is not None)
     start = datetime.fromtimestamp(end, UTC)
+    for state in states.values():  # as the worker leaves them (it prunes at every update)
+        counting.prune(state, start)
 
     policy = NextChangePolicy()
     ticks = int(args.hours * 3600 / TICK_SECONDS)

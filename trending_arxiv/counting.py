@@ -22,6 +22,7 @@ time is the newest event, so that post is never after `as_of` in the stream).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ DEFAULT_HALF_LIFE_HOURS = 6.0
 MINUTE, HOUR = 60, 3600
 # Minute buckets are kept this far back from a paper's newest post: past the 24h window.
 MINUTE_SPAN_SECONDS = 25 * HOUR
+_FINITE_WINDOW_SECONDS = [int(s) for s in WINDOW_SECONDS.values() if s is not None]
 # Bucket fields.
 POSTS, LATEST, WEIGHT = 0, 1, 2
 
@@ -217,15 +219,33 @@ def trend_score(
     people: its posts add up to 1 + 1/2 + ... + 1/10 ~ 2.9. Ages are taken at bucket
     ends (at most a minute off for the last 25 hours).
     """
+    return trend_score_and_rank(state, as_of, half_life_hours)[0]
+
+
+def trend_score_and_rank(
+    state: dict[str, Any], as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
+) -> tuple[float, float | None]:
+    """`trend_score` and `trend_rank` in one pass over the buckets (one power each)."""
     now = as_of.timestamp()
     end_minute = _ceil(now, MINUTE)
     half_life = half_life_hours * 3600.0
-    score = 0.0
+    score = unclamped = 0.0
+    after_as_of = False
     for end, _width, bucket in _buckets(state):
-        if end > end_minute or not bucket[WEIGHT]:
+        weight = bucket[WEIGHT]
+        if not weight:
             continue
-        score += bucket[WEIGHT] * math.pow(2.0, -max(0.0, now - end) / half_life)
-    return round(score, 6)
+        if end > end_minute:  # a replay viewed before its end: not in the score
+            after_as_of = True
+            continue
+        term = weight * math.pow(2.0, (end - now) / half_life)
+        unclamped += term
+        score += weight if end > now else term  # no growth within the current minute
+    if after_as_of:  # 2 ** (age / half-life) could overflow for such buckets
+        return round(score, 6), trend_rank(state, half_life_hours)
+    # log2 of the sum referenced to `as_of`, moved to the epoch (see `trend_rank`).
+    rank = round(math.log2(unclamped) + now / half_life, 9) if unclamped > 0 else None
+    return round(score, 6), rank
 
 
 def trend_rank(
@@ -253,29 +273,25 @@ def next_count_change(state: dict[str, Any], as_of: datetime) -> float | None:
     """The moment (epoch s) after which `window_counts` may first differ from its value at
     `as_of`, if the state does not change; None if it never will.
 
-    A bucket leaves a window once the window's old end reaches the bucket's end (and a
-    bucket after `as_of` enters once `as_of` passes it); with `_ceil`, the end rounded up
-    to `step` reaches X (a multiple of `step`) for every moment after X - step.
+    A window's oldest counted bucket leaves it first, once the window's old end reaches
+    the bucket's end (and the first bucket after `as_of` enters once `as_of` passes it);
+    with `_ceil`, the old end rounded up to `step` reaches X (a multiple of `step`) for
+    every moment after X - step. Buckets that count nothing change no number.
     """
-    end_minute = _ceil(as_of.timestamp(), MINUTE)
-    finite = [s for s in WINDOW_SECONDS.values() if s is not None]
-    earliest: float | None = None
-    for end, width, bucket in _buckets(state):
-        if not (bucket[POSTS] or bucket[LATEST]):
-            continue  # counts nothing: crossing a boundary changes no number
-        candidates: list[float]
-        if end > end_minute:
-            candidates = [end - MINUTE]
-        else:
-            candidates = []
-            for seconds in finite:
-                step = MINUTE if width == MINUTE or seconds < 86400 else HOUR
-                if end > _ceil(as_of.timestamp(), step) - seconds:  # in the window now
-                    candidates.append(end + seconds - step)
-        for moment in candidates:
-            if earliest is None or moment < earliest:
-                earliest = moment
-    return earliest
+    now = as_of.timestamp()
+    end_minute = _ceil(now, MINUTE)
+    candidates: list[float] = []
+    for buckets, width in ((state["min"], MINUTE), (state["hr"], HOUR)):
+        ends = sorted(int(key) for key, b in buckets.items() if b[POSTS] or b[LATEST])
+        after = bisect.bisect_right(ends, end_minute)  # ends[after:] are after `as_of`
+        if after < len(ends):
+            candidates.append(ends[after] - MINUTE)
+        for seconds in _FINITE_WINDOW_SECONDS:
+            step = MINUTE if width == MINUTE or seconds < 86400 else HOUR
+            oldest = bisect.bisect_right(ends, _ceil(now, step) - seconds)  # first one in
+            if oldest < after:
+                candidates.append(ends[oldest] + seconds - step)
+    return min(candidates) if candidates else None
 
 
 def velocity(posts: dict[str, int]) -> float:
@@ -296,14 +312,15 @@ def count_update(
 ) -> CountUpdate:
     """Every window's numbers and the scores for one paper at `as_of`."""
     posts, accounts = window_counts(state, as_of)
+    score, rank = trend_score_and_rank(state, as_of, half_life_hours)
     first, last = state["first"], state["last"]
     return CountUpdate(
         arxiv_id=arxiv_id,
         as_of=as_of,
         posts=posts,
         accounts=accounts,
-        trend_score=trend_score(state, as_of, half_life_hours),
-        trend_rank=trend_rank(state, half_life_hours),
+        trend_score=score,
+        trend_rank=rank,
         velocity=velocity(posts),
         first_seen=datetime.fromtimestamp(first, UTC) if first is not None else None,
         last_seen=datetime.fromtimestamp(last, UTC) if last is not None else None,

@@ -210,6 +210,10 @@ def test_trend_rank_orders_papers_as_trend_score_does_at_any_moment(
     later = NOW + timedelta(hours=hours_later)
     scores = [counting.trend_score(s, later, half_life_hours=6) for s in (first, second)]
     ranks = [counting.trend_rank(s, half_life_hours=6) for s in (first, second)]
+    for state, rank in zip((first, second), ranks, strict=True):  # the one-pass way
+        _, same = counting.trend_score_and_rank(state, later, half_life_hours=6)
+        assert (same is None) == (rank is None)
+        assert same is None or rank is None or abs(same - rank) < 1e-6
     for score, rank in zip(scores, ranks, strict=True):
         if rank is None:
             assert score == 0
