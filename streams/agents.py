@@ -332,7 +332,8 @@ def register_agents(
             yield None
 
     def owns() -> Callable[[str], bool]:
-        """Whether a join key's partition is one this worker owns (not a standby copy)."""
+        """Whether the partition of a key (join key, arXiv id) is one this worker owns
+        (not a standby copy); every topic of the worker is partitioned alike."""
         raw_topic = topics.raw_posts.get_topic_name()
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == raw_topic}
         return lambda key: key_partition(key, settings.topic_partitions) in owned
@@ -386,7 +387,10 @@ def register_agents(
         now = as_of.timestamp()
         horizon = now - counting.RETENTION_SECONDS
         refreshed = 0
+        owned = owns()
         for arxiv_id, state in list(papers.items()):
+            if not owned(arxiv_id):
+                continue  # a standby copy: the worker that owns it sends its updates
             if not state or state.get("last") is None or state["last"] < horizon:
                 next_change.pop(arxiv_id, None)  # a last refresh emptied its windows
                 continue
