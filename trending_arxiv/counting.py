@@ -177,9 +177,13 @@ def prune(state: dict[str, Any], as_of: datetime) -> None:
     # The same old ends as `window_counts` uses for the 30-day window.
     now = as_of.timestamp()
     for buckets, step in ((state["min"], MINUTE), (state["hr"], HOUR)):
-        horizon = _ceil(now, step) - RETENTION_SECONDS
-        for key in [k for k in buckets if int(k) <= horizon]:
+        for key in [k for k in buckets if _past_retention(int(k), step, now)]:
             del buckets[key]
+
+
+def _past_retention(end: int, width: int, now: float) -> bool:
+    """Whether `prune` as of `now` drops a bucket of `width` seconds ending at `end`."""
+    return end <= _ceil(now, width) - RETENTION_SECONDS
 
 
 def _buckets(state: dict[str, Any]) -> Iterable[tuple[int, int, list[float]]]:
@@ -231,9 +235,9 @@ def trend_score_and_rank(
     half_life = half_life_hours * 3600.0
     score = unclamped = 0.0
     after_as_of = False
-    for end, _width, bucket in _buckets(state):
+    for end, width, bucket in _buckets(state):
         weight = bucket[WEIGHT]
-        if not weight:
+        if not weight or _past_retention(end, width, now):
             continue
         if end > end_minute:  # a replay viewed before its end: not in the score
             after_as_of = True
@@ -242,25 +246,31 @@ def trend_score_and_rank(
         unclamped += term
         score += weight if end > now else term  # no growth within the current minute
     if after_as_of:  # 2 ** (age / half-life) could overflow for such buckets
-        return round(score, 6), trend_rank(state, half_life_hours)
+        return round(score, 6), trend_rank(state, half_life_hours, as_of)
     # log2 of the sum referenced to `as_of`, moved to the epoch (see `trend_rank`).
     rank = round(math.log2(unclamped) + now / half_life, 9) if unclamped > 0 else None
     return round(score, 6), rank
 
 
 def trend_rank(
-    state: dict[str, Any], half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
+    state: dict[str, Any],
+    half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
+    as_of: datetime | None = None,
 ) -> float | None:
     """log2 of the trend score, referenced to the Unix epoch instead of `as_of`.
 
     Every bucket's weight decays by the same factor as time passes, so the score at any
     moment t is 2 ** (rank - t / half-life) and papers ordered by rank are ordered by
     trend score at every moment: the rank needs no refresh as time passes, only when
-    the paper's posts change. None for a paper without weight.
+    the paper's posts change or leave the 30-day retention (buckets `prune` would drop
+    as of `as_of` count nothing). None for a paper without weight: with no post in 30
+    days a paper has no rank, so ranks taken with another half-life do not outlive it.
     """
     half_life = half_life_hours * 3600.0
-    weighted = [(end / half_life, bucket[WEIGHT]) for end, _, bucket in _buckets(state)
-                if bucket[WEIGHT] > 0]  # fmt: skip
+    now = as_of.timestamp() if as_of is not None else None
+    weighted = [(end / half_life, bucket[WEIGHT]) for end, width, bucket in _buckets(state)
+                if bucket[WEIGHT] > 0
+                and (now is None or not _past_retention(end, width, now))]  # fmt: skip
     if not weighted:
         return None
     newest = max(exponent for exponent, _ in weighted)

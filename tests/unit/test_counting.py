@@ -209,7 +209,7 @@ def test_trend_rank_orders_papers_as_trend_score_does_at_any_moment(
     higher rank, and the score at any moment follows from the rank."""
     later = NOW + timedelta(hours=hours_later)
     scores = [counting.trend_score(s, later, half_life_hours=6) for s in (first, second)]
-    ranks = [counting.trend_rank(s, half_life_hours=6) for s in (first, second)]
+    ranks = [counting.trend_rank(s, half_life_hours=6, as_of=later) for s in (first, second)]
     for state, rank in zip((first, second), ranks, strict=True):  # the one-pass way
         _, same = counting.trend_score_and_rank(state, later, half_life_hours=6)
         assert (same is None) == (rank is None)
@@ -262,3 +262,18 @@ def test_a_quiet_paper_needs_refreshes_only_when_a_post_leaves_a_window() -> Non
     # old end, a whole minute, passes it during the minute before W after it.
     windows = [s for s in WINDOW_SECONDS.values() if s is not None]
     assert [m - posted for m in moments] == [seconds - 60 for seconds in windows]
+
+
+def test_a_paper_without_posts_in_30_days_has_no_rank() -> None:
+    """Its last refresh (when its post leaves the 30d window) clears its rank, so a rank
+    taken with an earlier half-life cannot outrank papers that still trend."""
+    state = state_of(mention("1", 10 / 60))
+    assert counting.count_update("p", state, NOW).trend_rank is not None
+    final = None
+    as_of = NOW
+    while (change := counting.next_count_change(state, as_of)) is not None:
+        as_of = datetime.fromtimestamp(change + 1, UTC)
+        final = counting.count_update("p", state, as_of)  # what the refresh sends then
+    assert final is not None
+    assert final.posts["30d"] == 0 and final.posts["all"] == 1
+    assert final.trend_rank is None and final.trend_score == 0
