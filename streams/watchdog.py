@@ -10,8 +10,9 @@ PID, same command line, fresh Kafka clients. Just before, a fresh client removes
 stuck member from the group (the member cannot leave by itself), so the restarted worker
 is assigned its partitions at once rather than after the old session times out. That is
 safe by design: nothing after the last commit counted, and a redelivered record changes
-nothing (the SIGKILL fault test restarts a worker the hard way). While Kafka does not answer, or the group rebalances or
-recovers its tables, standing offsets are expected and the watch starts over.
+nothing (the SIGKILL fault test restarts a worker the hard way). While Kafka does not
+answer, or the group rebalances or recovers its tables, standing offsets are expected and
+the watch starts over.
 """
 
 from __future__ import annotations
