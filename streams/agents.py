@@ -281,6 +281,10 @@ def register_agents(
     # refresh (`counting.trend_rank`). In memory only: after a restart or a rebalance the
     # first refresh republishes every recent paper and so fills it again.
     next_change: dict[str, float] = {}
+    # Papers the counting agent sent since the last refresh, with the stream time of the
+    # last update: the refresh works out their next change, once per paper and tick
+    # however many batches sent it (off the agent's hot path).
+    sent_at: dict[str, datetime] = {}
     refreshed_for: set[Any] = set()  # the assignment `next_change` was built for
 
     def schedule(arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:
@@ -289,8 +293,8 @@ def register_agents(
 
     async def publish_counts(arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:
         update = counting.count_update(arxiv_id, state, as_of, settings.trend_half_life_hours)
-        # Scheduled before the await: whichever update is sent last also scheduled last.
-        schedule(arxiv_id, state, as_of)
+        # Noted before the await: whichever update is sent last is also noted last.
+        sent_at[arxiv_id] = as_of
         await send(topics.counts, arxiv_id.encode(), update.to_json_bytes())
         metrics.add("count.updates")
         fired: dict[str, float] = state.setdefault("alerts", {})
@@ -373,6 +377,7 @@ def register_agents(
         assignment = set(app.assignor.assigned_actives())
         if assignment != refreshed_for:
             next_change.clear()  # papers that came back may have changed elsewhere
+            sent_at.clear()
             refreshed_for.clear()
             refreshed_for.update(assignment)
         if clock.stream_time is None:
@@ -391,9 +396,12 @@ def register_agents(
         for arxiv_id, state in list(papers.items()):
             if not owned(arxiv_id):
                 continue  # a standby copy: the worker that owns it sends its updates
+            sent = sent_at.pop(arxiv_id, None)
             if not state or state.get("last") is None or state["last"] < horizon:
                 next_change.pop(arxiv_id, None)  # a last refresh emptied its windows
                 continue
+            if sent is not None:  # the state is the one sent then (it changes only so)
+                schedule(arxiv_id, state, sent)
             if next_change.get(arxiv_id, -math.inf) >= now:
                 continue  # every window still counts what was last published
             update = counting.count_update(arxiv_id, state, as_of, settings.trend_half_life_hours)
