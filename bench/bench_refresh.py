@@ -5,9 +5,10 @@ papers every minute. Two policies on the same paper states:
 
 * **every recent paper** (the policy before): each tick, a count update for every paper
   with a post in the last 30 days;
-* **next count change** (now): each tick, an update only for papers whose window counts
-  changed since their last update (`counting.next_count_change`); ranking by trend score
-  needs none (`counting.trend_rank` is time-invariant).
+* **next count change** (now, `trending_arxiv.refresh.RefreshSchedule`): each tick, an
+  update only for papers whose window counts changed since their last update
+  (`counting.next_count_change`, kept in a priority queue); ranking by trend score needs
+  none (`counting.trend_rank` is time-invariant).
 
 The states are the reference pipeline's (`trending_arxiv.simulate`) after N generated
 posts (`bench/corpus.py`, event times over 7 days); then the stream goes quiet and the
@@ -22,7 +23,6 @@ its counts computed afresh at that tick (reported as `mismatches`, must be 0).
 from __future__ import annotations
 
 import argparse
-import math
 import pathlib
 import statistics
 import sys
@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 from bench.common import print_table, save_result  # noqa: E402
 from bench.corpus import cached_corpus  # noqa: E402
 from trending_arxiv import counting  # noqa: E402
+from trending_arxiv.refresh import RefreshSchedule  # noqa: E402
 from trending_arxiv.simulate import read_lines, simulate  # noqa: E402
 
 TICK_SECONDS = 60.0
@@ -54,28 +55,20 @@ def every_recent_paper(states: dict[str, dict[str, Any]], as_of: datetime) -> in
 
 
 class NextChangePolicy:
-    """The worker's policy (`streams.agents.refresh_counts`), with what it last sent."""
+    """The worker's policy (`streams.agents.refresh_counts` with `RefreshSchedule`),
+    remembering what it last sent."""
 
     def __init__(self) -> None:
-        self.next_change: dict[str, float] = {}
+        self.schedule = RefreshSchedule()
         self.sent: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
 
     def tick(self, states: dict[str, dict[str, Any]], as_of: datetime) -> int:
-        now = as_of.timestamp()
-        horizon = now - counting.RETENTION_SECONDS
-        sent = 0
-        for arxiv_id, state in states.items():
-            if state["last"] is None or state["last"] < horizon:
-                self.next_change.pop(arxiv_id, None)
-                continue
-            if self.next_change.get(arxiv_id, -math.inf) >= now:
-                continue
-            update = counting.count_update(arxiv_id, state, as_of)
+        due = self.schedule.due(states, as_of, lambda _: True)
+        for arxiv_id in due:
+            update = counting.count_update(arxiv_id, states[arxiv_id], as_of)
             self.sent[arxiv_id] = (update.posts, update.accounts)
-            moment = counting.next_count_change(state, as_of)
-            self.next_change[arxiv_id] = math.inf if moment is None else moment
-            sent += 1
-        return sent
+            self.schedule.schedule(arxiv_id, states[arxiv_id], as_of)
+        return len(due)
 
     def mismatches(self, states: dict[str, dict[str, Any]], as_of: datetime) -> int:
         """Papers whose last sent counts differ from their counts at `as_of`."""

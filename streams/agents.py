@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping, Sequence
 from datetime import datetime, timedelta
@@ -33,6 +32,7 @@ from trending_arxiv.clock import StreamClock
 from trending_arxiv.ledger import PENDING_PREFIX, Ledger, join_key, needs_join, routed_post
 from trending_arxiv.models import DeadLetter, Mention
 from trending_arxiv.posts import PostParseError, parse_line
+from trending_arxiv.refresh import RefreshSchedule
 from trending_arxiv.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -276,25 +276,13 @@ def register_agents(
             await from_routed.flush()
             yield None
 
-    # When each paper's window counts next change if no post comes (epoch s; inf: never):
-    # the refresh timer republishes a paper only then. Its rank by trend score needs no
-    # refresh (`counting.trend_rank`). In memory only: after a restart or a rebalance the
-    # first refresh republishes every recent paper and so fills it again.
-    next_change: dict[str, float] = {}
-    # Papers the counting agent sent since the last refresh, with the stream time of the
-    # last update: the refresh works out their next change, once per paper and tick
-    # however many batches sent it (off the agent's hot path).
-    sent_at: dict[str, datetime] = {}
-    refreshed_for: set[Any] = set()  # the assignment `next_change` was built for
-
-    def schedule(arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:
-        moment = counting.next_count_change(state, as_of)
-        next_change[arxiv_id] = math.inf if moment is None else moment
+    refresh = RefreshSchedule()  # which papers' counts go stale as time passes
+    refreshed_for: set[Any] = set()  # the assignment `refresh` was filled for
 
     async def publish_counts(arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:
         update = counting.count_update(arxiv_id, state, as_of, settings.trend_half_life_hours)
         # Noted before the await: whichever update is sent last is also noted last.
-        sent_at[arxiv_id] = as_of
+        refresh.note_sent(arxiv_id, as_of)
         await send(topics.counts, arxiv_id.encode(), update.to_json_bytes())
         metrics.add("count.updates")
         fired: dict[str, float] = state.setdefault("alerts", {})
@@ -376,8 +364,7 @@ def register_agents(
         so windows decay without new posts."""
         assignment = set(app.assignor.assigned_actives())
         if assignment != refreshed_for:
-            next_change.clear()  # papers that came back may have changed elsewhere
-            sent_at.clear()
+            refresh.reset()  # papers that came back may have changed elsewhere
             refreshed_for.clear()
             refreshed_for.update(assignment)
         if clock.stream_time is None:
@@ -389,23 +376,13 @@ def register_agents(
         if as_of is None:
             log.debug("no stream time yet; nothing to refresh")
             return
-        now = as_of.timestamp()
-        horizon = now - counting.RETENTION_SECONDS
         refreshed = 0
-        owned = owns()
-        for arxiv_id, state in list(papers.items()):
-            if not owned(arxiv_id):
-                continue  # a standby copy: the worker that owns it sends its updates
-            sent = sent_at.pop(arxiv_id, None)
-            if not state or state.get("last") is None or state["last"] < horizon:
-                next_change.pop(arxiv_id, None)  # a last refresh emptied its windows
+        for arxiv_id in refresh.due(papers, as_of, owns()):
+            state = papers.get(arxiv_id)
+            if not state:
                 continue
-            if sent is not None:  # the state is the one sent then (it changes only so)
-                schedule(arxiv_id, state, sent)
-            if next_change.get(arxiv_id, -math.inf) >= now:
-                continue  # every window still counts what was last published
             update = counting.count_update(arxiv_id, state, as_of, settings.trend_half_life_hours)
-            schedule(arxiv_id, state, as_of)
+            refresh.schedule(arxiv_id, state, as_of)
             await send(topics.counts, arxiv_id.encode(), update.to_json_bytes())
             refreshed += 1
         metrics.add("count.refreshed", refreshed)
