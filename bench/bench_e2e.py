@@ -1,7 +1,7 @@
 """Benchmark (issue 8): N posts through producer -> Kafka -> Faust -> sink -> Elasticsearch.
 
 In one run, on the real servers, in a fresh namespace:
-1. the reference answer: `trending_arxiv.simulate` over the same corpus, in process
+1. the reference answer: `trending_arxiv.core.simulate` over the same corpus, in process
    (its time is reported too: the pipeline's logic without Kafka, Faust or ES);
 2. the worker and the sink start (`trending-arxiv worker`, `trending-arxiv sink`); once
    both are up (start-up excluded), the replay producer (`trending-arxiv produce
@@ -37,9 +37,9 @@ from corpus import cached_corpus
 from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import scan
 
-from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.core.simulate import read_lines, simulate
+from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
-from trending_arxiv.simulate import read_lines, simulate
 
 GOAL_RATE = 10_000.0
 GOAL_RATIO = 0.5
@@ -145,7 +145,7 @@ def run(n: int, seed: int, env: dict[str, str], timeout: float) -> dict[str, Any
             [
                 sys.executable,
                 "-m",
-                "trending_arxiv.cli",
+                "trending_arxiv.cli.main",
                 "produce",
                 "replay",
                 str(path),

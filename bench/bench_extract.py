@@ -55,8 +55,8 @@ if str(ROOT) not in sys.path:
 
 import orjson  # noqa: E402
 
-from trending_arxiv.ids import _id_from_url  # noqa: E402
-from trending_arxiv.posts import parse_line, parse_payload  # noqa: E402
+from trending_arxiv.core.ids import _id_from_url  # noqa: E402
+from trending_arxiv.core.posts import parse_line, parse_payload  # noqa: E402
 
 ORIGINAL_RE = re.compile(r"arxiv.org/(abs|pdf)/\d{4}\.\d{5}")
 TARGET_BYTES = 1500

@@ -34,7 +34,7 @@ from producers.kafka_writer import RawPostWriter
 from producers.keys import key_of
 from producers.metrics import ProducerMetrics
 from producers.settings import ProducerSettings
-from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
 
 GOAL_P50 = 1.2

@@ -5,12 +5,12 @@ papers every minute. Two policies on the same paper states:
 
 * **every recent paper** (the policy before): each tick, a count update for every paper
   with a post in the last 30 days;
-* **next count change** (now, `trending_arxiv.refresh.RefreshSchedule`): each tick, an
+* **next count change** (now, `trending_arxiv.core.refresh.RefreshSchedule`): each tick, an
   update only for papers whose window counts changed since their last update
   (`counting.next_count_change`, kept in a priority queue); ranking by trend score needs
   none (`counting.trend_rank` is time-invariant).
 
-The states are the reference pipeline's (`trending_arxiv.simulate`) after N generated
+The states are the reference pipeline's (`trending_arxiv.core.simulate`) after N generated
 posts (`bench/corpus.py`, event times over 7 days); then the stream goes quiet and the
 timer ticks every 60 s for H hours. Pure Python, no Kafka or Elasticsearch: this is the
 worker's CPU time per tick (thread CPU, median over ticks) and the updates it would send.
@@ -36,9 +36,9 @@ if str(ROOT) not in sys.path:
 
 from bench.common import print_table, save_result  # noqa: E402
 from bench.corpus import cached_corpus  # noqa: E402
-from trending_arxiv import counting  # noqa: E402
-from trending_arxiv.refresh import RefreshSchedule  # noqa: E402
-from trending_arxiv.simulate import read_lines, simulate  # noqa: E402
+from trending_arxiv.core import counting  # noqa: E402
+from trending_arxiv.core.refresh import RefreshSchedule  # noqa: E402
+from trending_arxiv.core.simulate import read_lines, simulate  # noqa: E402
 
 TICK_SECONDS = 60.0
 

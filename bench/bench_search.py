@@ -12,7 +12,8 @@ Into a throw-away namespace (`bench-<hex>`, deleted at the end):
    per-window counts (parallel bulk helpers);
 3. refreshes and force-merges every index to one segment (a static data set, as after a
    bulk load; a live index has more segments), then runs every query shape R times after
-   R/10 untimed warm-up runs and reports client-side latency (the whole `sinks.queries`
+   R/10 untimed warm-up runs and reports client-side latency (the whole
+   `trending_arxiv.search.queries`
    call: every HTTP round trip and the Python around it) p50/p99, plus Elasticsearch's
    own `took` (summed over the searches of one call). No request cache is asked for.
 
@@ -65,14 +66,14 @@ from sinks.catalog_loader import (  # noqa: E402
     send_chunk,
 )
 from sinks.indices import ensure_indices  # noqa: E402
-from sinks.queries import (  # noqa: E402
+from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, to_utc_iso  # noqa: E402
+from trending_arxiv.search.queries import (  # noqa: E402
     SearchQuery,
     TrendingQuery,
     search_papers,
     store_follow_list,
     top_papers,
 )
-from trending_arxiv.models import WINDOW_SECONDS, WINDOWS, to_utc_iso  # noqa: E402
 from trending_arxiv.settings import CommonSettings  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "fixtures" / "real" / "arxiv_kaggle_snapshot_first200.jsonl"
@@ -414,7 +415,7 @@ def main() -> int:
         "git_commit": git_commit(),
         "goals": GOALS,
         "method": {
-            "latency": "client side, whole sinks.queries call (all round trips)",
+            "latency": "client side, whole trending_arxiv.search.queries call (all round trips)",
             "warmup_runs_per_shape": warmups(runs),
             "indices": "refreshed and force-merged to 1 segment before timing",
             "request_cache": "not requested (size>0 searches are not cached by default)",

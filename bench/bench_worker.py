@@ -40,7 +40,7 @@ from corpus import cached_corpus
 
 from producers.replay import replay
 from producers.settings import ProducerSettings
-from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
 
 GOAL_RATE = 10_000.0

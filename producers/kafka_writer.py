@@ -25,7 +25,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from producers.checkpoint import AckTracker
 from producers.metrics import ProducerMetrics
 from producers.settings import ProducerSettings
-from trending_arxiv.models import to_utc_iso
+from trending_arxiv.core.models import to_utc_iso
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from producers.kafka_writer import RawPostWriter
 from producers.metrics import ProducerMetrics
 from producers.prefilter import mentions_arxiv
 from producers.settings import MastodonProducerSettings
-from trending_arxiv.models import parse_utc
+from trending_arxiv.core.models import parse_utc
 
 log = logging.getLogger(__name__)
 

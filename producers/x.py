@@ -35,7 +35,7 @@ from producers.kafka_writer import RawPostWriter
 from producers.keys import key_of
 from producers.metrics import ProducerMetrics
 from producers.settings import ARXIV_URL_HOSTS, XProducerSettings
-from trending_arxiv.models import parse_utc, to_utc_iso
+from trending_arxiv.core.models import parse_utc, to_utc_iso
 
 log = logging.getLogger(__name__)
 

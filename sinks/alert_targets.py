@@ -25,7 +25,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from trending_arxiv.models import Alert, to_utc_iso
+from trending_arxiv.core.models import Alert, to_utc_iso
 
 
 class DeliveryError(Exception):

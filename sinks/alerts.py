@@ -59,8 +59,8 @@ from sinks.alert_targets import (
     WebhookTarget,
     deliver_with_retries,
 )
-from trending_arxiv.kafka_admin import ensure_topics, subscribe_with_metadata
-from trending_arxiv.models import Alert, to_utc_iso
+from trending_arxiv.core.models import Alert, to_utc_iso
+from trending_arxiv.kafka import ensure_topics, subscribe_with_metadata
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from trending_arxiv.ids import canonicalize
-from trending_arxiv.models import to_utc_iso
+from trending_arxiv.core.ids import canonicalize
+from trending_arxiv.core.models import to_utc_iso
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from typing import IO, Any, Literal
 import orjson
 from lxml import etree
 
-from trending_arxiv.documents import METADATA_FIELDS
-from trending_arxiv.ids import canonicalize
-from trending_arxiv.models import parse_utc, to_utc_iso
+from trending_arxiv.core.documents import METADATA_FIELDS
+from trending_arxiv.core.ids import canonicalize
+from trending_arxiv.core.models import parse_utc, to_utc_iso
 
 CatalogFormat = Literal["kaggle", "oai", "json"]
 OAI_ARXIV_NS = "http://arxiv.org/OAI/arXiv/"

@@ -39,8 +39,8 @@ from rich.progress import (
 
 from sinks.catalog import CatalogProblem, CatalogRecord, iter_catalog, open_catalog
 from sinks.indices import ensure_indices
-from trending_arxiv.documents import metadata_document
-from trending_arxiv.models import to_utc_iso
+from trending_arxiv.core.documents import metadata_document
+from trending_arxiv.core.models import to_utc_iso
 from trending_arxiv.settings import CommonSettings
 
 MAX_PROBLEMS_KEPT = 20

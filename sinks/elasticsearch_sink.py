@@ -31,9 +31,9 @@ from kafka.errors import (
 
 from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
 from sinks.indices import ensure_indices
-from trending_arxiv.documents import counts_document, mention_document, metadata_document
-from trending_arxiv.kafka_admin import ensure_topics, subscribe_with_metadata
-from trending_arxiv.models import CountUpdate, DeadLetter, Mention
+from trending_arxiv.core.documents import counts_document, mention_document, metadata_document
+from trending_arxiv.core.models import CountUpdate, DeadLetter, Mention
+from trending_arxiv.kafka import ensure_topics, subscribe_with_metadata
 from trending_arxiv.retry import Stopped, call_until_available
 from trending_arxiv.settings import SinkSettings
 

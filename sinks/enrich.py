@@ -43,8 +43,8 @@ from sinks.arxiv_client import (
     ArxivUnavailableError,
 )
 from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
-from trending_arxiv.documents import METADATA_FIELDS, metadata_document
-from trending_arxiv.models import parse_utc, to_utc_iso
+from trending_arxiv.core.documents import METADATA_FIELDS, metadata_document
+from trending_arxiv.core.models import parse_utc, to_utc_iso
 from trending_arxiv.settings import SinkSettings
 
 log = logging.getLogger(__name__)

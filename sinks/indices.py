@@ -11,7 +11,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from trending_arxiv.models import WINDOWS
+from trending_arxiv.core.models import WINDOWS
 from trending_arxiv.settings import CommonSettings
 
 _KEYWORD = {"type": "keyword"}

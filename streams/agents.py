@@ -26,13 +26,13 @@ from kafka.partitioner.default import murmur2
 
 from streams.tables import StreamTables
 from streams.topics import StreamTopics
-from trending_arxiv import counting
-from trending_arxiv.alerting import AlertRules, evaluate
-from trending_arxiv.clock import StreamClock
-from trending_arxiv.ledger import PENDING_PREFIX, Ledger, join_key, needs_join, routed_post
-from trending_arxiv.models import DeadLetter, Mention
-from trending_arxiv.posts import PostParseError, parse_line
-from trending_arxiv.refresh import RefreshSchedule
+from trending_arxiv.core import counting
+from trending_arxiv.core.alerting import AlertRules, evaluate
+from trending_arxiv.core.clock import StreamClock
+from trending_arxiv.core.ledger import PENDING_PREFIX, Ledger, join_key, needs_join, routed_post
+from trending_arxiv.core.models import DeadLetter, Mention
+from trending_arxiv.core.posts import PostParseError, parse_line
+from trending_arxiv.core.refresh import RefreshSchedule
 from trending_arxiv.settings import WorkerSettings
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from streams.agents import Metrics, register_agents
 from streams.tables import TABLE_NAMES, declare_tables
 from streams.topics import declare_topics
 from streams.watchdog import register_watchdog
-from trending_arxiv.kafka_admin import ensure_topics, partition_count
+from trending_arxiv.kafka import ensure_topics, partition_count
 from trending_arxiv.retry import call_until_available
 from trending_arxiv.settings import WorkerSettings
 

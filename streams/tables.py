@@ -29,7 +29,7 @@ def declare_tables(app: faust.App, partitions: int) -> StreamTables:
 
     return StreamTables(
         ledger=table("ledger", "post id -> what the post mentioned (dedupe, joins, deletes)"),
-        papers=table("papers", "arXiv id -> counting summary (trending_arxiv.counting)"),
+        papers=table("papers", "arXiv id -> counting summary (trending_arxiv.core.counting)"),
         paper_accounts=table(
             "paper_accounts", "'arXiv id account' -> that account's posts of the paper"
         ),

@@ -1,4 +1,4 @@
-"""Kafka topics of the stream app (values are JSON or raw bytes; see trending_arxiv.models)."""
+"""Kafka topics of the stream app (values are JSON or raw bytes; see trending_arxiv.core.models)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The worker's liveness watchdog: restart in place when offset commits stand still.
 
 aiokafka can lose the group coordinator after a broker restart and never find it again
-(aio-libs/aiokafka#1133; `trending_arxiv.liveness`). Faust then waits on a commit that
+(aio-libs/aiokafka#1133; `trending_arxiv.core.liveness`). Faust then waits on a commit that
 never completes, with no error to react to. A timer asks Kafka itself (kafka-python, a
 fresh client each time) for the group's committed and log-end offsets of the topics the
 agents read; when the committed offsets stand still for
@@ -27,8 +27,8 @@ import faust
 from kafka.errors import KafkaError
 
 from streams.topics import StreamTopics
-from trending_arxiv.kafka_admin import group_offsets, remove_group_member
-from trending_arxiv.liveness import StallDetector
+from trending_arxiv.core.liveness import StallDetector
+from trending_arxiv.kafka import group_offsets, remove_group_member
 from trending_arxiv.settings import WorkerSettings
 
 log = logging.getLogger(__name__)

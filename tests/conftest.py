@@ -29,7 +29,7 @@ def real_fixtures() -> Path:
 @pytest.fixture(scope="session")
 def stack_endpoints() -> Iterator[tuple[str, str]]:
     """Kafka and Elasticsearch addresses; starts the local stack when needed."""
-    from trending_arxiv.stack import StackError, ensure_stack
+    from trending_arxiv.devstack.stack import StackError, ensure_stack
 
     try:
         endpoints = ensure_stack()

@@ -20,9 +20,9 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from sinks.indices import ensure_indices
-from trending_arxiv import counting
-from trending_arxiv.documents import counts_document, mention_document, metadata_document
-from trending_arxiv.models import Mention, parse_utc
+from trending_arxiv.core import counting
+from trending_arxiv.core.documents import counts_document, mention_document, metadata_document
+from trending_arxiv.core.models import Mention, parse_utc
 from trending_arxiv.settings import CommonSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ def drop_namespace(es: Elasticsearch, settings: CommonSettings) -> None:
 @contextmanager
 def seeded_namespace(prefix: str = "webtest") -> Iterator[tuple[Elasticsearch, CommonSettings]]:
     """A fresh namespace holding the seed data on the local Elasticsearch; dropped after."""
-    from trending_arxiv.stack import ensure_stack
+    from trending_arxiv.devstack.stack import ensure_stack
 
     endpoints = ensure_stack()
     settings = CommonSettings(

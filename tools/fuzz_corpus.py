@@ -10,7 +10,7 @@ dead-letter: truncated JSON, wrong types, huge junk, deep nesting (100k arrays),
 invalid UTF-8, unknown sources, huge integer literals, top-level scalars.
 
 Every line is labelled (`bad`, `category`) by construction; the reference counts of a
-corpus come from `trending_arxiv.simulate.simulate` on the same lines.
+corpus come from `trending_arxiv.core.simulate.simulate` on the same lines.
 
     python tools/fuzz_corpus.py OUT.jsonl [--posts 10000] [--bad-fraction 0.3] [--seed 8]
 """

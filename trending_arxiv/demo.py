@@ -21,9 +21,9 @@ from typing import IO
 
 from rich.console import Console
 
-from trending_arxiv.kafka_admin import ensure_topics
+from trending_arxiv.core.simulate import read_lines, simulate
+from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
-from trending_arxiv.simulate import read_lines, simulate
 
 
 class DemoError(RuntimeError):
@@ -45,7 +45,7 @@ class PipelineProcesses:
     def start(self, name: str, *args: str) -> None:
         log = (self.log_dir / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "trending_arxiv.cli", *args],
+            [sys.executable, "-m", "trending_arxiv.cli.main", *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -148,8 +148,8 @@ def run_demo(
 
     from producers.replay import replay
     from producers.settings import ProducerSettings
-    from sinks.queries import TrendingQuery, top_papers
-    from trending_arxiv.stack import StackError, ensure_stack
+    from trending_arxiv.devstack.stack import StackError, ensure_stack
+    from trending_arxiv.search.queries import TrendingQuery, top_papers
 
     path = input_file or bundled_sample_path()
     if not path.exists():

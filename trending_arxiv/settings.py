@@ -110,7 +110,7 @@ class CommonSettings(BaseSettings):
         ns = self.namespace
         return TopicNames(
             raw_posts=f"{ns}.posts.raw",
-            # Internal: parsed posts keyed by their join key (see trending_arxiv.ledger).
+            # Internal: parsed posts keyed by their join key (see trending_arxiv.core.ledger).
             routed_posts=f"{ns}.posts.routed",
             mentions=f"{ns}.mentions",
             # Internal: the mentions of one worker batch for one partition, in one record

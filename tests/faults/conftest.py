@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.faults.servers import PrivateStack, private_stack_settings
-from trending_arxiv.stack import StackError
+from trending_arxiv.devstack.stack import StackError
 
 
 @pytest.fixture(scope="session")

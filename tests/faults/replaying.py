@@ -11,9 +11,9 @@ from typing import Any
 
 from tests.hostile.corpus import fuzz_corpus
 from tests.hostile.pipeline_checks import describe_difference, expected_state, wait_for_counts
+from trending_arxiv.core.simulate import SimulationResult, read_lines, simulate
 from trending_arxiv.demo import PipelineProcesses, bundled_sample_path
 from trending_arxiv.settings import CommonSettings
-from trending_arxiv.simulate import SimulationResult, read_lines, simulate
 
 # Reposts wait for their subject without limit: the default (1 h of global stream time)
 # drops a repost whose subject's partition lags, which test_partition_skew.py shows alone.
@@ -43,7 +43,7 @@ def start_producer(
     rate: float | None = None,
 ) -> subprocess.Popen[bytes]:
     """`trending-arxiv produce replay --checkpoint` as its own process (group)."""
-    command = [sys.executable, "-m", "trending_arxiv.cli", "produce", "replay", str(corpus)]
+    command = [sys.executable, "-m", "trending_arxiv.cli.main", "produce", "replay", str(corpus)]
     command += ["--json", "--no-progress", "--checkpoint", str(checkpoint)]
     if rate is not None:
         command += ["--rate", str(rate)]
@@ -81,7 +81,7 @@ def warm_up(env: dict[str, str], settings: CommonSettings, processes: PipelinePr
     or Elasticsearch missing *while they start*. The sample is part of every corpus
     here, so replaying it once more changes no count (the stream drops duplicates).
     """
-    command = [sys.executable, "-m", "trending_arxiv.cli", "produce", "replay"]
+    command = [sys.executable, "-m", "trending_arxiv.cli.main", "produce", "replay"]
     subprocess.run(
         [*command, str(bundled_sample_path()), "--no-progress"],
         env=env,

@@ -2,7 +2,7 @@
 
 The shared stack (9092/9200) serves every other test, so the tests that kill a server
 run their own on free ports, from `.stack/faults` (downloads reused between runs, data
-wiped at start and end). `trending_arxiv.stack` starts and stops both servers together;
+wiped at start and end). `trending_arxiv.devstack.stack` starts and stops both servers together;
 killing or stopping just one is done here by the PID in its PID file.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from trending_arxiv.stack import (
+from trending_arxiv.devstack.stack import (
     StackPaths,
     StackSettings,
     ensure_stack,

@@ -18,9 +18,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from trending_arxiv.ledger import Ledger, routed_post
-from trending_arxiv.posts import parse_line
-from trending_arxiv.simulate import simulate
+from trending_arxiv.core.ledger import Ledger, routed_post
+from trending_arxiv.core.posts import parse_line
+from trending_arxiv.core.simulate import simulate
 
 T0 = datetime(2026, 3, 1, 15, 58, 59, tzinfo=UTC)
 SUBJECT = "at://did:plc:alice/app.bsky.feed.post/a1"

@@ -21,9 +21,9 @@ from tests.faults.replaying import (
     warm_up,
 )
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
+from trending_arxiv.core.simulate import SimulationResult
 from trending_arxiv.demo import PipelineProcesses
 from trending_arxiv.settings import CommonSettings
-from trending_arxiv.simulate import SimulationResult
 
 pytestmark = pytest.mark.integration
 

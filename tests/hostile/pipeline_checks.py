@@ -12,9 +12,9 @@ from typing import Any
 from elasticsearch import Elasticsearch, NotFoundError
 from kafka import KafkaConsumer
 
-from trending_arxiv.models import DeadLetter
+from trending_arxiv.core.models import DeadLetter
+from trending_arxiv.core.simulate import SimulationResult
 from trending_arxiv.settings import CommonSettings
-from trending_arxiv.simulate import SimulationResult
 
 
 def es_state(es: Elasticsearch, settings: CommonSettings) -> tuple[dict[str, Any], int]:

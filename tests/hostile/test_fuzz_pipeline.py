@@ -28,11 +28,11 @@ from tests.hostile.pipeline_checks import (
     wait_for_counts,
 )
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
-from trending_arxiv.simulate import simulate
+from trending_arxiv.core.simulate import simulate
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "trending_arxiv.cli"]
+CLI = [sys.executable, "-m", "trending_arxiv.cli.main"]
 CORPUS_LINES = 10_000
 # Reposts wait for their subject without limit here, and reposted posts are never deleted
 # (order_safe): otherwise partition skew decides some counts, which

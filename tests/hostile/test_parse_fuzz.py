@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from producers.keys import key_of
 from tests.hostile.corpus import fuzz_corpus
+from trending_arxiv.core.posts import NormalizedPost, PostParseError, parse_line
+from trending_arxiv.core.simulate import simulate
 from trending_arxiv.demo import bundled_sample_path
-from trending_arxiv.posts import NormalizedPost, PostParseError, parse_line
-from trending_arxiv.simulate import simulate
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEED_LINES = [line for line in bundled_sample_path().read_bytes().splitlines() if line.strip()][:40]

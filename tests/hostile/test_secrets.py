@@ -22,7 +22,7 @@ from trending_arxiv.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "trending_arxiv.cli"]
+CLI = [sys.executable, "-m", "trending_arxiv.cli.main"]
 
 
 def secrets() -> dict[str, str]:

@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 
 from trending_arxiv.demo import PipelineProcesses, pipeline_env
-from trending_arxiv.kafka_admin import ensure_topics, group_offsets
+from trending_arxiv.kafka import ensure_topics, group_offsets
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from kafka import KafkaProducer
 
 from sinks.alerts import AlertDeliverer, AlertSettings, alerts_index, load_rules
 from sinks.indices import ensure_indices
-from sinks.queries import store_follow_list
 from tests.fakes.http import FakeHttpServer, Reply, Request
-from trending_arxiv.models import Alert
+from trending_arxiv.core.models import Alert
+from trending_arxiv.search.queries import store_follow_list
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,6 @@ import pytest
 from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
-from sinks.queries import store_follow_list
 from tests.webdata import (
     EVIL_PAPER,
     EVIL_TEXT,
@@ -20,6 +19,7 @@ from tests.webdata import (
     seed_papers,
     seeded_namespace,
 )
+from trending_arxiv.search.queries import store_follow_list
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.api import create_api
 from trending_arxiv.web.server import BackgroundServer

@@ -18,7 +18,7 @@ from sinks.elasticsearch_sink import ElasticsearchSink
 from sinks.enrich import Enricher, EnrichSettings
 from sinks.indices import ensure_indices
 from tests.fakes.arxiv import FakeArxiv
-from trending_arxiv.models import CountUpdate, Mention, to_utc_iso
+from trending_arxiv.core.models import CountUpdate, Mention, to_utc_iso
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from kafka import KafkaConsumer
 from producers.replay import replay
 from producers.settings import ProducerSettings
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
+from trending_arxiv.core.simulate import SimulationResult, read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path, wait_until_counted
-from trending_arxiv.simulate import SimulationResult, read_lines, simulate
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,7 @@ def test_seed_sample_counts_exactly_and_replaying_twice_doubles_nothing(
             [
                 sys.executable,
                 "-m",
-                "trending_arxiv.cli",
+                "trending_arxiv.cli.main",
                 "top",
                 "--window",
                 "all",

@@ -12,7 +12,9 @@ from elasticsearch import Elasticsearch
 from elasticsearch.helpers import bulk
 
 from sinks.indices import ensure_indices
-from sinks.queries import (
+from trending_arxiv.core.documents import mention_document, metadata_document
+from trending_arxiv.core.models import Mention, to_utc_iso
+from trending_arxiv.search.queries import (
     SearchQuery,
     TrendingQuery,
     UnknownUserError,
@@ -22,8 +24,6 @@ from sinks.queries import (
     store_follow_list,
     top_papers,
 )
-from trending_arxiv.documents import mention_document, metadata_document
-from trending_arxiv.models import Mention, to_utc_iso
 from trending_arxiv.settings import CommonSettings
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from trending_arxiv.stack import (
+from trending_arxiv.devstack.stack import (
     ES_FALLBACK_ROOT,
     StackEndpoints,
     StackError,
@@ -149,7 +149,7 @@ def test_up_again_is_a_no_op(endpoints: StackEndpoints) -> None:
     assert {s.name: s.pid for s in stack_status()} == before
 
     cli = subprocess.run(
-        [sys.executable, "-m", "trending_arxiv.stack", "up"],
+        [sys.executable, "-m", "trending_arxiv.devstack.stack", "up"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -165,7 +165,7 @@ def test_up_again_is_a_no_op(endpoints: StackEndpoints) -> None:
 
 def test_status_reports_running(endpoints: StackEndpoints) -> None:
     cli = subprocess.run(
-        [sys.executable, "-m", "trending_arxiv.stack", "status", "--json"],
+        [sys.executable, "-m", "trending_arxiv.devstack.stack", "status", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -237,7 +237,7 @@ def test_cli_reports_errors_without_traceback(tmp_path: Path, busy_port: int) ->
         TRENDING_STACK_KAFKA_CONTROLLER_PORT=str(_free_port()),
     )
     cli = subprocess.run(
-        [sys.executable, "-m", "trending_arxiv.stack", "up"],
+        [sys.executable, "-m", "trending_arxiv.devstack.stack", "up"],
         capture_output=True,
         text=True,
         timeout=120,

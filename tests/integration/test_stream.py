@@ -24,10 +24,10 @@ from tests.integration.pipeline import (
     wait_for_log,
     wait_for_quiet,
 )
+from trending_arxiv.core.models import parse_utc
+from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
-from trending_arxiv.models import parse_utc
 from trending_arxiv.settings import WorkerSettings
-from trending_arxiv.simulate import read_lines, simulate
 
 pytestmark = pytest.mark.integration
 

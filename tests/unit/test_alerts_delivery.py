@@ -25,7 +25,7 @@ from sinks.alert_targets import (
 )
 from sinks.alerts import AlertSettings, RuleConfig, load_rules, rule_matches, rules_from_settings
 from tests.fakes.http import FakeHttpServer, Reply, Request
-from trending_arxiv.models import Alert
+from trending_arxiv.core.models import Alert
 
 ALERT = Alert(
     alert_id="1602.02410:accounts_1h:2016-02-08T10",

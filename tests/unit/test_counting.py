@@ -10,10 +10,10 @@ from typing import Any, cast
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trending_arxiv import counting
-from trending_arxiv.alerting import AlertRules, evaluate
-from trending_arxiv.clock import StreamClock
-from trending_arxiv.models import WINDOW_SECONDS, CountUpdate, Mention
+from trending_arxiv.core import counting
+from trending_arxiv.core.alerting import AlertRules, evaluate
+from trending_arxiv.core.clock import StreamClock
+from trending_arxiv.core.models import WINDOW_SECONDS, CountUpdate, Mention
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

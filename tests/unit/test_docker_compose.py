@@ -160,7 +160,7 @@ def test_single_node_local_settings(services: dict[str, dict[str, Any]]) -> None
 
 
 def test_versions_match_the_local_stack(services: dict[str, dict[str, Any]]) -> None:
-    from trending_arxiv.stack import StackSettings
+    from trending_arxiv.devstack.stack import StackSettings
 
     # Field defaults, not an instance: TRENDING_STACK_* in the environment must not matter.
     fields = StackSettings.model_fields

@@ -18,9 +18,9 @@ from sinks.catalog import (
     iter_catalog_file,
     load_catalog_file,
 )
-from sinks.cli import accounts_from_follow_file
 from sinks.enrich import EnrichSettings, metadata_from_source, needs_lookup
 from tests.fakes.paths import REAL_FIXTURES
+from trending_arxiv.cli.queries import accounts_from_follow_file
 
 KAGGLE = REAL_FIXTURES / "arxiv_kaggle_snapshot_first200.jsonl"
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trending_arxiv.extract import run_extract
+from trending_arxiv.cli.extract import run_extract
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / ".." / "shared" / "fixtures" / "real"
@@ -169,7 +169,7 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text(X_LINE + "\nbroken\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "trending_arxiv.extract", str(src)],
+        [sys.executable, "-m", "trending_arxiv.cli.extract", str(src)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -180,7 +180,7 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["arxiv_ids"] == ["2401.12345"]
     assert f"{src}:2: invalid JSON" in proc.stderr
     missing = subprocess.run(
-        [sys.executable, "-m", "trending_arxiv.extract", str(tmp_path / "nope")],
+        [sys.executable, "-m", "trending_arxiv.cli.extract", str(tmp_path / "nope")],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trending_arxiv import ids
-from trending_arxiv.ids import (
+from trending_arxiv.core import ids
+from trending_arxiv.core.ids import (
     OLD_ARCHIVES,
     arxiv_id_from_url,
     arxiv_ids_in_text,

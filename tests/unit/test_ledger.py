@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from trending_arxiv.ledger import (
+from trending_arxiv.core.ledger import (
     CREDITED_PREFIX,
     PENDING_PREFIX,
     POST_PREFIX,
@@ -16,7 +16,7 @@ from trending_arxiv.ledger import (
     needs_join,
     routed_post,
 )
-from trending_arxiv.posts import NormalizedPost
+from trending_arxiv.core.posts import NormalizedPost
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trending_arxiv.liveness import StallDetector
+from trending_arxiv.core.liveness import StallDetector
 
 A, B = ("raw", 0), ("raw", 1)
 

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trending_arxiv import posts as posts_module
-from trending_arxiv.posts import NormalizedPost, PostParseError, parse_line, parse_payload
+from trending_arxiv.core import posts as posts_module
+from trending_arxiv.core.posts import NormalizedPost, PostParseError, parse_line, parse_payload
 
 ARXIV = "https://arxiv.org/abs/2401.12345v2"
 

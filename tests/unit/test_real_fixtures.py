@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trending_arxiv import posts
-from trending_arxiv.posts import NormalizedPost, PostParseError, parse_line, parse_payload
+from trending_arxiv.core import posts
+from trending_arxiv.core.posts import NormalizedPost, PostParseError, parse_line, parse_payload
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real"
 # arXiv API/OAI XML and the Kaggle metadata dump are not social posts.

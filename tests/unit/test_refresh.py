@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.unit.test_counting import NOW, mention, paper_states
-from trending_arxiv import counting
-from trending_arxiv.refresh import RefreshSchedule
+from trending_arxiv.core import counting
+from trending_arxiv.core.refresh import RefreshSchedule
 
 OWN_ALL = lambda _: True  # noqa: E731
 

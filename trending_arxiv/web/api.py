@@ -30,12 +30,12 @@ from prometheus_client import (
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sinks import queries
-from trending_arxiv.ids import canonicalize
-from trending_arxiv.models import parse_utc, to_utc_iso
-from trending_arxiv.posts import SOURCES
+from trending_arxiv.core.ids import canonicalize
+from trending_arxiv.core.models import parse_utc, to_utc_iso
+from trending_arxiv.core.posts import SOURCES
+from trending_arxiv.search import queries
+from trending_arxiv.search.histograms import MAX_HOURS, MAX_IDS, category_counts, hourly_histograms
 from trending_arxiv.settings import CommonSettings
-from trending_arxiv.web.histograms import MAX_HOURS, MAX_IDS, category_counts, hourly_histograms
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"

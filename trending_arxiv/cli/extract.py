@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable
 from typing import BinaryIO, TextIO
 
-from trending_arxiv.posts import NormalizedPost, PostParseError, parse_line
+from trending_arxiv.core.posts import NormalizedPost, PostParseError, parse_line
 
 __all__ = ["format_post", "main", "run_extract"]
 
@@ -89,7 +89,7 @@ def run_extract(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m trending_arxiv.extract [FILE ...]``."""
+    """``python -m trending_arxiv.cli.extract [FILE ...]``."""
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args):
         sys.stdout.write(__doc__ or "")

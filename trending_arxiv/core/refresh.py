@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from trending_arxiv import counting
+from trending_arxiv.core import counting
 
 
 class RefreshSchedule:

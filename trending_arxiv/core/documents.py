@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trending_arxiv.models import CountUpdate, Mention, to_utc_iso
+from trending_arxiv.core.models import CountUpdate, Mention, to_utc_iso
 
 METADATA_FIELDS = (
     "title",

@@ -28,7 +28,7 @@ from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
-from trending_arxiv.models import WINDOW_SECONDS, WINDOWS, CountUpdate, Mention
+from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, CountUpdate, Mention
 
 RETENTION_SECONDS = WINDOW_SECONDS["30d"] or 0.0
 DEFAULT_HALF_LIFE_HOURS = 6.0

@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from trending_arxiv.ids import _id_from_url as _url_id  # cached; callers pass str only
-from trending_arxiv.ids import _text_ids_into, arxiv_id_from_url, arxiv_ids_in_text
+from trending_arxiv.core.ids import _id_from_url as _url_id  # cached; callers pass str only
+from trending_arxiv.core.ids import _text_ids_into, arxiv_id_from_url, arxiv_ids_in_text
 
 try:  # orjson is ~5x faster than the stdlib; the stdlib still explains bad input.
     import orjson

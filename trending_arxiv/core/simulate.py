@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trending_arxiv import counting
-from trending_arxiv.clock import StreamClock
-from trending_arxiv.ledger import Ledger, join_key, needs_join, routed_post
-from trending_arxiv.models import CountUpdate
-from trending_arxiv.posts import PostParseError, parse_line
+from trending_arxiv.core import counting
+from trending_arxiv.core.clock import StreamClock
+from trending_arxiv.core.ledger import Ledger, join_key, needs_join, routed_post
+from trending_arxiv.core.models import CountUpdate
+from trending_arxiv.core.posts import PostParseError, parse_line
 
 
 @dataclass
@@ -28,7 +28,7 @@ class SimulationResult:
     mention_ids: set[str] = field(default_factory=set)
     dead_letters: list[tuple[int, str]] = field(default_factory=list)
     posts: int = 0
-    #: Each paper's counting state at the end (`trending_arxiv.counting`).
+    #: Each paper's counting state at the end (`trending_arxiv.core.counting`).
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property

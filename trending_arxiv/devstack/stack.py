@@ -53,7 +53,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trending_arxiv.settings import CommonSettings
 
-TEMPLATES = Path(__file__).resolve().parent / "stack"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 KAFKA_GROUP = "org.apache.kafka"
 ES_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch"
 ES_FALLBACK_ROOT = Path("/var/tmp/trending-arxiv-stack")
@@ -70,7 +70,7 @@ class StackError(RuntimeError):
 
 def _default_repo_root() -> Path:
     """The checkout this module lives in (editable install), else the working directory."""
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parents[2]
     return here if (here / "setup.cfg").is_file() else Path.cwd()
 
 

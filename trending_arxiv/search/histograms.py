@@ -7,7 +7,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from trending_arxiv.models import parse_utc, to_utc_iso
+from trending_arxiv.core.models import parse_utc, to_utc_iso
 from trending_arxiv.settings import CommonSettings
 
 MAX_HOURS = 24 * 30

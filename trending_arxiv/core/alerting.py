@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trending_arxiv.models import Alert, CountUpdate
+from trending_arxiv.core.models import Alert, CountUpdate
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from elasticsearch import Elasticsearch, NotFoundError
 
-from trending_arxiv.counting import DEFAULT_HALF_LIFE_HOURS
-from trending_arxiv.ids import canonicalize
-from trending_arxiv.models import WINDOW_SECONDS, WINDOWS, parse_utc, to_utc_iso
+from trending_arxiv.core.counting import DEFAULT_HALF_LIFE_HOURS
+from trending_arxiv.core.ids import canonicalize
+from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, parse_utc, to_utc_iso
 from trending_arxiv.settings import CommonSettings
 
 Sort = Literal["posts", "accounts", "score", "date"]

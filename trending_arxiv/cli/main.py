@@ -26,7 +26,8 @@ console = Console(stderr=True)
 def _register_subapps() -> None:
     from producers.cli import produce_app
     from sinks.alerts import alerts_command
-    from sinks.cli import (
+    from sinks.kibana_import import kibana_import_command
+    from trending_arxiv.cli.queries import (
         catalog_app,
         enrich_command,
         follows_command,
@@ -34,8 +35,7 @@ def _register_subapps() -> None:
         search_command,
         top_command,
     )
-    from sinks.kibana_import import kibana_import_command
-    from trending_arxiv.stack import stack_app
+    from trending_arxiv.devstack.stack import stack_app
     from trending_arxiv.web.server import serve_command
 
     app.add_typer(stack_app, name="stack", help="Start, stop and inspect local Kafka + ES.")
@@ -78,7 +78,7 @@ def extract(
     ] = None,
 ) -> None:
     """Print the normalised posts (with canonical arXiv IDs) of raw payloads, one JSON line each."""
-    from trending_arxiv.extract import run_extract
+    from trending_arxiv.cli.extract import run_extract
 
     raise typer.Exit(code=run_extract(list(files or []), sys.stdout, sys.stderr))
 

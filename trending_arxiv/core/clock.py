@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from trending_arxiv.models import parse_utc
+from trending_arxiv.core.models import parse_utc
 
 
 class StreamClock:

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trending_arxiv.models import WINDOWS, parse_utc
+from trending_arxiv.core.models import WINDOWS, parse_utc
 
 T = TypeVar("T")
 
@@ -153,7 +153,7 @@ def top_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Top papers for a window, from Elasticsearch."""
-    from sinks.queries import TrendingQuery, top_papers
+    from trending_arxiv.search.queries import TrendingQuery, top_papers
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
@@ -184,7 +184,7 @@ def search_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Full-text search over titles, abstracts and authors."""
-    from sinks.queries import SearchQuery, search_papers
+    from trending_arxiv.search.queries import SearchQuery, search_papers
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
@@ -208,8 +208,8 @@ def paper_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """One paper: metadata, counts, its posts (newest first) and mentions per hour."""
-    from sinks.queries import paper_detail
-    from trending_arxiv.ids import arxiv_id_from_url, canonicalize
+    from trending_arxiv.core.ids import arxiv_id_from_url, canonicalize
+    from trending_arxiv.search.queries import paper_detail
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
@@ -293,7 +293,7 @@ def follows_command(
 ) -> None:
     """Store a user's follow list, for `top --user`."""
     from sinks.indices import ensure_indices
-    from sinks.queries import store_follow_list
+    from trending_arxiv.search.queries import store_follow_list
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from trending_arxiv.models import Mention, parse_utc, to_utc_iso
-from trending_arxiv.posts import NormalizedPost
+from trending_arxiv.core.models import Mention, parse_utc, to_utc_iso
+from trending_arxiv.core.posts import NormalizedPost
 
 POST_PREFIX = "post:"
 PENDING_PREFIX = "pending:"
