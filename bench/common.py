@@ -1,7 +1,7 @@
 """Shared helpers of the pipeline benchmarks: namespaces, processes, lag, memory, results.
 
 Every bench takes a fresh namespace (its own topics, consumer groups and indices), runs
-the real worker/sink processes through `trending_arxiv.demo.PipelineProcesses`, and
+the real worker/sink processes through `trending_arxiv.devstack.pipeline.PipelineProcesses`, and
 deletes what it created at the end. Results are JSON files in `bench/results/` carrying
 the machine, the versions, the git commit and the parameters.
 """
@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
 from kafka import KafkaAdminClient, KafkaConsumer  # noqa: E402
 from kafka.structs import TopicPartition  # noqa: E402
 
-from trending_arxiv.demo import PipelineProcesses, pipeline_env  # noqa: E402
+from trending_arxiv.devstack.pipeline import PipelineProcesses, pipeline_env  # noqa: E402
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"

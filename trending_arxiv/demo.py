@@ -8,20 +8,16 @@ simulation says it should, and returns the ranked papers.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import IO
 
 from rich.console import Console
 
 from trending_arxiv.core.simulate import read_lines, simulate
+from trending_arxiv.devstack.pipeline import PipelineProcesses, ProcessExited, pipeline_env
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
 
@@ -32,64 +28,6 @@ class DemoError(RuntimeError):
 
 def bundled_sample_path() -> Path:
     return Path(str(resources.files("trending_arxiv") / "data" / "seed_posts.jsonl"))
-
-
-@dataclass
-class PipelineProcesses:
-    """The worker and sink child processes of one namespace, with their logs."""
-
-    env: dict[str, str]
-    log_dir: Path
-    children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = field(default_factory=list)
-
-    def start(self, name: str, *args: str) -> None:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "trending_arxiv.cli.main", *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.children.append((name, process, log))
-
-    def check_alive(self) -> None:
-        for name, process, _ in self.children:
-            if process.poll() is not None:
-                raise DemoError(
-                    f"the {name} exited with status {process.returncode}; "
-                    f"see {self.log_dir / (name + '.log')}"
-                )
-
-    def stop(self, timeout: float = 20.0) -> None:
-        for _, process, _ in self.children:
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + timeout
-        for _, process, log in self.children:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.close()
-
-
-def pipeline_env(
-    endpoints_kafka: str, endpoints_es: str, namespace: str, data_dir: Path
-) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=endpoints_kafka,
-        ELASTICSEARCH_URL=endpoints_es,
-        TRENDING_NAMESPACE=namespace,
-        TRENDING_WORKER_DATA_DIR=str(data_dir / "faust"),
-        TRENDING_SINK_FLUSH_SECONDS="0.2",
-        TRENDING_BATCH_TIMEOUT_SECONDS="0.1",
-        # Offline: metadata comes from the bundled catalog, not from the arXiv API.
-        TRENDING_ARXIV_ENABLED=os.environ.get("TRENDING_ARXIV_ENABLED", "false"),
-    )
-    return env
 
 
 def wait_until_counted(
@@ -109,7 +47,10 @@ def wait_until_counted(
     mentions = 0
     with console.status("counting in Kafka -> Faust -> Elasticsearch...") as status:
         while time.monotonic() < deadline:
-            processes.check_alive()
+            try:
+                processes.check_alive()
+            except ProcessExited as error:
+                raise DemoError(str(error)) from error
             try:
                 es.indices.refresh(index=[settings.indices.papers, settings.indices.mentions])
                 mentions = es.count(index=settings.indices.mentions)["count"]

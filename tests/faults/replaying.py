@@ -12,7 +12,8 @@ from typing import Any
 from tests.hostile.corpus import fuzz_corpus
 from tests.hostile.pipeline_checks import describe_difference, expected_state, wait_for_counts
 from trending_arxiv.core.simulate import SimulationResult, read_lines, simulate
-from trending_arxiv.demo import PipelineProcesses, bundled_sample_path
+from trending_arxiv.demo import bundled_sample_path
+from trending_arxiv.devstack.pipeline import PipelineProcesses
 from trending_arxiv.settings import CommonSettings
 
 # Reposts wait for their subject without limit: the default (1 h of global stream time)

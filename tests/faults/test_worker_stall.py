@@ -22,7 +22,7 @@ from tests.faults.replaying import (
 )
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
 from trending_arxiv.core.simulate import SimulationResult
-from trending_arxiv.demo import PipelineProcesses
+from trending_arxiv.devstack.pipeline import PipelineProcesses
 from trending_arxiv.settings import CommonSettings
 
 pytestmark = pytest.mark.integration

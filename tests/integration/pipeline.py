@@ -9,7 +9,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 
-from trending_arxiv.demo import PipelineProcesses, pipeline_env
+from trending_arxiv.devstack.pipeline import PipelineProcesses, pipeline_env
 from trending_arxiv.kafka import ensure_topics, group_offsets
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
 
