@@ -18,15 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from trending_arxiv.devstack.stack import (
-    StackPaths,
-    StackSettings,
-    ensure_stack,
-    stack_down,
-    stack_paths,
-    start_elasticsearch,
-    start_kafka,
-)
+from trending_arxiv.devstack.config import StackPaths, StackSettings, stack_paths
+from trending_arxiv.devstack.elasticsearch import start_elasticsearch
+from trending_arxiv.devstack.kafka import start_kafka
+from trending_arxiv.devstack.stack import ensure_stack, stack_down
 
 REPO = Path(__file__).resolve().parents[2]
 ENDPOINT_VARIABLES = (

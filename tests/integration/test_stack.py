@@ -23,18 +23,10 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from trending_arxiv.devstack.stack import (
-    ES_FALLBACK_ROOT,
-    StackEndpoints,
-    StackError,
-    StackSettings,
-    ensure_stack,
-    fetch_elasticsearch,
-    fetch_kafka,
-    find_es_java_home,
-    stack_paths,
-    stack_status,
-)
+from trending_arxiv.devstack.config import ES_FALLBACK_ROOT, StackError, StackSettings, stack_paths
+from trending_arxiv.devstack.java import find_es_java_home
+from trending_arxiv.devstack.maven import fetch_elasticsearch, fetch_kafka
+from trending_arxiv.devstack.stack import StackEndpoints, ensure_stack, stack_status
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +141,7 @@ def test_up_again_is_a_no_op(endpoints: StackEndpoints) -> None:
     assert {s.name: s.pid for s in stack_status()} == before
 
     cli = subprocess.run(
-        [sys.executable, "-m", "trending_arxiv.devstack.stack", "up"],
+        [sys.executable, "-m", "trending_arxiv.devstack.commands", "up"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -165,7 +157,7 @@ def test_up_again_is_a_no_op(endpoints: StackEndpoints) -> None:
 
 def test_status_reports_running(endpoints: StackEndpoints) -> None:
     cli = subprocess.run(
-        [sys.executable, "-m", "trending_arxiv.devstack.stack", "status", "--json"],
+        [sys.executable, "-m", "trending_arxiv.devstack.commands", "status", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -237,7 +229,7 @@ def test_cli_reports_errors_without_traceback(tmp_path: Path, busy_port: int) ->
         TRENDING_STACK_KAFKA_CONTROLLER_PORT=str(_free_port()),
     )
     cli = subprocess.run(
-        [sys.executable, "-m", "trending_arxiv.devstack.stack", "up"],
+        [sys.executable, "-m", "trending_arxiv.devstack.commands", "up"],
         capture_output=True,
         text=True,
         timeout=120,

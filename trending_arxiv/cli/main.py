@@ -35,7 +35,7 @@ def _register_subapps() -> None:
         search_command,
         top_command,
     )
-    from trending_arxiv.devstack.stack import stack_app
+    from trending_arxiv.devstack.commands import stack_app
     from trending_arxiv.web.server import serve_command
 
     app.add_typer(stack_app, name="stack", help="Start, stop and inspect local Kafka + ES.")
