@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 ## The whole test suite (unit, integration on real Kafka/Elasticsearch, browser).
 test: $(STAMP) browser-deps
+	$(BIN)/lint-imports
 	$(BIN)/trending-arxiv stack up
 	$(BIN)/python -m pytest -p no:cacheprovider
 
@@ -27,6 +28,7 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy trending_arxiv producers streams sinks
+	$(BIN)/lint-imports
 
 ## Debian's Chromium for the browser tests (installed once; needs root, as on CI).
 browser-deps:

@@ -1,0 +1,1 @@
+"""The command line: `trending-arxiv` (main), the search commands (queries) and extract."""
