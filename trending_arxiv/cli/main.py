@@ -36,6 +36,7 @@ def _register_subapps() -> None:
         top_command,
     )
     from trending_arxiv.devstack.commands import stack_app
+    from trending_arxiv.web.feeds_cli import feeds_app
     from trending_arxiv.web.server import serve_command
 
     app.add_typer(stack_app, name="stack", help="Start, stop and inspect local Kafka + ES.")
@@ -51,6 +52,7 @@ def _register_subapps() -> None:
     kibana_app = typer.Typer(help="Kibana saved objects (data views, dashboard).")
     kibana_app.command("import")(kibana_import_command)
     app.add_typer(kibana_app, name="kibana")
+    app.add_typer(feeds_app, name="feeds")
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -392,5 +392,8 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
     def unknown_api(rest: str) -> None:
         raise HTTPException(404, f"no API endpoint /api/{rest}")
 
+    from trending_arxiv.web.feeds import add_feed_routes  # it imports this module
+
+    add_feed_routes(app, settings, client)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="page")
     return app
