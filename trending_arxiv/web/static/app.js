@@ -64,6 +64,30 @@ function apiUrl() {
   return path + "?" + params.toString();
 }
 
+// The feeds of the view shown: the list's parameters, without paging.
+function feedQuery() {
+  const params = new URLSearchParams({ window: state.window });
+  if (state.q) {
+    params.set("q", state.q);
+    params.set("sort", state.sort);
+  } else {
+    params.set("sort", state.sort === "relevance" ? "posts" : state.sort);
+    if (state.user) params.set("user", state.user);
+    if (state.as_of) params.set("as_of", state.as_of);
+  }
+  if (state.category) params.set("category", state.category);
+  return params.toString();
+}
+
+function syncFeedLinks() {
+  const query = feedQuery();
+  for (const [id, kind] of [["feed-atom", "atom"], ["feed-atom-link", "atom"],
+                            ["feed-rss", "rss"], ["feed-rss-link", "rss"]]) {
+    const node = $(id);
+    if (node) node.href = "feeds/trending." + kind + "?" + query;
+  }
+}
+
 async function getJson(url) {
   let response;
   try {
@@ -341,6 +365,7 @@ function syncControls() {
   }
   $("category").value = state.category;
   document.title = state.q ? "“" + state.q + "” · Trending arXiv" : "Trending arXiv";
+  syncFeedLinks();
 }
 
 function reload() {
