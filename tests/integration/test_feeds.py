@@ -7,18 +7,19 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import feedparser
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, helpers
 from fastapi.testclient import TestClient
 from kafka import KafkaAdminClient
 from rich.console import Console
 
 from producers.replay import replay
 from producers.settings import ProducerSettings
+from sinks.indices import ensure_indices
 from tests.feedtext import html_text
 from tests.integration.pipeline import start_pipeline
 from tests.lexicon import DESCRIBE, SKELETON, validate
@@ -29,6 +30,7 @@ from trending_arxiv.core.simulate import SimulationResult, read_lines, simulate
 from trending_arxiv.core.skyfeed import SkeletonCursor
 from trending_arxiv.demo import bundled_sample_path, wait_until_counted
 from trending_arxiv.search.queries import store_follow_list
+from trending_arxiv.search.skyfeed import bluesky_posts
 from trending_arxiv.web.api import create_api
 from trending_arxiv.web.feed_settings import FeedDefinition, FeedSettings
 
@@ -375,3 +377,70 @@ def test_real_server_serves_the_feeds(demo: tuple[Elasticsearch, FeedSettings]) 
         assert len(validate(skeleton.json(), SKELETON).feed) == 6
         page = http.get("/").text
         assert 'type="application/atom+xml"' in page and "feeds/trending.rss" in page
+
+
+def test_the_post_shown_is_the_most_reposted_else_the_earliest(
+    namespace: str, stack_endpoints: tuple[str, str]
+) -> None:
+    """Reposts joined to their subjects, as the stream writes them, decide the post."""
+    kafka, es_url = stack_endpoints
+    settings = FeedSettings(
+        kafka_bootstrap_servers=kafka, elasticsearch_url=es_url, namespace=namespace
+    )
+    es = Elasticsearch(es_url)
+    ensure_indices(es, settings)
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+    def post(did: str, rkey: str) -> str:
+        return f"at://did:plc:{did}/app.bsky.feed.post/{rkey}"
+
+    first, reposted, unseen = (
+        post("aaaa", "3kaaaaaaaaaaa"),
+        post("bbbb", "3kbbbbbbbbbbb"),
+        post("cccc", "3kccccccccccc"),
+    )
+    mentions: list[Mention] = []
+
+    def add(arxiv_id: str, post_id: str, minutes: int, kind: str = "post", ref: str | None = None,
+            source: str = "bluesky") -> None:  # fmt: skip
+        author = post_id.split("/")[2] if source == "bluesky" else "12345"
+        mentions.append(Mention(
+            post_id=post_id, arxiv_id=arxiv_id, created_at=t0 + timedelta(minutes=minutes),
+            source=source, kind=kind, author_id=author, text="", ref_post_id=ref,
+        ))  # fmt: skip
+
+    def repost(arxiv_id: str, subject: str, who: str, minutes: int) -> None:
+        add(arxiv_id, f"at://did:plc:{who}/app.bsky.feed.repost/3kr{who}{minutes:04d}", minutes,
+            kind="repost", ref=subject)  # fmt: skip
+
+    add("2603.00001", first, 0)
+    add("2603.00001", reposted, 60)
+    repost("2603.00001", reposted, "r1", 61)
+    repost("2603.00001", reposted, "r2", 62)
+    repost("2603.00001", first, "r3", 63)
+    repost("2603.00001", first, "r4", 600)  # after the moment asked for first
+    repost("2603.00001", first, "r5", 601)
+    add("2603.00002", "1900000000000000001", -30, source="x")  # earlier, but on X
+    add("2603.00002", post("dddd", "3kdddddddddd2"), 20)
+    add("2603.00002", post("eeee", "3keeeeeeeeee1"), 10)
+    add("2603.00003", "1900000000000000002", 5, source="x")  # no Bluesky post at all
+    repost("2603.00004", unseen, "r6", 30)  # a reposted post the index has not seen itself
+    helpers.bulk(es, [
+        {"_index": settings.indices.mentions, "_id": m.document_id,
+         "_source": mention_document(m, None)} for m in mentions
+    ], refresh="wait_for")  # fmt: skip
+    ids = ["2603.00001", "2603.00002", "2603.00003", "2603.00004"]
+    try:
+        assert bluesky_posts(es, settings, ids, t0 + timedelta(hours=2)) == {
+            "2603.00001": reposted,  # 2 reposts against 1
+            "2603.00002": post("eeee", "3keeeeeeeeee1"),  # no reposts: the earliest
+            "2603.00004": unseen,
+        }
+        later = bluesky_posts(es, settings, ids, t0 + timedelta(hours=11))
+        assert later["2603.00001"] == first  # now 3 reposts against 2
+        assert bluesky_posts(es, settings, ids, t0 + timedelta(minutes=15)) == {
+            "2603.00001": first,
+            "2603.00002": post("eeee", "3keeeeeeeeee1"),
+        }
+    finally:
+        es.close()
