@@ -371,6 +371,8 @@ def test_real_server_serves_the_feeds(demo: tuple[Elasticsearch, FeedSettings]) 
         assert parsed.feed.links[0].href.startswith(f"{server.url}/feeds/trending.atom?")
         etag = atom.headers["etag"]
         assert http.get(atom.url, headers={"If-None-Match": etag}).status_code == 304
+        head = http.head(atom.url)
+        assert head.status_code == 200 and head.headers["etag"] == etag and head.content == b""
         skeleton = http.get(
             "/xrpc/app.bsky.feed.getFeedSkeleton", params={"feed": _feed("all-time")}
         )

@@ -132,7 +132,9 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
             return Response(status_code=304, headers=headers)
         return Response(body, media_type=f"{media_type}; charset=utf-8", headers=headers)
 
-    @app.get("/feeds/trending.atom", tags=["feeds"], response_class=Response)
+    # HEAD too: some readers ask it before a GET.
+    @app.api_route("/feeds/trending.atom", methods=["GET", "HEAD"], tags=["feeds"],
+                   response_class=Response)  # fmt: skip
     def atom_feed(
         request: Request,
         window: Window = "24h",
@@ -148,7 +150,8 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
         return feed_response(request, "atom", window=window, sort=sort, category=category,
                              q=q, user=user, source=source, as_of=as_of, limit=limit)  # fmt: skip
 
-    @app.get("/feeds/trending.rss", tags=["feeds"], response_class=Response)
+    @app.api_route("/feeds/trending.rss", methods=["GET", "HEAD"], tags=["feeds"],
+                   response_class=Response)  # fmt: skip
     def rss_feed(
         request: Request,
         window: Window = "24h",
