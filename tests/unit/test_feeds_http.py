@@ -91,3 +91,13 @@ def test_did_document_and_feed_list_need_no_data(client: TestClient) -> None:
     assert [f.uri for f in described.feeds] == [
         f"at://{PUBLISHER}/app.bsky.feed.generator/{feed.name}" for feed in DEFAULT_FEEDS
     ]
+
+
+def test_feeds_are_in_the_api_docs(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/feeds/trending.atom", "/feeds/trending.rss",
+                 "/xrpc/app.bsky.feed.getFeedSkeleton",
+                 "/xrpc/app.bsky.feed.describeFeedGenerator", "/.well-known/did.json"):  # fmt: skip
+        assert "get" in paths[path], path
+    parameters = {p["name"] for p in paths["/feeds/trending.atom"]["get"]["parameters"]}
+    assert parameters == {"window", "sort", "category", "q", "user", "source", "as_of", "limit"}
