@@ -95,6 +95,8 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
         if view["q"] is not None and not view["q"].strip():
             raise ApiProblem(422, "q must contain some text")
         moment = _parse_as_of(view.pop("as_of"))
+        # The defaults of /api/trending, or of /api/search with q.
+        view["window"] = view["window"] or ("all" if view["q"] else "24h")
         sort = view["sort"] or ("relevance" if view["q"] else "posts")
         view["sort"] = sort
         view["user"] = view["user"] or None
@@ -135,7 +137,9 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
     @app.get("/feeds/trending.atom", tags=["feeds"], response_class=Response)
     def atom_feed(
         request: Request,
-        window: Window = "24h",
+        window: Annotated[
+            Window | None, Query(description="Default: 24h, or all with q (as the API).")
+        ] = None,
         sort: SearchSort | None = None,
         category: Category = None,
         q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
@@ -151,7 +155,9 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
     @app.get("/feeds/trending.rss", tags=["feeds"], response_class=Response)
     def rss_feed(
         request: Request,
-        window: Window = "24h",
+        window: Annotated[
+            Window | None, Query(description="Default: 24h, or all with q (as the API).")
+        ] = None,
         sort: SearchSort | None = None,
         category: Category = None,
         q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
