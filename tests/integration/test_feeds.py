@@ -396,7 +396,7 @@ def test_the_post_shown_is_the_most_reposted_else_the_earliest(
     def post(did: str, rkey: str) -> str:
         return f"at://did:plc:{did}/app.bsky.feed.post/{rkey}"
 
-    first, reposted, unseen = (
+    first, reposted, deleted = (
         post("aaaa", "3kaaaaaaaaaaa"),
         post("bbbb", "3kbbbbbbbbbbb"),
         post("cccc", "3kccccccccccc"),
@@ -426,7 +426,10 @@ def test_the_post_shown_is_the_most_reposted_else_the_earliest(
     add("2603.00002", post("dddd", "3kdddddddddd2"), 20)
     add("2603.00002", post("eeee", "3keeeeeeeeee1"), 10)
     add("2603.00003", "1900000000000000002", 5, source="x")  # no Bluesky post at all
-    repost("2603.00004", unseen, "r6", 30)  # a reposted post the index has not seen itself
+    # A deleted post: its mention is gone, its reposts stay credited (the ledger's rule).
+    for who in ("r6", "r7", "r8", "r9"):
+        repost("2603.00001", deleted, who, 90)
+    repost("2603.00004", deleted, "r6", 30)
     helpers.bulk(es, [
         {"_index": settings.indices.mentions, "_id": m.document_id,
          "_source": mention_document(m, None)} for m in mentions
@@ -434,9 +437,8 @@ def test_the_post_shown_is_the_most_reposted_else_the_earliest(
     ids = ["2603.00001", "2603.00002", "2603.00003", "2603.00004"]
     try:
         assert bluesky_posts(es, settings, ids, t0 + timedelta(hours=2)) == {
-            "2603.00001": reposted,  # 2 reposts against 1
+            "2603.00001": reposted,  # 2 reposts against 1 (the deleted post's 4 don't count)
             "2603.00002": post("eeee", "3keeeeeeeeee1"),  # no reposts: the earliest
-            "2603.00004": unseen,
         }
         later = bluesky_posts(es, settings, ids, t0 + timedelta(hours=11))
         assert later["2603.00001"] == first  # now 3 reposts against 2

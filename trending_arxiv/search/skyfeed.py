@@ -14,7 +14,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from trending_arxiv.core.models import parse_utc, to_utc_iso
+from trending_arxiv.core.models import mention_document_id, parse_utc, to_utc_iso
 from trending_arxiv.core.skyfeed import (
     MAX_POSITION,
     SkeletonCursor,
@@ -60,7 +60,7 @@ def bluesky_posts(
     es: Elasticsearch, settings: CommonSettings, arxiv_ids: list[str], as_of: datetime
 ) -> dict[str, str]:
     """For each paper that has one, the Bluesky post that best represents it as of `as_of`:
-    the most reposted (by the reposts seen), else the earliest."""
+    the most reposted (by the reposts seen; deleted posts left out), else the earliest."""
     if not arxiv_ids:
         return {}
     response = es.search(
@@ -93,10 +93,20 @@ def bluesky_posts(
         }},
         track_total_hits=False,
     )  # fmt: skip
+    buckets = response.get("aggregations", {}).get("papers", {}).get("buckets", [])
+    reposted = {
+        bucket["key"]: {
+            b["key"]: int(b["doc_count"]) for b in bucket["reposts"]["subjects"]["buckets"]
+        }
+        for bucket in buckets
+    }
+    present = _indexed_posts(es, settings, reposted)
     chosen: dict[str, str] = {}
-    for bucket in response.get("aggregations", {}).get("papers", {}).get("buckets", []):
-        subjects = bucket["reposts"]["subjects"]["buckets"]
-        reposts = {b["key"]: int(b["doc_count"]) for b in subjects}
+    for bucket in buckets:
+        arxiv_id = bucket["key"]
+        # Reposts of a deleted post stay credited (the ledger keeps counts independent of
+        # arrival order), but a deleted post is not one to show.
+        reposts = {uri: n for uri, n in reposted[arxiv_id].items() if (uri, arxiv_id) in present}
         originals = []
         for hit in bucket["posts"]["earliest"]["hits"]["hits"]:
             source: dict[str, Any] = hit.get("_source", {})
@@ -105,8 +115,25 @@ def bluesky_posts(
                 originals.append((parse_utc(source["@timestamp"]), uri))
         best = best_post(reposts, originals)
         if best:
-            chosen[bucket["key"]] = best
+            chosen[arxiv_id] = best
     return chosen
+
+
+def _indexed_posts(
+    es: Elasticsearch, settings: CommonSettings, reposted: dict[str, dict[str, int]]
+) -> set[tuple[str, str]]:
+    """The (post, paper) pairs among reposted posts whose own mention is in the index."""
+    pairs = [(uri, arxiv_id) for arxiv_id, posts in reposted.items() for uri in posts]
+    if not pairs:
+        return set()
+    response = es.mget(
+        index=settings.indices.mentions,
+        ids=[mention_document_id(uri, arxiv_id) for uri, arxiv_id in pairs],
+        source=False,
+        filter_path="docs.found",
+    )
+    found = [bool(doc.get("found")) for doc in response["docs"]]
+    return {pair for pair, exists in zip(pairs, found, strict=True) if exists}
 
 
 def feed_skeleton(
