@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,11 @@ def test_kafka_topic_produce_consume(endpoints: StackEndpoints) -> None:
     admin = KafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap_servers)
     try:
         admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        # The broker answers CreateTopics before every metadata view lists the topic (seen
+        # on a loaded machine): wait for it, briefly, rather than read the list once.
+        deadline = time.monotonic() + 15
+        while topic not in admin.list_topics() and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert topic in admin.list_topics()
 
         producer = KafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap_servers)
