@@ -61,6 +61,7 @@ from sinks.alert_targets import (
 )
 from trending_arxiv.core.models import Alert, to_utc_iso
 from trending_arxiv.kafka import ensure_topics, subscribe_with_metadata
+from trending_arxiv.runtime import EXIT_USAGE, configure_logging, run_service
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -281,6 +282,10 @@ class AlertDeliverer:
     def close(self) -> None:
         self._client.close()
 
+    def request_stop(self) -> None:
+        """Stop before the next alert (an unfinished batch is not committed); signal-safe."""
+        self.stop_event.set()
+
     def _paper(self, arxiv_id: str) -> dict[str, Any] | None:
         try:
             doc = self.es.get(
@@ -447,25 +452,18 @@ def alerts_command(
     ] = None,
 ) -> None:
     """Deliver the stream's alerts to webhooks, Slack and stdout, each alert once."""
-    import signal
-
     settings = AlertSettings()
     if rules is not None:
         settings = settings.model_copy(update={"alerts_rules_path": str(rules)})
-    logging.basicConfig(level=settings.log_level.upper(), format="%(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     try:
         config = rules_from_settings(settings)
         deliverer = AlertDeliverer(settings, config)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from error
-    signal.signal(signal.SIGTERM, lambda *_: deliverer.stop_event.set())
+        raise typer.Exit(code=EXIT_USAGE) from error
     try:
-        stats = deliverer.run(idle_exit_seconds=idle_exit)
-    except KeyboardInterrupt:
-        deliverer.stop_event.set()
-        return
+        stats = run_service(deliverer, lambda: deliverer.run(idle_exit_seconds=idle_exit))
     finally:
         deliverer.close()
     typer.echo(f"alerts stopped: {stats}", err=True)

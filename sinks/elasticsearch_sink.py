@@ -87,6 +87,10 @@ class ElasticsearchSink:
         self._described: set[str] = set()
         self._producer: KafkaProducer | None = None
 
+    def request_stop(self) -> None:
+        """Stop after the batch in hand (it is not committed unless written); signal-safe."""
+        self.stop_event.set()
+
     # -- pure-ish batch building -------------------------------------------------------
     def build_operations(self, records: Iterable[ConsumerRecord]) -> list[tuple[dict, Any]]:
         """Bulk operations (action, body) for a batch; the newest count per paper wins."""
