@@ -8,9 +8,6 @@ cleanly: pending records are flushed to Kafka and the checkpoint is saved, exit 
 from __future__ import annotations
 
 import json
-import logging
-import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +25,15 @@ from producers.settings import (
     MastodonProducerSettings,
     ProducerSettings,
     XProducerSettings,
+)
+from trending_arxiv.runtime import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Service,
+    configure_logging,
+    run_service,
+    stop_on_signals,
 )
 
 produce_app = typer.Typer(
@@ -57,40 +63,19 @@ def _settings(cls: type[S], **overrides: Any) -> S:
         for error in exc.errors(include_input=False, include_url=False):
             where = ".".join(str(part) for part in error["loc"])
             err.print(f"[red]invalid setting {where}:[/red] {error['msg']}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_USAGE) from None
 
 
-def _logging(settings: ProducerSettings) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
-    # Third-party clients are chatty at INFO and may log request headers at DEBUG.
-    for name in ("kafka", "httpx", "httpcore", "tweepy", "urllib3", "websockets"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
-def _on_signals(stop: Callable[[], None]) -> None:
-    def handler(signum: int, _frame: Any) -> None:
-        logging.getLogger(__name__).info("signal %d: flushing and stopping", signum)
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def _run(run: Callable[[], None]) -> None:
-    """Run a producer; a stop while waiting for Kafka is a clean exit."""
+def _run(make: Callable[[], Service[None]]) -> None:
+    """Make and run a producer until stopped; a stop while waiting for Kafka is a clean exit."""
     try:
-        run()
+        run_service(make())
     except WriterStopped:
         pass
     except (RuntimeError, ValueError) as exc:
         # Configuration problems the operator must fix (messages never include secrets).
         err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_FAILURE) from None
 
 
 @produce_app.command("replay")
@@ -126,18 +111,18 @@ def replay_command(
     summary; blank lines are skipped.
     """
     settings = _settings(ProducerSettings, namespace=namespace)
-    _logging(settings)
+    configure_logging(settings.log_level)
     stop = threading.Event()
-    _on_signals(stop.set)
     try:
-        summary = replay(
-            paths, settings, rate=rate, progress=progress, checkpoint=checkpoint, stop=stop
-        )
+        with stop_on_signals(stop.set):
+            summary = replay(
+                paths, settings, rate=rate, progress=progress, checkpoint=checkpoint, stop=stop
+            )
     except ReplayInputError as exc:
         err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_USAGE) from None
     except WriterStopped:
-        raise typer.Exit(0) from None
+        raise typer.Exit(EXIT_OK) from None
     if as_json:
         print(json.dumps(summary_dict(summary)))
     else:
@@ -190,15 +175,9 @@ def x_command(
         x_api_base_url=api_base_url,
         namespace=namespace,
     )
-    _logging(settings)
+    configure_logging(settings.log_level)
     serve_metrics(metrics_port, metrics_addr)
-
-    def run() -> None:
-        producer = XProducer(settings)
-        _on_signals(producer.request_stop)
-        producer.run()
-
-    _run(run)
+    _run(lambda: XProducer(settings))
 
 
 @produce_app.command("bluesky")
@@ -236,15 +215,9 @@ def bluesky_command(
         bluesky_zstd_dictionary=zstd_dictionary,
         namespace=namespace,
     )
-    _logging(settings)
+    configure_logging(settings.log_level)
     serve_metrics(metrics_port, metrics_addr)
-
-    def run() -> None:
-        producer = BlueskyProducer(settings)
-        _on_signals(producer.request_stop)
-        producer.run()
-
-    _run(run)
+    _run(lambda: BlueskyProducer(settings))
 
 
 @produce_app.command("mastodon")
@@ -280,15 +253,9 @@ def mastodon_command(
         mastodon_checkpoint_file=checkpoint,
         namespace=namespace,
     )
-    _logging(settings)
+    configure_logging(settings.log_level)
     serve_metrics(metrics_port, metrics_addr)
-
-    def run() -> None:
-        producer = MastodonProducer(settings)
-        _on_signals(producer.request_stop)
-        producer.run()
-
-    _run(run)
+    _run(lambda: MastodonProducer(settings))
 
 
 if __name__ == "__main__":

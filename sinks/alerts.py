@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,7 +47,7 @@ import httpx
 import typer
 import yaml
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
-from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from sinks.alert_targets import (
@@ -59,8 +58,11 @@ from sinks.alert_targets import (
     WebhookTarget,
     deliver_with_retries,
 )
+from sinks.consume_loop import ConsumeLoop, ConsumeOptions
 from trending_arxiv.core.models import Alert, to_utc_iso
-from trending_arxiv.kafka import ensure_topics, subscribe_with_metadata
+from trending_arxiv.kafka import ensure_topics
+from trending_arxiv.retry import Stopped
+from trending_arxiv.runtime import EXIT_USAGE, configure_logging, run_service
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -281,6 +283,10 @@ class AlertDeliverer:
     def close(self) -> None:
         self._client.close()
 
+    def request_stop(self) -> None:
+        """Stop before the next alert (an unfinished batch is not committed); signal-safe."""
+        self.stop_event.set()
+
     def _paper(self, arxiv_id: str) -> dict[str, Any] | None:
         try:
             doc = self.es.get(
@@ -386,53 +392,41 @@ class AlertDeliverer:
                 self.stop_event.wait(wait)
                 wait = min(wait * 2, 30.0)
 
+    def write_batch(self, records: list[ConsumerRecord]) -> None:
+        """Handle a polled batch; `Stopped` if asked to stop first (then it is not committed)."""
+        for record in records:
+            try:
+                alert = Alert.from_json(record.value)
+            except (ValueError, KeyError, TypeError) as error:
+                self.stats["unreadable"] += 1
+                log.error(
+                    "skipping unreadable alert at %s[%d]@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    error,
+                )
+                continue
+            self.handle_until_stored(alert)
+        if self.stop_event.is_set():
+            raise Stopped("stopped during a batch of alerts")  # it must come again
+
     def run(self, idle_exit_seconds: float | None = None) -> dict[str, int]:
         """Consume until stopped (or idle for `idle_exit_seconds`); returns the stats."""
         ensure_alerts_index(self.es, self.settings)
+        ensure_topics(self.settings)  # the worker may not have created them yet
         retry_budget = POLL_RECORDS * len(self.targets) * self.settings.alerts_max_retry_seconds
-        consumer = KafkaConsumer(
+        options = ConsumeOptions(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=f"{self.settings.namespace}-{self.settings.alerts_group_id}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=POLL_RECORDS,
+            topics=[self.settings.topics.alerts],
+            max_records=POLL_RECORDS,
+            poll_seconds=0.5,
             # A batch may spend the whole retry budget on every target: don't let the
             # group evict us meanwhile.
             max_poll_interval_ms=int(1000 * max(300.0, 60.0 + retry_budget)),
         )
-        ensure_topics(self.settings)  # the worker may not have created them yet
-        subscribe_with_metadata(consumer, [self.settings.topics.alerts])
-        last_record = time.monotonic()
-        try:
-            while not self.stop_event.is_set():
-                batches = consumer.poll(timeout_ms=500)
-                if not batches:
-                    if idle_exit_seconds is not None and (
-                        time.monotonic() - last_record >= idle_exit_seconds
-                    ):
-                        break
-                    continue
-                last_record = time.monotonic()
-                for records in batches.values():
-                    for record in records:
-                        try:
-                            alert = Alert.from_json(record.value)
-                        except (ValueError, KeyError, TypeError) as error:
-                            self.stats["unreadable"] += 1
-                            log.error(
-                                "skipping unreadable alert at %s[%d]@%d: %s",
-                                record.topic,
-                                record.partition,
-                                record.offset,
-                                error,
-                            )
-                            continue
-                        self.handle_until_stored(alert)
-                if self.stop_event.is_set():
-                    break  # an unfinished alert must come again: don't commit
-                consumer.commit()
-        finally:
-            consumer.close(autocommit=False)
+        ConsumeLoop(options, self.write_batch, self.stop_event).run(idle_exit_seconds)
         return dict(self.stats)
 
 
@@ -447,25 +441,18 @@ def alerts_command(
     ] = None,
 ) -> None:
     """Deliver the stream's alerts to webhooks, Slack and stdout, each alert once."""
-    import signal
-
     settings = AlertSettings()
     if rules is not None:
         settings = settings.model_copy(update={"alerts_rules_path": str(rules)})
-    logging.basicConfig(level=settings.log_level.upper(), format="%(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     try:
         config = rules_from_settings(settings)
         deliverer = AlertDeliverer(settings, config)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from error
-    signal.signal(signal.SIGTERM, lambda *_: deliverer.stop_event.set())
+        raise typer.Exit(code=EXIT_USAGE) from error
     try:
-        stats = deliverer.run(idle_exit_seconds=idle_exit)
-    except KeyboardInterrupt:
-        deliverer.stop_event.set()
-        return
+        stats = run_service(deliverer, lambda: deliverer.run(idle_exit_seconds=idle_exit))
     finally:
         deliverer.close()
     typer.echo(f"alerts stopped: {stats}", err=True)

@@ -13,27 +13,21 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import (
-    KafkaConnectionError,
-    KafkaError,
-    KafkaTimeoutError,
-    NodeNotReadyError,
-    RequestTimedOutError,
-)
+from kafka.errors import KafkaError
 
 from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
+from sinks.consume_loop import ConsumeLoop, ConsumeOptions
 from sinks.indices import ensure_indices
 from trending_arxiv.core.documents import counts_document, mention_document, metadata_document
 from trending_arxiv.core.models import CountUpdate, DeadLetter, Mention
-from trending_arxiv.kafka import ensure_topics, subscribe_with_metadata
+from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.retry import Stopped, call_until_available
 from trending_arxiv.settings import SinkSettings
 
@@ -86,6 +80,10 @@ class ElasticsearchSink:
         self._metadata: dict[str, dict[str, Any] | None] = {}
         self._described: set[str] = set()
         self._producer: KafkaProducer | None = None
+
+    def request_stop(self) -> None:
+        """Stop after the batch in hand (it is not committed unless written); signal-safe."""
+        self.stop_event.set()
 
     # -- pure-ish batch building -------------------------------------------------------
     def build_operations(self, records: Iterable[ConsumerRecord]) -> list[tuple[dict, Any]]:
@@ -220,73 +218,39 @@ class ElasticsearchSink:
         self._producer.flush()
 
     # -- the consume loop ---------------------------------------------------------------
-    def consumer(self) -> KafkaConsumer:
-        topics = self.settings.topics
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=f"{self.settings.namespace}-{self.settings.sink_group_id}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.settings.sink_batch_size,
-            metadata_max_age_ms=2000,
+    def consume_loop(self) -> ConsumeLoop:
+        """Mentions and counts, in batches of `sink_batch_size`, committed once written."""
+        settings = self.settings
+        options = ConsumeOptions(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=f"{settings.namespace}-{settings.sink_group_id}",
+            topics=[settings.topics.mentions, settings.topics.counts],
+            max_records=settings.sink_batch_size,
+            poll_seconds=settings.sink_flush_seconds,
             # A rebalance waits at most this long for a member that does not rejoin
             # (kafka-python's 5 min default would stall the whole group that long).
             max_poll_interval_ms=60_000,
+            metadata_max_age_ms=2000,
+            max_retry_seconds=settings.sink_max_retry_seconds,
+            stalled_commit_seconds=settings.sink_stalled_commit_seconds,
         )
-        try:
-            subscribe_with_metadata(consumer, [topics.mentions, topics.counts])
-        except TimeoutError as error:
-            consumer.close(autocommit=False)
-            raise KafkaTimeoutError(str(error)) from error
-        return consumer
+        return ConsumeLoop(options, self.write_batch, self.stop_event, counts=self.stats)
 
-    def _commit(self, consumer: KafkaConsumer) -> bool:
-        """Commit what was written; while Kafka is down, wait for it (never exit).
-
-        A commit lost to a rebalance is fine: the batch is redelivered and rewritten
-        under the same `_id`s. Returns whether the commit went through.
-        """
-        try:
-            call_until_available(
-                consumer.commit, "Kafka (offset commit)", (KafkaConnectionError,
-                NodeNotReadyError, KafkaTimeoutError, RequestTimedOutError),
-                self.stop_event, self.settings.sink_max_retry_seconds,
-            )  # fmt: skip
-        except KafkaError as error:
-            # A rebalance (CommitFailedError, RebalanceInProgressError, ...) took the
-            # partitions away: whoever gets them redoes the batch, harmlessly.
-            log.warning("offset commit failed (%s); the batch will be redone", error)
-            return False
-        return True
+    def write_batch(self, records: list[ConsumerRecord]) -> None:
+        """Write one polled batch (the loop commits it afterwards)."""
+        operations = self.build_operations(records)
+        if operations:
+            self.write(operations)
 
     def run(self, idle_exit_seconds: float | None = None) -> SinkStats:
         """Consume until stopped (or idle for `idle_exit_seconds`, for tools and tests)."""
-        wait = self.settings.sink_max_retry_seconds
         try:
-            self._prepare(wait)
-            consumer = call_until_available(
-                self.consumer, "Kafka", (KafkaError,), self.stop_event, wait
-            )
+            self._prepare(self.settings.sink_max_retry_seconds)
         except Stopped:
             return self.stats
-        last_data = time.monotonic()
         try:
-            while self._consume(consumer, idle_exit_seconds, last_data) == "stalled":
-                # Leave the group (the stale membership goes with it) and join afresh.
-                log.warning(
-                    "no offset commit for %.0fs while records keep coming; rejoining the group",
-                    self.settings.sink_stalled_commit_seconds,
-                )
-                self.stats.rejoins += 1
-                consumer.close(autocommit=False)
-                consumer = call_until_available(
-                    self.consumer, "Kafka", (KafkaError,), self.stop_event, wait
-                )
-                last_data = time.monotonic()
-        except Stopped:
-            log.info("stopped while Kafka or Elasticsearch was unavailable")
+            self.consume_loop().run(idle_exit_seconds)
         finally:
-            consumer.close(autocommit=False)
             if self._producer is not None:
                 self._producer.close()
         return self.stats
@@ -301,31 +265,3 @@ class ElasticsearchSink:
             lambda: ensure_topics(self.settings), "Kafka", (KafkaError, TimeoutError),
             self.stop_event, wait,
         )  # fmt: skip
-
-    def _consume(
-        self, consumer: KafkaConsumer, idle_exit_seconds: float | None, last_data: float
-    ) -> Literal["stopped", "idle", "stalled"]:
-        """Poll, write, commit; returns why it stopped."""
-        failing_since: float | None = None  # first of the commits failing in a row
-        while not self.stop_event.is_set():
-            polled = consumer.poll(
-                timeout_ms=int(self.settings.sink_flush_seconds * 1000),
-                max_records=self.settings.sink_batch_size,
-            )
-            records = [r for batch in polled.values() for r in batch]
-            if not records:
-                if idle_exit_seconds and time.monotonic() - last_data > idle_exit_seconds:
-                    return "idle"
-                continue
-            last_data = time.monotonic()
-            operations = self.build_operations(records)
-            if operations:
-                self.write(operations)
-            if self._commit(consumer):
-                failing_since = None
-            elif failing_since is None:
-                failing_since = time.monotonic()
-            elif time.monotonic() - failing_since > self.settings.sink_stalled_commit_seconds:
-                return "stalled"
-            self.stats.batches += 1
-        return "stopped"

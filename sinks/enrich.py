@@ -444,6 +444,10 @@ class Enricher:
             self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Stop after the current lookup; signal-safe (use `stop` to also join the thread)."""
+        self.stop_event.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
         if self._thread is not None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
+
+from trending_arxiv.runtime import configure_logging, run_service
 
 app = typer.Typer(
     name="trending-arxiv",
@@ -53,18 +52,6 @@ def _register_subapps() -> None:
     kibana_app.command("import")(kibana_import_command)
     app.add_typer(kibana_app, name="kibana")
     app.add_typer(feeds_app, name="feeds")
-
-
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
-    # kafka-python is chatty at INFO (every connection and rebalance).
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -116,12 +103,8 @@ def sink(
     # the background, so counting never waits for it.
     enricher = Enricher(settings, es).start()
     runner = ElasticsearchSink(settings, es=es, metadata_lookup=enricher)
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
     try:
-        stats = runner.run(idle_exit_seconds=idle_exit)
-    except KeyboardInterrupt:
-        runner.stop_event.set()
-        return
+        stats = run_service(runner, lambda: runner.run(idle_exit_seconds=idle_exit))
     finally:
         enricher.stop()
     console.print(f"sink stopped: {stats}")

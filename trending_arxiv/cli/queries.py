@@ -317,25 +317,20 @@ def enrich_command(
     ] = None,
 ) -> None:
     """Fill in arXiv metadata for papers that have none (and refresh recent ones)."""
-    import signal
-
     from sinks.enrich import Enricher, EnrichSettings
     from sinks.indices import ensure_indices
+    from trending_arxiv.runtime import configure_logging, run_service
 
     try:
         settings = EnrichSettings()
     except ValueError as error:
         raise _fail(str(error)) from error
+    configure_logging(settings.log_level)
     es = _es(settings)
     try:
         ensure_indices(es, settings)
     except Exception as error:
         raise _fail(f"Elasticsearch at {settings.elasticsearch_url_redacted}: {error}") from error
     enricher = Enricher(settings, es)
-    signal.signal(signal.SIGTERM, lambda *_: enricher.stop_event.set())
-    try:
-        stats = enricher.run(idle_exit_seconds=idle_exit)
-    except KeyboardInterrupt:
-        enricher.stop_event.set()
-        stats = enricher.stats
+    stats = run_service(enricher, lambda: enricher.run(idle_exit_seconds=idle_exit))
     console.print(f"enrich stopped: {stats}")

@@ -12,6 +12,7 @@ from typing import Annotated, Self
 import typer
 import uvicorn
 
+from trending_arxiv.runtime import configure_logging, run_service
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.api import create_api
 
@@ -29,13 +30,29 @@ def serve_command(
         f"namespace {settings.namespace!r}, Elasticsearch {settings.elasticsearch_url_redacted}",
         err=True,
     )
-    uvicorn.run(
+    configure_logging(settings.log_level)
+    config = uvicorn.Config(
         create_api(settings),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through our handler, like every process's
         proxy_headers=True,
     )
+    run_service(UvicornService(uvicorn.Server(config)))
+
+
+class UvicornService:
+    """A uvicorn server as a `runtime.Service` (it also catches the signals while it serves)."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        self.server = server
+
+    def run(self) -> None:
+        self.server.run()
+
+    def request_stop(self) -> None:
+        self.server.should_exit = True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
