@@ -55,7 +55,7 @@ if str(ROOT) not in sys.path:
 
 import orjson  # noqa: E402
 
-from trending_arxiv.core.ids import _id_from_url  # noqa: E402
+from trending_arxiv.core.ids import arxiv_id_from_url_cached  # noqa: E402
 from trending_arxiv.core.posts import parse_line, parse_payload  # noqa: E402
 
 ORIGINAL_RE = re.compile(r"arxiv.org/(abs|pdf)/\d{4}\.\d{5}")
@@ -640,7 +640,7 @@ def _measure(posts: Sequence[Post], repeat: int) -> dict[str, dict[str, Any]]:
     found: dict[str, list[frozenset[str]]] = {}
     for r in range(repeat):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            _id_from_url.cache_clear()  # every run starts with a cold URL cache
+            arxiv_id_from_url_cached.cache_clear()  # every run starts with a cold URL cache
             gc.collect()
             c0, w0 = time.thread_time(), time.perf_counter()
             found[name] = PIPELINES[name](posts)
