@@ -26,7 +26,7 @@ count) and wall time; the table shows medians over the repeats, and the ratio is
 medians. Recall and false IDs are scored against the ground truth. Results go to
 ``bench/results/extract.json``.
 
-    python bench/bench_extract.py [--posts N] [--repeat R] [--seed S] [--corpus arxiv,mixed]
+    python -m bench.bench_extract [--posts N] [--repeat R] [--seed S] [--corpus arxiv,mixed]
 """
 
 from __future__ import annotations
@@ -42,21 +42,18 @@ import random
 import re
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
+from trending_arxiv.core.ids import arxiv_id_from_url_cached
+from trending_arxiv.core.posts import parse_line, parse_payload
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import orjson  # noqa: E402
-
-from trending_arxiv.core.ids import arxiv_id_from_url_cached  # noqa: E402
-from trending_arxiv.core.posts import parse_line, parse_payload  # noqa: E402
 
 ORIGINAL_RE = re.compile(r"arxiv.org/(abs|pdf)/\d{4}\.\d{5}")
 TARGET_BYTES = 1500
