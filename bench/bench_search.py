@@ -62,6 +62,7 @@ from sinks.catalog_loader import (
 )
 from sinks.indices import ensure_indices
 from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, to_utc_iso
+from trending_arxiv.core.vocabulary import SOURCES
 from trending_arxiv.search.queries import (
     SearchQuery,
     TrendingQuery,
@@ -75,7 +76,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 SAMPLE = ROOT.parent / "shared" / "fixtures" / "real" / "arxiv_kaggle_snapshot_first200.jsonl"
 AS_OF = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-SOURCES = ("x", "bluesky", "mastodon")
 ACCOUNTS = 50_000
 CATEGORIES = ("cs.LG", "cs.CL", "cs.CV", "hep-th", "hep-ph", "quant-ph", "math.CO", "astro-ph.GA",
               "cond-mat.str-el", "stat.ML")  # fmt: skip

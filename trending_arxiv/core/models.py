@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import orjson
 
+from trending_arxiv.core.vocabulary import WINDOWS as WINDOWS  # declared there, used here too
+
 MentionOp = Literal["add", "remove"]
 
 
@@ -85,7 +87,6 @@ def mention_document_id(post_id: str, arxiv_id: str) -> str:
     return f"{post_id}|{arxiv_id}"
 
 
-WINDOWS: tuple[str, ...] = ("1h", "24h", "7d", "30d", "all")
 WINDOW_SECONDS: dict[str, float | None] = {
     "1h": 3600.0,
     "24h": 86400.0,

@@ -11,19 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from trending_arxiv.core.posts.bluesky import _parse_jetstream
-from trending_arxiv.core.posts.common import (
-    KINDS,
-    SOURCES,
-    NormalizedPost,
-    PostParseError,
-    _describe,
-)
+from trending_arxiv.core.posts.common import NormalizedPost, PostParseError, _describe
 from trending_arxiv.core.posts.common import _post as _post  # tests build posts with it
 from trending_arxiv.core.posts.decode import _decode as _decode
 from trending_arxiv.core.posts.decode import _decode_slow, _fast_loads, _FastDecodeError
 from trending_arxiv.core.posts.fast import _fast_parse as _fast_parse
 from trending_arxiv.core.posts.mastodon import _is_mastodon, _parse_mastodon, _parse_mastodon_event
 from trending_arxiv.core.posts.x import _is_v1_status, _parse_v1, _parse_x2
+from trending_arxiv.core.vocabulary import KINDS, SOURCES
 
 __all__ = [
     "KINDS",

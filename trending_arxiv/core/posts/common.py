@@ -15,9 +15,6 @@ from trending_arxiv.core.ids import (
     arxiv_ids_in_text,
 )
 
-SOURCES = ("x", "bluesky", "mastodon")
-KINDS = ("post", "reply", "quote", "repost", "delete")
-
 
 class PostParseError(ValueError):
     """The input is not a post payload we understand; the message says why."""
