@@ -45,11 +45,11 @@ stack-down: $(STAMP)
 ## Benchmarks in bounded time (smaller N); results in bench/results/*.json.
 bench-quick: $(STAMP)
 	$(BIN)/trending-arxiv stack up
-	$(BIN)/python bench/run_all.py --quick
+	$(BIN)/python -m bench.run_all --quick
 
 bench: $(STAMP)
 	$(BIN)/trending-arxiv stack up
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -16,7 +16,7 @@ A time budget (`--timeout`) bounds the run: if the pipeline has not counted ever
 by then, the rate so far is reported and the result is marked incomplete.
 Prints tables; writes bench/results/e2e.json.
 
-    python bench/bench_e2e.py [--posts N] [--env KEY=VALUE ...] [--timeout S]
+    python -m bench.bench_e2e [--posts N] [--env KEY=VALUE ...] [--timeout S]
 """
 
 from __future__ import annotations
@@ -29,14 +29,12 @@ import sys
 import time
 from typing import Any
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import common
-from bench_worker import parse_env
-from corpus import cached_corpus
 from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import scan
 
+from bench import common
+from bench.bench_worker import parse_env
+from bench.corpus import cached_corpus
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings

@@ -26,7 +26,7 @@ count) and wall time; the table shows medians over the repeats, and the ratio is
 medians. Recall and false IDs are scored against the ground truth. Results go to
 ``bench/results/extract.json``.
 
-    python bench/bench_extract.py [--posts N] [--repeat R] [--seed S] [--corpus arxiv,mixed]
+    python -m bench.bench_extract [--posts N] [--repeat R] [--seed S] [--corpus arxiv,mixed]
 """
 
 from __future__ import annotations
@@ -42,21 +42,18 @@ import random
 import re
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
+from trending_arxiv.core.ids import arxiv_id_from_url_cached
+from trending_arxiv.core.posts import parse_line, parse_payload
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import orjson  # noqa: E402
-
-from trending_arxiv.core.ids import _id_from_url  # noqa: E402
-from trending_arxiv.core.posts import parse_line, parse_payload  # noqa: E402
 
 ORIGINAL_RE = re.compile(r"arxiv.org/(abs|pdf)/\d{4}\.\d{5}")
 TARGET_BYTES = 1500
@@ -640,7 +637,7 @@ def _measure(posts: Sequence[Post], repeat: int) -> dict[str, dict[str, Any]]:
     found: dict[str, list[frozenset[str]]] = {}
     for r in range(repeat):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            _id_from_url.cache_clear()  # every run starts with a cold URL cache
+            arxiv_id_from_url_cached.cache_clear()  # every run starts with a cold URL cache
             gc.collect()
             c0, w0 = time.thread_time(), time.perf_counter()
             found[name] = PIPELINES[name](posts)

@@ -9,27 +9,23 @@ just before it is handed to the producer until its paper has posts.all >= 1 *and
 mention is searchable (both indices). Reports p50/p90/p99/max per configuration.
 Goal: p50 <= 1.2 s, p99 <= 2 s. Writes bench/results/latency.json.
 
-    python bench/bench_latency.py [--rate R] [--seconds S] [--configs default,tuned]
+    python -m bench.bench_latency [--rate R] [--seconds S] [--configs default,tuned]
 """
 
 from __future__ import annotations
 
 import argparse
-import pathlib
 import statistics
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import common
-from bench_e2e import wait_ready
-from corpus import SPAN, START, generate, probe_id, probe_post
 from elasticsearch import Elasticsearch
 
+from bench import common
+from bench.bench_e2e import wait_ready
+from bench.corpus import SPAN, START, generate, probe_id, probe_post
 from producers.kafka_writer import RawPostWriter
 from producers.keys import key_of
 from producers.metrics import ProducerMetrics

@@ -17,7 +17,7 @@ worker's CPU time per tick (thread CPU, median over ticks) and the updates it wo
 Correctness: at sampled ticks, every paper's last sent counts under the new policy equal
 its counts computed afresh at that tick (reported as `mismatches`, must be 0).
 
-    python bench/bench_refresh.py [--posts N] [--hours H] [--sample-every K]
+    python -m bench.bench_refresh [--posts N] [--hours H] [--sample-every K]
 """
 
 from __future__ import annotations
@@ -25,20 +25,17 @@ from __future__ import annotations
 import argparse
 import pathlib
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import print_table, save_result
+from bench.corpus import cached_corpus
+from trending_arxiv.core import counting
+from trending_arxiv.core.refresh import RefreshSchedule
+from trending_arxiv.core.simulate import read_lines, simulate
 
-from bench.common import print_table, save_result  # noqa: E402
-from bench.corpus import cached_corpus  # noqa: E402
-from trending_arxiv.core import counting  # noqa: E402
-from trending_arxiv.core.refresh import RefreshSchedule  # noqa: E402
-from trending_arxiv.core.simulate import read_lines, simulate  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 TICK_SECONDS = 60.0
 

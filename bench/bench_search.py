@@ -20,7 +20,7 @@ Into a throw-away namespace (`bench-<hex>`, deleted at the end):
 Prints a table and writes `bench/results/search.json` (machine, versions, git commit,
 load average before and after: the machine is shared, so latencies are noisy).
 
-    python bench/bench_search.py [--quick] [--mentions N] [--papers N] [--runs R]
+    python -m bench.bench_search [--quick] [--mentions N] [--papers N] [--runs R]
         [--catalog-runs K] [--catalog-only]
 """
 
@@ -37,7 +37,6 @@ import platform
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -48,37 +47,35 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, ClassVar
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import parallel_bulk
+from rich.console import Console
+from rich.table import Table
 
-from elasticsearch import Elasticsearch  # noqa: E402
-from elasticsearch.helpers import parallel_bulk  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from sinks.catalog import iter_catalog_file  # noqa: E402
-from sinks.catalog_loader import (  # noqa: E402
+from sinks.catalog import iter_catalog_file
+from sinks.catalog_loader import (
     LoadSummary,
     catalog_documents,
     chunked,
     load_catalog,
     send_chunk,
 )
-from sinks.indices import ensure_indices  # noqa: E402
-from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, to_utc_iso  # noqa: E402
-from trending_arxiv.search.queries import (  # noqa: E402
+from sinks.indices import ensure_indices
+from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, to_utc_iso
+from trending_arxiv.core.vocabulary import SOURCES
+from trending_arxiv.search.queries import (
     SearchQuery,
     TrendingQuery,
     search_papers,
     store_follow_list,
     top_papers,
 )
-from trending_arxiv.settings import CommonSettings  # noqa: E402
+from trending_arxiv.settings import CommonSettings
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 SAMPLE = ROOT.parent / "shared" / "fixtures" / "real" / "arxiv_kaggle_snapshot_first200.jsonl"
 AS_OF = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-SOURCES = ("x", "bluesky", "mastodon")
 ACCOUNTS = 50_000
 CATEGORIES = ("cs.LG", "cs.CL", "cs.CV", "hep-th", "hep-ph", "quant-ph", "math.CO", "astro-ph.GA",
               "cond-mat.str-el", "stat.ML")  # fmt: skip

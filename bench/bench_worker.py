@@ -15,7 +15,7 @@ In one run, on the real Kafka, in a fresh namespace:
 Optionally (`--profile`) py-spy samples the worker during the run and the hottest
 functions are reported. Prints a table; writes bench/results/worker.json.
 
-    python bench/bench_worker.py [--posts N] [--partitions P] [--env KEY=VALUE ...]
+    python -m bench.bench_worker [--posts N] [--partitions P] [--env KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -33,11 +33,8 @@ import tempfile
 import time
 from typing import Any
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import common
-from corpus import cached_corpus
-
+from bench import common
+from bench.corpus import cached_corpus
 from producers.replay import replay
 from producers.settings import ProducerSettings
 from trending_arxiv.kafka import ensure_topics
@@ -269,9 +266,9 @@ def _slope(
 
 def faust_baseline_rate(topic: str, n: int, env: dict[str, str], timeout: float) -> dict[str, Any]:
     """Records/s of a Faust agent that only reads the topic (bench/faust_baseline.py)."""
-    script = pathlib.Path(__file__).resolve().parent / "faust_baseline.py"
     completed = subprocess.run(
-        [sys.executable, str(script), topic, str(n)],
+        [sys.executable, "-m", "bench.faust_baseline", topic, str(n)],
+        cwd=common.ROOT,
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": common.KAFKA, **env},
         capture_output=True,
         text=True,

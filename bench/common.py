@@ -28,15 +28,13 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.structs import TopicPartition
+
+from trending_arxiv.devstack.pipeline import PipelineProcesses, pipeline_env
+from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from kafka import KafkaAdminClient, KafkaConsumer  # noqa: E402
-from kafka.structs import TopicPartition  # noqa: E402
-
-from trending_arxiv.devstack.pipeline import PipelineProcesses, pipeline_env  # noqa: E402
-from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

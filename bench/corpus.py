@@ -13,7 +13,7 @@ posts that cite papers cite several; about 3% cite none (they are filtered out);
 Lines are padded to about 1 KB (user bios and link-card descriptions, where real
 payloads carry their bulk). The same (n, seed, papers) always gives the same bytes.
 
-    python bench/corpus.py --posts 50000 --out /tmp/posts.jsonl[.gz]
+    python -m bench.corpus --posts 50000 --out /tmp/posts.jsonl[.gz]
 """
 
 from __future__ import annotations

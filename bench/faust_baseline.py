@@ -4,7 +4,7 @@ Faust's own per-event cost (aiokafka fetch thread, conductor, stream, acks), wit
 worker's event loop and batch size, on the same topic and machine as the worker. Run
 as its own process by bench_worker.py; prints one JSON line:
 
-    python bench/faust_baseline.py TOPIC EXPECTED_RECORDS
+    python -m bench.faust_baseline TOPIC EXPECTED_RECORDS
 """
 
 from __future__ import annotations

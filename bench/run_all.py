@@ -1,7 +1,7 @@
 """Run every benchmark, each in its own process, and summarise them in one table.
 
-    python bench/run_all.py --quick   # bounded: about 10 minutes on a 2-core machine
-    python bench/run_all.py           # full: N = 1M posts (takes long; see bench/README.md)
+    python -m bench.run_all --quick   # bounded: about 10 minutes on a 2-core machine
+    python -m bench.run_all           # full: N = 1M posts (takes long; see bench/README.md)
 
 Each bench prints its own tables and writes bench/results/<name>.json (machine,
 versions, git commit, parameters, results); this script adds bench/results/run_all.json
@@ -21,41 +21,41 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import common
+from bench import common
 
 
 @dataclass(frozen=True)
 class Bench:
     name: str  # also its result file: bench/results/<name>.json
-    script: str
+    module: str  # run as `python -m bench.<module>` from the repository root
     quick: tuple[str, ...]
     full: tuple[str, ...]
 
 
 BENCHES = (
-    Bench("extract", "bench_extract.py", ("--posts", "20000", "--repeat", "2"), ()),
-    Bench("search", "bench_search.py", ("--quick",), ()),
+    Bench("extract", "bench_extract", ("--posts", "20000", "--repeat", "2"), ()),
+    Bench("search", "bench_search", ("--quick",), ()),
     Bench(
         "worker",
-        "bench_worker.py",
+        "bench_worker",
         ("--posts", "10000", "--timeout", "120"),
         ("--posts", "1000000", "--timeout", "3600"),
     ),
     Bench(
         "e2e",
-        "bench_e2e.py",
+        "bench_e2e",
         ("--posts", "10000", "--timeout", "150"),
         ("--posts", "1000000", "--timeout", "3600"),
     ),
     Bench(
         "latency",
-        "bench_latency.py",
+        "bench_latency",
         ("--rate", "500", "--seconds", "15", "--drain", "30"),
         ("--rate", "500", "--seconds", "60"),
     ),
     Bench(
         "refresh",
-        "bench_refresh.py",
+        "bench_refresh",
         ("--posts", "20000", "--hours", "3", "--sample-every", "30"),
         ("--posts", "1000000", "--hours", "24"),
     ),
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict[str, Any]] = {}
     for bench in selected:
         extra = bench.quick if args.quick else bench.full
-        command = [sys.executable, str(common.ROOT / "bench" / bench.script), *extra]
+        command = [sys.executable, "-m", f"bench.{bench.module}", *extra]
         print(f"\n=== {bench.name}: {' '.join(command[1:])}", flush=True)
         t0 = time.monotonic()
         child = subprocess.Popen(command, cwd=common.ROOT)

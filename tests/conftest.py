@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-REAL_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+from tests.fakes.paths import REAL_FIXTURES
 
 
 @pytest.fixture(scope="session")

@@ -14,19 +14,17 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
 from sinks.indices import ensure_indices
+from tests.fakes.paths import SEED_PAPERS
 from trending_arxiv.core import counting
 from trending_arxiv.core.documents import counts_document, mention_document, metadata_document
 from trending_arxiv.core.models import Mention, parse_utc
 from trending_arxiv.settings import CommonSettings
 
-REPO = Path(__file__).resolve().parents[1]
-SEED_PAPERS = REPO / "trending_arxiv" / "data" / "seed_papers.json"
 # The 2016 page's moment: every sample post is before it.
 SEED_AS_OF = datetime(2016, 2, 9, 0, 0, tzinfo=UTC)
 EVIL_TEXT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2"> 1511.06909'

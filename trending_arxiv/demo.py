@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from trending_arxiv.core.simulate import read_lines, simulate
+from trending_arxiv.core.vocabulary import MAX_PAGE_SIZE
 from trending_arxiv.devstack.pipeline import PipelineProcesses, ProcessExited, pipeline_env
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
@@ -136,7 +137,11 @@ def run_demo(
         rows = top_papers(
             es,
             settings,
-            TrendingQuery(window="all", sort="posts", limit=max(1, len(reference.counts))),
+            TrendingQuery(
+                window="all",
+                sort="posts",
+                limit=min(MAX_PAGE_SIZE, max(1, len(reference.counts))),
+            ),
         )
     finally:
         processes.stop()

@@ -4,7 +4,6 @@ server on real Elasticsearch data (the 20 seed papers in a fresh namespace)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -13,12 +12,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.chrome import chromium
+from tests.fakes.paths import REPO
 from tests.webdata import EVIL_PAPER, EVIL_TEXT, seed_documents, seed_papers, seeded_namespace
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.server import BackgroundServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 
 
 @pytest.fixture(scope="module")

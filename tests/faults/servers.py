@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fakes.paths import REPO
 from trending_arxiv.devstack.config import StackPaths, StackSettings, stack_paths
 from trending_arxiv.devstack.elasticsearch import start_elasticsearch
 from trending_arxiv.devstack.kafka import start_kafka
 from trending_arxiv.devstack.stack import ensure_stack, stack_down
 
-REPO = Path(__file__).resolve().parents[2]
 ENDPOINT_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
     "TRENDING_KAFKA_BOOTSTRAP_SERVERS",

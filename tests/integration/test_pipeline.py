@@ -14,17 +14,14 @@ from kafka import KafkaConsumer
 
 from producers.replay import replay
 from producers.settings import ProducerSettings
+from tests.fakes import paths
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
 from trending_arxiv.core.simulate import SimulationResult, read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path, wait_until_counted
 
 pytestmark = pytest.mark.integration
 
-SEED_PAPERS = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "trending_arxiv" / "data" / "seed_papers.json"
-    ).read_text()
-)
+SEED_PAPERS = json.loads(paths.SEED_PAPERS.read_text())
 
 
 def paper_counts(es: Elasticsearch, index: str) -> dict[str, int]:

@@ -22,10 +22,10 @@ from producers.settings import BlueskyProducerSettings
 from tests.fakes import FakeJetstream
 from tests.fakes.jetstream import CORPUS, load_events, train_dictionary
 from tests.fakes.kafka import delete_topic, fresh_namespace, headers_of, read_topic
+from tests.fakes.paths import REPO
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 EVENTS = load_events(CORPUS)
 PASSING = [raw for raw in EVENTS if jetstream_event_passes(raw, json.loads(raw))]
 WANTED = ("app.bsky.feed.post", "app.bsky.feed.repost")

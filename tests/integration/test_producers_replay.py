@@ -20,10 +20,10 @@ from producers.replay import replay
 from producers.settings import ProducerSettings
 from tests.fakes import REAL_FIXTURES
 from tests.fakes.kafka import delete_topic, fresh_namespace, headers_of, read_topic
+from tests.fakes.paths import REPO
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 STREAM = REAL_FIXTURES / "x_v2_twarc_filtered_stream_with_truncated_line.jsonl"
 CORPUS = REAL_FIXTURES / "bsky_jetstream_v1_corpus_window.jsonl"
 

@@ -24,6 +24,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
+from tests.fakes.paths import REPO
 from trending_arxiv.devstack.config import ES_FALLBACK_ROOT, StackError, StackSettings, stack_paths
 from trending_arxiv.devstack.java import find_es_java_home
 from trending_arxiv.devstack.maven import fetch_elasticsearch, fetch_kafka
@@ -31,7 +32,6 @@ from trending_arxiv.devstack.stack import StackEndpoints, ensure_stack, stack_st
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 ENV_NAMES = (
     "KAFKA_BOOTSTRAP_SERVERS",
     "TRENDING_KAFKA_BOOTSTRAP_SERVERS",

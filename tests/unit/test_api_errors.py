@@ -16,6 +16,7 @@ import pytest
 from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
+from trending_arxiv.core.vocabulary import MAX_PAGE_SIZE, MAX_SEARCH_TEXT
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.api import STATIC_DIR, create_api
 
@@ -44,6 +45,7 @@ def client() -> Iterator[TestClient]:
         ("/api/trending?window=", 422, "window"),
         ("/api/trending?sort=random", 422, "sort"),
         ("/api/trending?limit=100000", 422, "limit"),
+        (f"/api/trending?limit={MAX_PAGE_SIZE + 1}", 422, "limit"),
         ("/api/trending?limit=0", 422, "limit"),
         ("/api/trending?limit=ten", 422, "limit"),
         ("/api/trending?offset=-1", 422, "offset"),
@@ -55,7 +57,7 @@ def client() -> Iterator[TestClient]:
         ("/api/search", 422, "q"),
         ("/api/search?q=", 422, "q"),
         ("/api/search?q=%20%20", 422, "q"),
-        ("/api/search?q=" + "a" * 501, 422, "q"),
+        ("/api/search?q=" + "a" * (MAX_SEARCH_TEXT + 1), 422, "q"),
         ("/api/search?q=rnn&sort=hot", 422, "sort"),
         ("/api/papers/not-a-paper", 422, "arXiv"),
         ("/api/papers/1602.02410?posts_limit=5000", 422, "posts_limit"),

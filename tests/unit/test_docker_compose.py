@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fakes.paths import REPO
 from trending_arxiv.settings import CommonSettings
 
-REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 
 INFRA = ("kafka", "elasticsearch", "kibana")

@@ -441,7 +441,7 @@ URL_PARTS = (
 @given(st.tuples(*URL_PARTS))
 def test_fast_url_lane_answers_as_the_general_code(parts: tuple[str, ...]) -> None:
     url = "".join(parts)
-    assert ids._id_from_url.__wrapped__(url) == ids._id_from_url_general(url)  # type: ignore[attr-defined]
+    assert ids.arxiv_id_from_url_cached.__wrapped__(url) == ids._id_from_url_general(url)  # type: ignore[attr-defined]
 
 
 def _valid_new_reference(ident: str) -> bool:
@@ -613,17 +613,18 @@ def test_every_link_with_an_id_names_a_url_needle(parts: tuple[str, ...]) -> Non
 def test_links_without_a_needle_have_no_id(rest: str, scheme: str) -> None:
     url = scheme + rest
     expected = ids._id_from_url_general(url)
-    assert ids._id_from_url.__wrapped__(url) == expected  # type: ignore[attr-defined]
+    assert ids.arxiv_id_from_url_cached.__wrapped__(url) == expected  # type: ignore[attr-defined]
     if not any(needle in url.lower() for needle in ids._URL_NEEDLES):
         assert expected is None
 
 
 def test_url_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ids, "_URL_CACHE_SIZE", 10)
-    ids._id_from_url.cache_clear()
+    ids.arxiv_id_from_url_cached.cache_clear()
     for n in range(1, 36):
-        assert ids._id_from_url(f"https://arxiv.org/abs/2401.{n:05d}") == f"2401.{n:05d}"
-        assert ids._id_from_url.cache_info().currsize <= 11
+        url = f"https://arxiv.org/abs/2401.{n:05d}"
+        assert ids.arxiv_id_from_url_cached(url) == f"2401.{n:05d}"
+        assert ids.arxiv_id_from_url_cached.cache_info().currsize <= 11
     assert arxiv_id_from_url("https://arxiv.org/abs/2401.00007") == "2401.00007"
 
 
@@ -642,5 +643,5 @@ def test_url_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_links_off_the_fast_lane(url: str, expected: str | None) -> None:
-    assert ids._id_from_url.__wrapped__(url) == expected  # type: ignore[attr-defined]
+    assert ids.arxiv_id_from_url_cached.__wrapped__(url) == expected  # type: ignore[attr-defined]
     assert ids._id_from_url_general(url) == expected

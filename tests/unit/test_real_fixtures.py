@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from tests.fakes.paths import REAL_FIXTURES as REAL
 from trending_arxiv.core import posts
 from trending_arxiv.core.posts import NormalizedPost, PostParseError, parse_line, parse_payload
 
-REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real"
 # arXiv API/OAI XML and the Kaggle metadata dump are not social posts.
 POST_PREFIXES = ("x_", "bsky_", "mastodon_")
 TRUNCATED_STREAM = "x_v2_twarc_filtered_stream_with_truncated_line.jsonl"

@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "trending_arxiv" / "data"
-SHARED_SEED = REPO / ".." / "shared" / "seed" / "papers.json"
+from tests.fakes.paths import PACKAGE_DATA as DATA
+from tests.fakes.paths import REPO
+from tests.fakes.paths import SHARED_SEED as SHARED_SEED_DIR
+
+SHARED_SEED = SHARED_SEED_DIR / "papers.json"
 GENERATOR = REPO / "tools" / "make_seed_sample.py"
 
 ARXIV_REF = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|arxiv:)(\d{4}\.\d{4,5})(?:v\d+)?(?!\d)", re.I)

@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trending_arxiv.core.models import WINDOWS, parse_utc
+from trending_arxiv.core.models import parse_utc
+from trending_arxiv.core.vocabulary import MAX_PAGE_SIZE, WINDOWS
 
 T = TypeVar("T")
 
@@ -138,7 +139,7 @@ def print_rows(rows: list[dict[str, Any]], title: str, with_relevance: bool = Fa
 
 def top_command(
     window: Annotated[str, typer.Option(help=f"One of {', '.join(WINDOWS)}.")] = "24h",
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many papers.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE, help="How many papers.")] = 20,
     sort: Annotated[str, typer.Option(help="posts, accounts, score or date.")] = "posts",
     category: Annotated[str | None, typer.Option(help="Only this arXiv category.")] = None,
     source: Annotated[
@@ -177,7 +178,7 @@ def search_command(
     sort: Annotated[
         str, typer.Option(help="relevance, posts, accounts, score or date.")
     ] = "relevance",
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE)] = 20,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     category: Annotated[str | None, typer.Option(help="Only this arXiv category.")] = None,
     source: Annotated[str | None, typer.Option(help="Only papers posted on this network.")] = None,

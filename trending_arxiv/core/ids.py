@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 
 __all__ = [
     "OLD_ARCHIVES",
+    "add_arxiv_ids_in_text",
     "arxiv_id_from_url",
+    "arxiv_id_from_url_cached",
     "arxiv_ids_in_text",
     "canonicalize",
     "extract_arxiv_ids",
@@ -265,7 +267,7 @@ def arxiv_id_from_url(url: str) -> str | None:
     """The paper a URL points at (arXiv and its mirrors/aggregators), or None."""
     if not isinstance(url, str):
         return None
-    return _id_from_url(url)
+    return arxiv_id_from_url_cached(url)
 
 
 _URL_CACHE_SIZE = 4096
@@ -278,12 +280,13 @@ _url_cache_misses = 0
 # _URL_CACHE_SIZE misses, so a long-running stream stays bounded. A few thousand
 # links cover what is trending; a larger cache measured slower (bench_extract.py).
 @functools.cache
-def _id_from_url(url: str) -> str | None:
+def arxiv_id_from_url_cached(url: str) -> str | None:
+    """`arxiv_id_from_url` for a ``str`` (unchecked), answers cached: the parsers' hot path."""
     global _url_cache_misses
     _url_cache_misses += 1
     if _url_cache_misses > _URL_CACHE_SIZE:
         _url_cache_misses = 0
-        _id_from_url.cache_clear()  # the answer computed below is stored afresh
+        arxiv_id_from_url_cached.cache_clear()  # the answer computed below is stored afresh
     low = url.lower()
     fast = _FAST_URL.match(low)
     if fast is not None:
@@ -363,7 +366,7 @@ def _scan_text(low: str) -> dict[int, str]:
     return found
 
 
-def _text_ids_into(text: str, ids: set[str]) -> None:
+def add_arxiv_ids_in_text(text: str, ids: set[str]) -> None:
     """Add what `arxiv_ids_in_text` finds in ``text`` (a str) to ``ids``, unordered."""
     low = text.lower()
     # Most post texts name no paper site: the needle tests of `_scan_text`, inlined.

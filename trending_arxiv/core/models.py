@@ -1,4 +1,4 @@
-"""Records that travel between the stages of the pipeline, as plain JSON.
+"""Records that travel between the stages of the pipeline, as plain JSON (msgspec Structs).
 
 Values on our topics are JSON objects (not Faust-specific records) so that any consumer
 (the sink, Kibana ingest, a notebook) can read them without this package.
@@ -6,12 +6,12 @@ Values on our topics are JSON objects (not Faust-specific records) so that any c
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-import orjson
+import msgspec
+
+from trending_arxiv.core.vocabulary import WINDOWS as WINDOWS  # declared there, used here too
 
 MentionOp = Literal["add", "remove"]
 
@@ -29,9 +29,12 @@ def parse_utc(value: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Mention:
-    """One post mentioning one paper; `op="remove"` withdraws it (a deleted post)."""
+class Mention(msgspec.Struct, frozen=True):
+    """One post mentioning one paper; `op="remove"` withdraws it (a deleted post).
+
+    The fields are in the order of the JSON it has always been written as (the counting
+    fields first), so the bytes on the topics are unchanged.
+    """
 
     post_id: str
     arxiv_id: str
@@ -40,9 +43,12 @@ class Mention:
     kind: str
     author_id: str | None = None
     author_handle: str | None = None
+    op: MentionOp = "add"
     text: str = ""
     ref_post_id: str | None = None
-    op: MentionOp = "add"
+
+    def __post_init__(self) -> None:
+        _force_utc(self, "created_at")
 
     @property
     def document_id(self) -> str:
@@ -55,10 +61,7 @@ class Mention:
         return f"{self.source}:{self.author_id or self.author_handle or self.post_id}"
 
     def to_json_bytes(self) -> bytes:
-        # Built by hand: `dataclasses.asdict` deep-copies and showed in worker profiles.
-        return orjson.dumps(
-            {**self.counting_fields(), "text": self.text, "ref_post_id": self.ref_post_id}
-        )
+        return _encode(self)
 
     def counting_fields(self) -> dict[str, Any]:
         """What counting reads (no text): the form mentions take in mention batches."""
@@ -75,17 +78,13 @@ class Mention:
 
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> Mention:
-        data = raw if isinstance(raw, dict) else orjson.loads(raw)
-        data = dict(data)
-        data["created_at"] = parse_utc(data["created_at"])
-        return cls(**data)
+        return _decode(raw, cls)
 
 
 def mention_document_id(post_id: str, arxiv_id: str) -> str:
     return f"{post_id}|{arxiv_id}"
 
 
-WINDOWS: tuple[str, ...] = ("1h", "24h", "7d", "30d", "all")
 WINDOW_SECONDS: dict[str, float | None] = {
     "1h": 3600.0,
     "24h": 86400.0,
@@ -95,8 +94,7 @@ WINDOW_SECONDS: dict[str, float | None] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class CountUpdate:
+class CountUpdate(msgspec.Struct, frozen=True):
     """Every window's numbers for one paper, as of one moment of stream time."""
 
     arxiv_id: str
@@ -107,30 +105,23 @@ class CountUpdate:
     velocity: float
     first_seen: datetime | None
     last_seen: datetime | None
-    sources: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, int] = msgspec.field(default_factory=dict)
     #: log2 of the trend score referenced to the epoch: ranks papers by trend score at any
     #: moment without republishing them as time passes (`counting.trend_rank`).
     trend_rank: float | None = None
 
+    def __post_init__(self) -> None:
+        _force_utc(self, "as_of", "first_seen", "last_seen")
+
     def to_json_bytes(self) -> bytes:
-        payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for key in ("as_of", "first_seen", "last_seen"):
-            value = payload[key]
-            payload[key] = to_utc_iso(value) if value is not None else None
-        return orjson.dumps(payload)
+        return _encode(self)
 
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> CountUpdate:
-        data = dict(raw if isinstance(raw, dict) else json.loads(raw))
-        data["as_of"] = parse_utc(data["as_of"])
-        for key in ("first_seen", "last_seen"):
-            if data.get(key):
-                data[key] = parse_utc(data[key])
-        return cls(**data)
+        return _decode(raw, cls)
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True):
     """A paper crossed a threshold: one per paper, rule and window bucket."""
 
     alert_id: str
@@ -138,22 +129,20 @@ class Alert:
     rule: str
     reason: str
     triggered_at: datetime
-    numbers: dict[str, float]
+    numbers: dict[str, int | float]
+
+    def __post_init__(self) -> None:
+        _force_utc(self, "triggered_at")
 
     def to_json_bytes(self) -> bytes:
-        payload = asdict(self)
-        payload["triggered_at"] = to_utc_iso(self.triggered_at)
-        return json.dumps(payload, separators=(",", ":")).encode()
+        return _encode(self)
 
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> Alert:
-        data = dict(raw if isinstance(raw, dict) else json.loads(raw))
-        data["triggered_at"] = parse_utc(data["triggered_at"])
-        return cls(**data)
+        return _decode(raw, cls)
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(msgspec.Struct, frozen=True):
     """Input we could not use, with the reason, kept for inspection and replay."""
 
     stage: str
@@ -165,7 +154,7 @@ class DeadLetter:
     line: int | None = None
 
     def to_json_bytes(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False).encode()
+        return _encode(self)
 
     @classmethod
     def from_raw_bytes(cls, stage: str, reason: str, raw: bytes, **where: Any) -> DeadLetter:
@@ -174,3 +163,25 @@ class DeadLetter:
         if len(text) > 100_000:
             text = text[:100_000] + f"... [{len(text) - 100_000} more characters cut]"
         return cls(stage=stage, reason=reason, raw=text, **where)
+
+
+# One encoder for every record: msgspec writes a UTC datetime as `to_utc_iso` does
+# (`...Z`, microseconds when there are any), and `__post_init__` makes every datetime UTC.
+_encode = msgspec.json.Encoder().encode
+_Record = TypeVar("_Record", Mention, CountUpdate, Alert, DeadLetter)
+
+
+def _decode(raw: bytes | str | dict[str, Any], kind: type[_Record]) -> _Record:
+    """A record from its JSON (or the dict of it); bad input raises a ValueError."""
+    if isinstance(raw, dict):
+        return msgspec.convert(raw, kind)
+    return msgspec.json.decode(raw, type=kind)
+
+
+def _force_utc(record: msgspec.Struct, *names: str) -> None:
+    """Aware UTC datetimes whatever was given (naive means UTC), as `parse_utc` reads them."""
+    for name in names:
+        moment = getattr(record, name)
+        if moment is not None and moment.tzinfo is not UTC:
+            utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+            msgspec.structs.force_setattr(record, name, utc)

@@ -22,19 +22,25 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 
 from trending_arxiv.core.counting import DEFAULT_HALF_LIFE_HOURS
 from trending_arxiv.core.ids import canonicalize
 from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, parse_utc, to_utc_iso
+from trending_arxiv.core.vocabulary import (
+    MAX_PAGE_SIZE,
+    MAX_RESULT_WINDOW,
+    MAX_SEARCH_TEXT,
+    MAX_USER_NAME,
+    SEARCH_SORTS,
+    SORTS,
+    SearchSort,
+    Sort,
+)
 from trending_arxiv.settings import CommonSettings
 
-Sort = Literal["posts", "accounts", "score", "date"]
-SearchSort = Literal["relevance", "posts", "accounts", "score", "date"]
-SORTS: tuple[str, ...] = ("posts", "accounts", "score", "date")
-SEARCH_SORTS: tuple[str, ...] = ("relevance", *SORTS)
 PAPER_SOURCE_FIELDS = [
     "arxiv_id", "title", "authors", "abstract", "categories", "primary_category", "published",
     "posts", "accounts", "trend_score", "velocity", "first_seen", "last_seen", "counts_as_of",
@@ -58,8 +64,6 @@ _AGG_FIELDS = "took," + ",".join(
     for name in ("key", "doc_count", "accounts.value", "ages.buckets.key", "ages.buckets.doc_count")
 )
 _SEARCH_HIT_FIELDS = "took,hits.hits._id,hits.hits._score,hits.hits._source,hits.hits.highlight"
-MAX_RESULTS = 10_000
-MAX_SEARCH_TEXT = 1000
 #: Elasticsearch's default `index.max_terms_count`, the most a terms lookup may return.
 MAX_FOLLOWS = 65_536
 #: With `as_of`/`source`/`user`, a score or date ranking looks at this many papers at most.
@@ -82,12 +86,12 @@ def _check_common(
 ) -> None:
     if window not in WINDOWS:
         raise ValueError(f"window must be one of {', '.join(WINDOWS)}, got {window!r}")
-    if not 1 <= limit <= MAX_RESULTS:
-        raise ValueError(f"limit must be between 1 and {MAX_RESULTS}, got {limit}")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
     if offset < 0:
         raise ValueError("offset must not be negative")
-    if offset + limit > MAX_RESULTS:
-        raise ValueError(f"offset + limit must not exceed {MAX_RESULTS}")
+    if offset + limit > MAX_RESULT_WINDOW:
+        raise ValueError(f"offset + limit must not exceed {MAX_RESULT_WINDOW}")
     if category is not None and not _CATEGORY.match(category):
         raise ValueError(f"not an arXiv category: {category!r} (e.g. cs.LG, hep-th)")
     if source is not None and not _SOURCE_NAME.match(source):
@@ -542,8 +546,8 @@ def _hourly_histogram(
 
 # -- follow lists ------------------------------------------------------------------------------
 def _check_user(user: str) -> None:
-    if not isinstance(user, str) or not user.strip() or len(user) > 256:
-        raise ValueError("user must be a non-empty name of at most 256 characters")
+    if not isinstance(user, str) or not user.strip() or len(user) > MAX_USER_NAME:
+        raise ValueError(f"user must be a non-empty name of at most {MAX_USER_NAME} characters")
     if any(ord(c) < 32 for c in user):
         raise ValueError("user must not contain control characters")
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from fastapi import FastAPI, HTTPException, Query, Request, Response
@@ -32,25 +32,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trending_arxiv.core.ids import canonicalize
 from trending_arxiv.core.models import parse_utc, to_utc_iso
-from trending_arxiv.core.posts import SOURCES
+from trending_arxiv.core.vocabulary import (
+    MAX_PAGE_SIZE,
+    MAX_RESULT_WINDOW,
+    MAX_SEARCH_TEXT,
+    MAX_USER_NAME,
+    SearchSort,
+    Sort,
+    Source,
+    Window,
+)
 from trending_arxiv.search import queries
 from trending_arxiv.search.histograms import MAX_HOURS, MAX_IDS, category_counts, hourly_histograms
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_LIMIT = 100
-# Elasticsearch's default index.max_result_window: deeper pages would fail there.
-MAX_RESULT_WINDOW = 10_000
 T = TypeVar("T")
 
-Window = Literal["1h", "24h", "7d", "30d", "all"]
-TrendSort = Literal["posts", "accounts", "score", "date"]
-SearchSort = Literal["relevance", "posts", "accounts", "score", "date"]
-Source = Literal["x", "bluesky", "mastodon"]
-assert set(SOURCES) == {"x", "bluesky", "mastodon"}  # keep the Literal in step with posts.py
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}.")]
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, 1..{MAX_PAGE_SIZE}.")
+]
 Offset = Annotated[int, Query(ge=0, le=MAX_RESULT_WINDOW - 1, description="Rows to skip.")]
 AsOf = Annotated[
     str | None,
@@ -63,7 +65,10 @@ AsOf = Annotated[
 Category = Annotated[
     str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9.\-]+$", description="e.g. cs.CL")
 ]
-UserName = Annotated[str, Query(min_length=1, max_length=100)]
+UserName = Annotated[str, Query(min_length=1, max_length=MAX_USER_NAME)]
+SearchText = Annotated[
+    str, Query(min_length=1, max_length=MAX_SEARCH_TEXT, description="Search text.")
+]
 
 
 class ApiProblem(Exception):
@@ -225,10 +230,10 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
     @app.get("/api/trending", tags=["papers"])
     def trending(
         window: Window = "24h",
-        sort: TrendSort = "posts",
+        sort: Sort = "posts",
         category: Category = None,
         source: Source | None = None,
-        user: Annotated[str | None, Query(max_length=100)] = None,
+        user: Annotated[str | None, Query(max_length=MAX_USER_NAME)] = None,
         as_of: AsOf = None,
         limit: Limit = 20,
         offset: Offset = 0,
@@ -257,7 +262,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
     def user_trending(
         user: str,
         window: Window = "24h",
-        sort: TrendSort = "posts",
+        sort: Sort = "posts",
         category: Category = None,
         source: Source | None = None,
         as_of: AsOf = None,
@@ -265,8 +270,8 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         offset: Offset = 0,
     ) -> dict[str, Any]:
         """Papers ranked over the posts of the accounts `user` follows."""
-        if not 1 <= len(user) <= 100:
-            raise ApiProblem(422, "user must be 1 to 100 characters")
+        if not 1 <= len(user) <= MAX_USER_NAME:
+            raise ApiProblem(422, f"user must be 1 to {MAX_USER_NAME} characters")
         # One request: the ranking reads the follow list itself (404 when there is none).
         return trending(
             window=window,
@@ -281,7 +286,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
 
     @app.get("/api/search", tags=["papers"])
     def search(
-        q: Annotated[str, Query(min_length=1, max_length=500, description="Search text.")],
+        q: SearchText,
         window: Window = "all",
         sort: SearchSort = "relevance",
         category: Category = None,

@@ -3,11 +3,10 @@ generates (`TRENDING_FEEDS_*` and `TRENDING_FEEDS`, a JSON list)."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trending_arxiv.core.skyfeed import feed_uri, is_did, service_did
+from trending_arxiv.core.vocabulary import MAX_USER_NAME, Sort, Source, Window
 from trending_arxiv.search.skyfeed import FeedView
 from trending_arxiv.settings import CommonSettings
 
@@ -21,11 +20,11 @@ class FeedDefinition(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,14}$")
     display_name: str = Field(min_length=1, max_length=24)
     description: str = Field(default="", max_length=300)
-    window: Literal["1h", "24h", "7d", "30d", "all"] = "24h"
-    sort: Literal["posts", "accounts", "score", "date"] = "posts"
+    window: Window = "24h"
+    sort: Sort = "posts"
     category: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9.\-]{0,63}$")
-    source: Literal["x", "bluesky", "mastodon"] | None = None
-    user: str | None = Field(default=None, min_length=1, max_length=100)
+    source: Source | None = None
+    user: str | None = Field(default=None, min_length=1, max_length=MAX_USER_NAME)
 
     @property
     def view(self) -> FeedView:

@@ -30,19 +30,11 @@ from trending_arxiv.core.skyfeed import (
     skeleton_response,
     xrpc_error,
 )
+from trending_arxiv.core.vocabulary import SearchSort, Source, Window
 from trending_arxiv.search import queries
 from trending_arxiv.search.skyfeed import feed_skeleton
 from trending_arxiv.settings import CommonSettings
-from trending_arxiv.web.api import (
-    ApiProblem,
-    AsOf,
-    Category,
-    SearchSort,
-    Source,
-    Window,
-    _es_call,
-    _parse_as_of,
-)
+from trending_arxiv.web.api import ApiProblem, AsOf, Category, _es_call, _parse_as_of
 from trending_arxiv.web.feed_settings import FeedSettings
 
 log = logging.getLogger(__name__)
