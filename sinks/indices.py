@@ -96,8 +96,8 @@ def ensure_indices(
     """Create (or update) the templates and the indices of this namespace; idempotent."""
     names = settings.indices
     index_settings = {
-        "number_of_shards": 1,
-        "number_of_replicas": 0,
+        "number_of_shards": settings.index_shards,
+        "number_of_replicas": settings.index_replicas,
         "refresh_interval": refresh_interval,
     }
     for index, mappings in (

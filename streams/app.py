@@ -32,7 +32,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         datadir=settings.worker_data_dir,
         web_enabled=settings.worker_web_enabled,
         web_port=settings.worker_web_port,

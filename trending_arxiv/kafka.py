@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import MemberToRemove, NewTopic
-from kafka.errors import NoError, TopicAlreadyExistsError, UnknownMemberIdError
+from kafka.errors import CoordinatorNotAvailableError, NoError, TopicAlreadyExistsError, UnknownMemberIdError
 
 from trending_arxiv.settings import CommonSettings
 
@@ -38,8 +38,11 @@ def ensure_topics(settings: CommonSettings, compacted: Sequence[str] = ()) -> li
                 NewTopic(
                     t,
                     settings.topic_partitions,
-                    1,
-                    topic_configs={"cleanup.policy": "compact"} if t in compacted else {},
+                    settings.topic_replication_factor,
+                    topic_configs={
+                        **settings.topic_configs,
+                        **({"cleanup.policy": "compact"} if t in compacted else {}),
+                    },
                 )
                 for t in missing
             ]
@@ -153,4 +156,43 @@ def remove_group_member(
             return False
         raise error(f"removing member {member_id} from {group}")
     finally:
+        admin.close()
+
+
+def consumer_lags(
+    bootstrap_servers: str, groups: dict[str, Sequence[str]], timeout_ms: int = 5_000
+) -> tuple[dict[str, int | None], dict[str, int]]:
+    """Each group's lag (records of its topics not yet committed) and each topic's end offset.
+
+    One admin client and one consumer for every group (a status poll asks often). A topic
+    with no partitions yet has end offset 0; a group Kafka has no coordinator for yet
+    (it never committed) has lag None. Raises KafkaError (or OSError) when Kafka
+    does not answer within about `timeout_ms`.
+    """
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="trending-arxiv-status",
+        request_timeout_ms=timeout_ms,
+    )  # fmt: skip
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    try:
+        topics = sorted({t for wanted in groups.values() for t in wanted})
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())
+        ]
+        ends: dict[TopicPartition, int] = consumer.end_offsets(partitions) if partitions else {}
+        lags: dict[str, int | None] = {}
+        for group, wanted in groups.items():
+            try:
+                found = admin.list_group_offsets(group).get(group, {})
+            except CoordinatorNotAvailableError:
+                lags[group] = None
+                continue
+            committed = {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+            lags[group] = sum(
+                end - committed.get(tp, 0) for tp, end in ends.items() if tp.topic in wanted
+            )
+        topic_ends = {t: sum(end for tp, end in ends.items() if tp.topic == t) for t in topics}
+        return lags, topic_ends
+    finally:
+        consumer.close()
         admin.close()

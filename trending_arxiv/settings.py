@@ -92,6 +92,15 @@ class CommonSettings(BaseSettings):
         description="Prefix of every topic and index, so separate runs never mix.",
     )
     topic_partitions: int = Field(default=4, ge=1)
+    # What changes on a cluster (docker-compose.cluster.yml): replicas of every topic we
+    # create (Faust's changelogs too) and how many must acknowledge a write; shards and
+    # replicas of our Elasticsearch indices. The defaults fit one Kafka and one ES node.
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1)
+    index_shards: int = Field(default=1, ge=1)
+    index_replicas: int = Field(default=0, ge=0)
+    # Where `trending-arxiv up` keeps its children's state (read by `status`, /healthz).
+    run_state_dir: str = ".stack/up"
     log_level: str = "INFO"
 
     @field_validator("namespace")
@@ -104,6 +113,13 @@ class CommonSettings(BaseSettings):
                 f"(it names Kafka topics and Elasticsearch indices), got {value!r}"
             )
         return value
+
+    @property
+    def topic_configs(self) -> dict[str, str]:
+        """Per-topic configs of every topic we create (`min.insync.replicas` on a cluster)."""
+        if self.topic_min_insync_replicas is None:
+            return {}
+        return {"min.insync.replicas": str(self.topic_min_insync_replicas)}
 
     @property
     def topics(self) -> TopicNames:

@@ -52,6 +52,10 @@ def _register_subapps() -> None:
     kibana_app.command("import")(kibana_import_command)
     app.add_typer(kibana_app, name="kibana")
     app.add_typer(feeds_app, name="feeds")
+    from trending_arxiv.devstack.up import status_command, up_command
+
+    app.command("up")(up_command)
+    app.command("status")(status_command)
 
 
 def _fail(message: str) -> typer.Exit:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from trending_arxiv.devstack.processes import parent_death_signal
+
 
 class ProcessExited(RuntimeError):
     """A pipeline process ended while it should still run; the message names its log."""
@@ -36,6 +38,8 @@ class PipelineProcesses:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Dies with us, even when we are killed with SIGKILL (Linux).
+            preexec_fn=parent_death_signal(),
         )
         self.children.append((name, process, log))
 

@@ -365,7 +365,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:
-        """200 when Elasticsearch answers, 503 otherwise."""
+        """200 when Elasticsearch answers, 503 otherwise; with the pipeline's status."""
         try:
             health = client.cluster.health(timeout="2s")
         except (ApiError, TransportError) as error:
@@ -379,11 +379,15 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
             )
         status = str(health.get("status"))
         ok = status in ("green", "yellow")
+        from trending_arxiv.devstack.status import gather_status
+
         return JSONResponse(
             {
                 "status": "ok" if ok else "degraded",
                 "elasticsearch_status": status,
                 "namespace": settings.namespace,
+                # What `trending-arxiv status --json` prints: processes, lag, last event.
+                "pipeline": gather_status(settings, client),
             },
             status_code=200 if ok else 503,
         )
@@ -392,6 +396,10 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
     def prometheus_metrics() -> Response:
         """Prometheus metrics of this process."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    from trending_arxiv.web.live import add_stream_route
+
+    add_stream_route(app, settings, client)
 
     @app.get("/api/{rest:path}", include_in_schema=False)
     def unknown_api(rest: str) -> None:

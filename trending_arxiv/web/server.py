@@ -38,6 +38,8 @@ def serve_command(
         log_level=settings.log_level.lower(),
         log_config=None,  # uvicorn's records go through our handler, like every process's
         proxy_headers=True,
+        # Open event streams (/api/stream) must not hold a stopping server for long.
+        timeout_graceful_shutdown=3,
     )
     run_service(UvicornService(uvicorn.Server(config)))
 
@@ -74,6 +76,7 @@ class BackgroundServer:
             port=self.port,
             log_level="warning",
             lifespan="off",
+            timeout_graceful_shutdown=3,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

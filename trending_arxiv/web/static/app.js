@@ -187,6 +187,7 @@ function renderPaper(paper) {
   abstract.addEventListener("click", () => abstract.classList.toggle("open"));
   abstract.title = "Click to show the whole abstract";
   const posts = Number(paper.posts || 0);
+  node.dataset.posts = String(posts);
   const accounts = Number(paper.accounts || 0);
   node.querySelector(".count").textContent = "Captured tweets and retweets: " + posts;
   node.querySelector(".accounts").textContent =
@@ -340,6 +341,7 @@ async function load(append) {
     $("more").hidden = papers.length < PAGE_SIZE;
     state.offset += papers.length;
     loadSparklines(nodes, generation);
+    document.dispatchEvent(new CustomEvent("papers-loaded")); // live.js (re)opens its stream
   } catch (error) {
     if (generation !== state.loading) return;
     setStatus("Could not load papers: " + error.message, true);
