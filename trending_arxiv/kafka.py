@@ -13,7 +13,12 @@ from collections.abc import Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import MemberToRemove, NewTopic
-from kafka.errors import CoordinatorNotAvailableError, NoError, TopicAlreadyExistsError, UnknownMemberIdError
+from kafka.errors import (
+    CoordinatorNotAvailableError,
+    NoError,
+    TopicAlreadyExistsError,
+    UnknownMemberIdError,
+)
 
 from trending_arxiv.settings import CommonSettings
 

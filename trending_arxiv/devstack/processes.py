@@ -8,6 +8,7 @@ leaves nothing behind. The setting survives the worker's in-place re-exec.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import signal
@@ -44,7 +45,7 @@ def spawn_cli(args: Iterable[str], env: dict[str, str], log_path: Path) -> subpr
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=parent_death_signal(),  # noqa: PLW1509 (only calls prctl)
+            preexec_fn=parent_death_signal(),
         )
 
 
@@ -61,16 +62,12 @@ def stop_processes(processes: Iterable[subprocess.Popen[bytes]], timeout: float)
         except psutil.NoSuchProcess:
             continue
     for target in reversed(targets):  # the parents first: they stop their own children
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             target.terminate()
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(targets, timeout=timeout)
     for target in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             target.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=5)
     for process in processes:
         deadline = time.monotonic() + 5

@@ -160,7 +160,7 @@ def gather_status(settings: CommonSettings, es: Any | None = None) -> dict[str, 
     """The whole picture of one namespace, as JSON-able data."""
     state = read_state(state_path(settings))
     up_pid = state.get("pid") if state else None
-    up_running = bool(up_pid) and psutil.pid_exists(up_pid) and _not_zombie(up_pid)
+    up_running = isinstance(up_pid, int) and psutil.pid_exists(up_pid) and _not_zombie(up_pid)
     return {
         "namespace": settings.namespace,
         "checked_at": to_utc_iso(datetime.now(UTC)),
@@ -203,12 +203,16 @@ def status_table(status: dict[str, Any]) -> Group:
     lag = kafka.get("lag", {}) if kafka.get("reachable") else {}
     table = Table(title=f"trending-arxiv · namespace {status['namespace']}", expand=False)
     for column in ("process", "pid", "state", "restarts", "lag"):
-        table.add_column(column, justify="right" if column in ("pid", "restarts", "lag") else "left")
+        table.add_column(
+            column, justify="right" if column in ("pid", "restarts", "lag") else "left"
+        )
     for row in status.get("processes", []):
         role = row.get("role", row["name"])
-        state = row.get("state", "?") if row.get("alive") or row.get("state") != "running" else "gone"
+        state = row.get("state", "?")
+        if state == "running" and not row.get("alive"):
+            state = "gone"
         table.add_row(
-            row["name"], str(row.get("pid") or "–"), state, str(row.get("restarts", 0)),
+            row["name"], str(row.get("pid") or "-"), state, str(row.get("restarts", 0)),
             _number(lag.get(role)),
         )  # fmt: skip
     rate = status.get("posts_per_second")
@@ -217,7 +221,7 @@ def status_table(status: dict[str, Any]) -> Group:
             f"posts in {_number(kafka.get('posts_in'))}"
             + (f" ({rate:g}/s)" if rate is not None else ""),
             f"papers counted {_number(es.get('papers_counted'))}",
-            f"last event {es.get('last_event_time') or '–'}"
+            f"last event {es.get('last_event_time') or '-'}"
             + (
                 f" ({_delay(es['stream_behind_seconds'])} behind the wall clock)"
                 if es.get("stream_behind_seconds") is not None
@@ -231,7 +235,7 @@ def status_table(status: dict[str, Any]) -> Group:
 
 
 def _number(value: Any) -> str:
-    return "–" if value is None else f"{value:,}"
+    return "-" if value is None else f"{value:,}"
 
 
 def _delay(seconds: float) -> str:

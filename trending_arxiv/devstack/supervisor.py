@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trending_arxiv.devstack.processes import spawn_cli, stop_processes
 from trending_arxiv.core.models import to_utc_iso
+from trending_arxiv.devstack.processes import spawn_cli, stop_processes
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,7 @@ class Supervisor:
     def stop(self, timeout: float = 30.0) -> None:
         """Producers first (they save checkpoints), then everything else."""
         for producers_pass in (True, False):
-            group = [
-                c for c in self.children if c.spec.producer == producers_pass and c.process
-            ]
+            group = [c for c in self.children if c.spec.producer == producers_pass and c.process]
             stop_processes([c.process for c in group if c.process is not None], timeout)
             for child in group:
                 if child.state in ("running", "backoff", "starting"):

@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from trending_arxiv.core.models import to_utc_iso
 from trending_arxiv.devstack.status import (
     PostsRate,
     gather_status,
@@ -32,7 +33,6 @@ from trending_arxiv.devstack.status import (
     write_state,
 )
 from trending_arxiv.devstack.supervisor import ChildSpec, Supervisor
-from trending_arxiv.core.models import to_utc_iso
 from trending_arxiv.settings import CommonSettings
 
 SOURCES = ("bluesky", "mastodon", "x", "replay")
@@ -98,9 +98,7 @@ def child_specs(
     specs = [
         ChildSpec("worker", ("worker",)),
         ChildSpec("sink", ("sink",)),
-        ChildSpec(
-            "alerts", ("alerts", *(["--rules", str(alert_rules)] if alert_rules else []))
-        ),
+        ChildSpec("alerts", ("alerts", *(["--rules", str(alert_rules)] if alert_rules else []))),
         ChildSpec("web", ("serve", "--host", host, "--port", str(port))),
     ]
     for number, source in enumerate(sources):
@@ -141,8 +139,8 @@ def run_up(
     live_table: bool,
 ) -> int:
     """Run until Ctrl-C/SIGTERM; return the exit status."""
-    from trending_arxiv.kafka import ensure_topics
     from trending_arxiv.devstack.stack import StackError, ensure_stack
+    from trending_arxiv.kafka import ensure_topics
 
     try:
         endpoints = ensure_stack(log=lambda line: console.print(f"[dim]{line}[/]"))
@@ -264,7 +262,7 @@ def status_command(
     ] = None,
 ) -> None:
     """The pipeline's processes (pids, restarts), consumer lag, papers counted, last event."""
-    settings = CommonSettings(**({"namespace": namespace} if namespace else {}))
+    settings = CommonSettings(namespace=namespace) if namespace else CommonSettings()
     status = gather_status(settings)
     if as_json:
         sys.stdout.write(json.dumps(status) + "\n")

@@ -87,18 +87,19 @@ def newest_posts(
 
 def add_stream_route(app: FastAPI, settings: CommonSettings, client: Elasticsearch) -> None:
     """Register `GET /api/stream` on `app` (errors go through the app's ApiProblem handler)."""
+
     @app.get("/api/stream", tags=["papers"], response_class=StreamingResponse)
     async def stream(
         request: Request,
         window: Window = "24h",
         sort: TrendSort = "posts",
-        category: Annotated[
-            str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9.\-]+$")
-        ] = None,
+        category: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9.\-]+$")] = None,
         source: Annotated[str | None, Query(pattern=r"^(x|bluesky|mastodon)$")] = None,
         user: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        interval: Annotated[float, Query(ge=0.2, le=60, description="Seconds between polls.")] = 1.0,
+        interval: Annotated[
+            float, Query(ge=0.2, le=60, description="Seconds between polls.")
+        ] = 1.0,
     ) -> StreamingResponse:
         """Server-sent events: the view's ranking whenever it changes (see the module doc)."""
         query = _es_call(settings, lambda: queries.TrendingQuery(
