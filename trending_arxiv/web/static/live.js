@@ -72,6 +72,7 @@ function applyRanking(papers, newPosts) {
   const list = $("papers");
   const existing = new Map([...list.children].map((node) => [node.dataset.arxivId, node]));
   const added = [];
+  const grown = [];
   const ordered = papers.map((paper) => {
     const id = String(paper.arxiv_id || "");
     let node = existing.get(id);
@@ -95,6 +96,7 @@ function applyRanking(papers, newPosts) {
       if (gained > 0) {
         const latest = (newPosts[id] || [])[0];
         markNew(node, "+" + gained + " new", latest && latest.text ? latest.text : "");
+        grown.push(node);
         const details = node.querySelector("details.posts");
         if (details.open && details.dataset.loaded) loadPosts(id, details.querySelector(".post-list"));
       }
@@ -110,7 +112,7 @@ function applyRanking(papers, newPosts) {
   if (existing.size <= 100) {
     for (const node of [...list.children].slice(ordered.length)) node.remove();
   }
-  if (added.length) loadSparklines(added, state.loading);
+  if (added.length || grown.length) loadSparklines([...added, ...grown], state.loading);
 }
 
 document.addEventListener("papers-loaded", openLive);
