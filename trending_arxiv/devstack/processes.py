@@ -35,18 +35,23 @@ def parent_death_signal() -> Callable[[], None] | None:
     return hook
 
 
-def spawn_cli(args: Iterable[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start `trending-arxiv *args` with its output appended to `log_path`."""
+def spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `command` in a session of its own, dying with us, output appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "trending_arxiv.cli.main", *args],
+            command,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=parent_death_signal(),
         )
+
+
+def spawn_cli(args: Iterable[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `trending-arxiv *args` (see `spawn`)."""
+    return spawn([sys.executable, "-m", "trending_arxiv.cli.main", *args], env, log_path)
 
 
 def stop_processes(processes: Iterable[subprocess.Popen[bytes]], timeout: float) -> None:

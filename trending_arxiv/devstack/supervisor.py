@@ -76,7 +76,11 @@ class Supervisor:
         env: dict[str, str],
         log_dir: Path,
         on_event: Callable[[str], None] | None = None,
+        spawn: Callable[[tuple[str, ...], dict[str, str], Path], subprocess.Popen[bytes]] = (
+            spawn_cli
+        ),
     ) -> None:
+        self.spawn = spawn  # how a child's command runs (`trending-arxiv <args>` by default)
         self.children = [Child(spec) for spec in specs]
         self.env = env
         self.log_dir = log_dir
@@ -86,7 +90,7 @@ class Supervisor:
         return self.log_dir / f"{child.spec.name}.log"
 
     def _start(self, child: Child) -> None:
-        child.process = spawn_cli(
+        child.process = self.spawn(
             child.spec.args, {**self.env, **child.spec.env}, self.log_path(child)
         )
         child.started = time.monotonic()
