@@ -104,7 +104,8 @@ def ensure_alerts_index(es: Elasticsearch, settings: CommonSettings) -> None:
         name=index,
         index_patterns=[index],
         template={
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            # Small: one shard; replicated like the other indices on a cluster.
+            "settings": {"number_of_shards": 1, "number_of_replicas": settings.index_replicas},
             "mappings": ALERTS_MAPPINGS,
         },
         priority=100,

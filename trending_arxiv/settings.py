@@ -162,11 +162,16 @@ class CommonSettings(BaseSettings):
     @property
     def elasticsearch_url_redacted(self) -> str:
         """The Elasticsearch URL for messages: a password in it is replaced by `***`."""
-        return redact_url(self.elasticsearch_url)
+        return ",".join(redact_url(url) for url in self.elasticsearch_urls)
+
+    @property
+    def elasticsearch_urls(self) -> list[str]:
+        """The nodes to talk to: ELASTICSEARCH_URL may list several, comma-separated."""
+        return [url.strip() for url in self.elasticsearch_url.split(",") if url.strip()]
 
     def elasticsearch_client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `elasticsearch.Elasticsearch` (auth, TLS) from settings."""
-        kwargs: dict[str, Any] = {"hosts": [self.elasticsearch_url]}
+        kwargs: dict[str, Any] = {"hosts": self.elasticsearch_urls}
         if self.elasticsearch_api_key is not None:
             kwargs["api_key"] = self.elasticsearch_api_key.get_secret_value()
         elif self.elasticsearch_username and self.elasticsearch_password is not None:
