@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,6 +128,26 @@ def child_env(settings: CommonSettings, run_dir: Path) -> dict[str, str]:
     return env
 
 
+def _status_or_none(
+    settings: CommonSettings, on_event: Callable[[str], None]
+) -> dict[str, Any] | None:
+    """The status; a failure to gather it is reported, never the end of `up`."""
+    try:
+        return gather_status(settings)
+    except Exception as error:  # the children matter more than the table
+        on_event(f"status unavailable: {type(error).__name__}: {error}")
+        return None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before starting anything when the web server could not listen."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            raise UpError(f"cannot serve the page on {host}:{port}: {error.strerror}") from error
+
+
 class _Stop(Exception):
     """SIGTERM, turned into an exception the main loop handles like Ctrl-C."""
 
@@ -154,6 +176,7 @@ def run_up(
         update={"run_state_dir": str(Path(settings.run_state_dir).resolve())}
     )
     run_dir = Path(settings.run_state_dir) / settings.namespace
+    _check_port_free(host, port)
     ensure_topics(settings)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     console.print(
@@ -187,34 +210,39 @@ def run_up(
         raise _Stop
 
     previous = signal.signal(signal.SIGTERM, on_term)
-    supervisor.start()
-    save()
-    status: dict[str, Any] = gather_status(settings)
-    live = Live(status_table(status), console=console, auto_refresh=False) if live_table else None
+    live = None
     try:
+        supervisor.start()
+        save()
+        status = _status_or_none(settings, on_event)
+        if live_table and status is not None:
+            live = Live(status_table(status), console=console, auto_refresh=False)
         with live or nullcontext():
             next_status = time.monotonic()
             while True:
                 supervisor.tick()
                 save()
                 if time.monotonic() >= next_status:
-                    status = gather_status(settings)
-                    posts_per_second = rate.add(status["kafka"].get("posts_in"))
-                    status["posts_per_second"] = posts_per_second
-                    if live is not None:
-                        live.update(status_table(status), refresh=True)
+                    status = _status_or_none(settings, on_event)
+                    if status is not None:
+                        posts_per_second = rate.add(status["kafka"].get("posts_in"))
+                        status["posts_per_second"] = posts_per_second
+                        if live is not None:
+                            live.update(status_table(status), refresh=True)
                     next_status = time.monotonic() + STATUS_EVERY_SECONDS
                 time.sleep(TICK_SECONDS)
     except (KeyboardInterrupt, _Stop):
-        # Further signals must not interrupt the orderly stop.
+        pass
+    finally:
+        # Whatever ended the loop, the children go too; no signal interrupts that.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         console.print("stopping: producers first, then the worker, sink, alerts and web server")
         supervisor.stop()
         save()
         console.print("stopped; every child process has exited")
-    finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return 0
 
 

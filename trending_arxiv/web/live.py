@@ -135,6 +135,9 @@ async def _events(
                 if gained
                 else {}
             )
+        except (queries.UnknownUserError, ValueError) as error:
+            yield sse("problem", {"error": str(error)})  # will not change: end the stream
+            return
         except (ApiError, TransportError) as error:
             yield sse("problem", {"error": f"Elasticsearch: {error}"})
             await asyncio.sleep(max(interval, 2.0))
