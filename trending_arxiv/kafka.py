@@ -201,3 +201,25 @@ def consumer_lags(
     finally:
         consumer.close()
         admin.close()
+
+
+def remove_all_members(bootstrap_servers: str, group: str, timeout_ms: int = 5_000) -> int:
+    """Drop every member of `group`, as if each had left; return how many were dropped.
+
+    For a group whose only consumer died without leaving (killed): its replacement is
+    then assigned at once instead of after the dead member's session times out (Faust's
+    is a minute). Any live member rejoins by itself. Raises KafkaError (or OSError) when
+    Kafka does not answer within about `timeout_ms`.
+    """
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="trending-arxiv-leave",
+        request_timeout_ms=timeout_ms,
+    )  # fmt: skip
+    try:
+        found = admin.describe_groups([group]).get(group, {})
+        members = [m["member_id"] for m in found.get("members") or []]
+        if members:
+            admin.remove_group_members(group, [MemberToRemove(member_id=m) for m in members])
+        return len(members)
+    finally:
+        admin.close()

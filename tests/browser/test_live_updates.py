@@ -20,7 +20,7 @@ from producers.replay import replay
 from producers.settings import ProducerSettings
 from tests.browser.chrome import chromium
 from tests.integration.pipeline import settings_for, start_pipeline
-from tests.integration.up_run import wait_for
+from tests.integration.up_run import wait_for, x_posts
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
 from trending_arxiv.web.server import BackgroundServer
@@ -29,31 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 RISER = "1511.06909"  # one post in the seed: last but one in the all-time ranking
 NEW_POSTS = 25  # takes it past 1601.04589 (20 posts) to second place
-
-
-def x_posts(arxiv_id: str, count: int) -> list[dict]:
-    """Posts in the X API v2 shape of the seed sample, from distinct accounts."""
-    posts = []
-    for n in range(count):
-        post_id = str(900000000000000000 + n)
-        user_id = str(5000000 + n)
-        posts.append(
-            {
-                "data": {
-                    "id": post_id,
-                    "text": f"Worth a read: arXiv:{arxiv_id} ({n})",
-                    "author_id": user_id,
-                    "conversation_id": post_id,
-                    "created_at": f"2016-02-08T{10 + n % 10:02d}:{n:02d}:00.000Z",
-                    "edit_history_tweet_ids": [post_id],
-                    "lang": "en",
-                },
-                "includes": {
-                    "users": [{"id": user_id, "name": f"Reader {n}", "username": f"reader{n}"}]
-                },
-            }
-        )
-    return posts
 
 
 def test_page_moves_a_paper_up_as_its_posts_are_counted(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ import psutil
 import pytest
 
 from tests.fakes.jetstream import CORPUS, FakeJetstream, load_events
-from tests.integration.up_run import UpRun, wait_for
+from tests.integration.up_run import CLI, UpRun, wait_for, x_posts
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
 
@@ -35,12 +36,13 @@ def test_up_replays_the_seed_survives_a_killed_worker_and_stops_cleanly(
     expected = simulate(read_lines([SEED])).posts_by_paper
     # The 2016 page's counts, as the seed sample's own test reads them.
     assert expected == {p["arxiv_id"]: p["seed_posts"] for p in SEED_PAPERS}
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps(p) + "\n" for p in x_posts("1511.06909", 25)))
+    expected_after = simulate(read_lines([SEED, more])).posts_by_paper
     run = UpRun(tmp_path, namespace, f"replay:{SEED}")
     try:
         first = wait_for("the worker to run", lambda: _running(run, "worker"))
-        # Kill the worker as soon as every post is in Kafka (it is still counting or
-        # just done): the restarted worker must end with the exact counts all the same.
-        wait_for("the replay to finish", lambda: run.processes()["replay"]["state"] == "done")
+        wait_for("the seed's exact counts", lambda: run.ranking() == expected)
         os.kill(first["pid"], signal.SIGKILL)
         restarted = wait_for(
             "the worker's restart",
@@ -48,8 +50,14 @@ def test_up_replays_the_seed_survives_a_killed_worker_and_stops_cleanly(
         )
         assert restarted["pid"] != first["pid"]
         assert "worker (pid" in run.log() and "signal SIGKILL" in run.log()
-
-        wait_for("the seed's exact counts", lambda: run.ranking() == expected)
+        assert "dropped the dead worker from" in run.log()
+        # Only the new worker can count these; the seed again must change nothing.
+        for path in (more, SEED):
+            subprocess.run(
+                [*CLI, "produce", "replay", str(path), "--no-progress"],
+                env=run.env, check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+        wait_for("the exact counts after the restart", lambda: run.ranking() == expected_after)
         page = httpx.get(run.url + "/", timeout=10)
         assert page.status_code == 200 and "Trending arXiv" in page.text
 
@@ -63,9 +71,9 @@ def test_up_replays_the_seed_survives_a_killed_worker_and_stops_cleanly(
             assert rows[name]["state"] == "running" and rows[name]["alive"], name
             assert psutil.Process(rows[name]["pid"]).is_running(), name
         assert rows["replay"]["state"] == "done" and rows["replay"]["last_exit"] == 0
-        assert status["kafka"]["posts_in"] == len(list(read_lines([SEED])))
+        assert status["kafka"]["posts_in"] == 2 * len(list(read_lines([SEED]))) + 25
         assert set(status["kafka"]["lag"]) == {"worker", "sink", "alerts"}
-        assert status["elasticsearch"]["papers_counted"] == len(expected)
+        assert status["elasticsearch"]["papers_counted"] == len(expected_after)
         assert status["elasticsearch"]["last_event_time"].startswith("2016-02-")
 
         health = httpx.get(run.url + "/healthz", timeout=30).json()

@@ -114,3 +114,28 @@ class UpRun:
         for process in self.ours():
             with contextlib.suppress(psutil.Error):
                 process.kill()
+
+
+def x_posts(arxiv_id: str, count: int) -> list[dict]:
+    """Posts in the X API v2 shape of the seed sample, from distinct accounts."""
+    posts = []
+    for n in range(count):
+        post_id = str(900000000000000000 + n)
+        user_id = str(5000000 + n)
+        posts.append(
+            {
+                "data": {
+                    "id": post_id,
+                    "text": f"Worth a read: arXiv:{arxiv_id} ({n})",
+                    "author_id": user_id,
+                    "conversation_id": post_id,
+                    "created_at": f"2016-02-08T{10 + n % 10:02d}:{n:02d}:00.000Z",
+                    "edit_history_tweet_ids": [post_id],
+                    "lang": "en",
+                },
+                "includes": {
+                    "users": [{"id": user_id, "name": f"Reader {n}", "username": f"reader{n}"}]
+                },
+            }
+        )
+    return posts

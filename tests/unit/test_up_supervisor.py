@@ -68,9 +68,14 @@ def test_a_dying_child_is_restarted_with_back_off_and_a_finished_one_is_not(
     events: list[str] = []
     supervisor = Supervisor(
         [
-            ChildSpec("crasher", ("import sys; sys.exit(3)",)),
+            ChildSpec("crasher", ("import sys; sys.exit(3)",), before_restart=lambda: "cleaned"),
             ChildSpec("finisher", ("pass",), producer=True, finishes=True),
-            ChildSpec("failing-replay", ("import sys; sys.exit(1)",), finishes=True),
+            ChildSpec(
+                "failing-replay",
+                ("import sys; sys.exit(1)",),
+                finishes=True,
+                before_restart=lambda: 1 / 0,  # a failing clean-up must not stop restarts
+            ),
         ],
         env={},
         log_dir=tmp_path,
@@ -90,6 +95,8 @@ def test_a_dying_child_is_restarted_with_back_off_and_a_finished_one_is_not(
             "crasher" in e and "exited with status 3; restarting in 0.5 s" in e for e in events
         )
         assert any(e.startswith("restarted crasher") for e in events)
+        assert events.count("cleaned") == crasher.restarts
+        assert any("before restarting failing-replay: ZeroDivisionError" in e for e in events)
         assert "finisher finished" in events
     finally:
         supervisor.stop(timeout=5)

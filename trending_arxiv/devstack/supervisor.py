@@ -40,6 +40,8 @@ class ChildSpec:
     producer: bool = False  # stopped first, so it saves its checkpoint while Kafka is up
     finishes: bool = False  # exit status 0 means done (a replay), not a crash
     env: dict[str, str] = field(default_factory=dict)
+    # Runs before a restart after a crash (e.g. drop the dead consumer from its group).
+    before_restart: Callable[[], str | None] | None = None
 
 
 @dataclass
@@ -126,11 +128,22 @@ class Supervisor:
                 child.backoff = min(BACKOFF_MAX_SECONDS, child.backoff * 2)
             elif child.state == "backoff" and now >= child.next_start:
                 child.restarts += 1
+                self._before_restart(child)
                 self._start(child)
                 self.on_event(
                     f"restarted {child.spec.name} (pid {child.process and child.process.pid},"
                     f" restart {child.restarts})"
                 )
+
+    def _before_restart(self, child: Child) -> None:
+        if child.spec.before_restart is None:
+            return
+        try:
+            note = child.spec.before_restart()
+        except Exception as error:  # a failed clean-up delays the restart, never stops it
+            note = f"before restarting {child.spec.name}: {type(error).__name__}: {error}"
+        if note:
+            self.on_event(note)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Producers first (they save checkpoints), then everything else."""

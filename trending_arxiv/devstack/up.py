@@ -94,11 +94,19 @@ def parse_sources(text: str | None, environ: dict[str, str]) -> list[Source]:
 
 
 def child_specs(
-    sources: list[Source], port: int, host: str, alert_rules: Path | None
+    sources: list[Source],
+    port: int,
+    host: str,
+    alert_rules: Path | None,
+    settings: CommonSettings | None = None,
 ) -> list[ChildSpec]:
     """The processes of a live pipeline, in start order."""
     specs = [
-        ChildSpec("worker", ("worker",)),
+        ChildSpec(
+            "worker",
+            ("worker",),
+            before_restart=_worker_group_cleaner(settings) if settings else None,
+        ),
         ChildSpec("sink", ("sink",)),
         ChildSpec("alerts", ("alerts", *(["--rules", str(alert_rules)] if alert_rules else []))),
         ChildSpec("web", ("serve", "--host", host, "--port", str(port))),
@@ -113,6 +121,24 @@ def child_specs(
                 ChildSpec(source.kind, ("produce", source.kind), role="producer", producer=True)
             )
     return specs
+
+
+def _worker_group_cleaner(settings: CommonSettings) -> Callable[[], str | None]:
+    """Drop the killed worker's membership, so its replacement gets the partitions now.
+
+    `up` runs the namespace's only worker, so whoever is still in the group is the dead
+    one; without this the new worker waits out the dead member's session (a minute).
+    """
+    from trending_arxiv.devstack.status import consumer_groups
+    from trending_arxiv.kafka import remove_all_members
+
+    group = consumer_groups(settings)["worker"][0]
+
+    def clean() -> str | None:
+        dropped = remove_all_members(settings.kafka_bootstrap_servers, group)
+        return f"dropped the dead worker from {group}" if dropped else None
+
+    return clean
 
 
 def child_env(settings: CommonSettings, run_dir: Path) -> dict[str, str]:
@@ -189,7 +215,7 @@ def run_up(
         console.print(f"[dim]{datetime.now(UTC):%H:%M:%S}[/] {text}", soft_wrap=True)
 
     supervisor = Supervisor(
-        child_specs(sources, port, host, alert_rules),
+        child_specs(sources, port, host, alert_rules, settings),
         child_env(settings, run_dir),
         run_dir / "logs",
         on_event=on_event,
