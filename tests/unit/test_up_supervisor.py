@@ -44,6 +44,7 @@ def test_sources_default_to_bluesky_and_add_configured_x_and_mastodon(tmp_path: 
         ("replay", "needs a path"),
         (f"replay:{tmp_path / 'missing.jsonl'}", "does not exist"),
         ("x:foo", "takes no argument"),
+        ("bluesky,x", "bearer token"),
         (",", "no source"),
     ):
         with pytest.raises(UpError, match=message):

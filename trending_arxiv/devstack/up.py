@@ -59,11 +59,17 @@ class Source:
 def default_sources(environ: dict[str, str]) -> list[Source]:
     """Bluesky (public, no account); X and Mastodon when they are configured."""
     chosen = [Source("bluesky")]
-    if environ.get("TRENDING_X_BEARER_TOKEN") or environ.get("TRENDING_X_BEARER_TOKEN_FILE"):
+    if _x_configured(environ):
         chosen.append(Source("x"))
     if environ.get("TRENDING_MASTODON_BASE_URL"):
         chosen.append(Source("mastodon"))
     return chosen
+
+
+def _x_configured(environ: dict[str, str]) -> bool:
+    return bool(
+        environ.get("TRENDING_X_BEARER_TOKEN") or environ.get("TRENDING_X_BEARER_TOKEN_FILE")
+    )
 
 
 def parse_sources(text: str | None, environ: dict[str, str]) -> list[Source]:
@@ -86,6 +92,11 @@ def parse_sources(text: str | None, environ: dict[str, str]) -> list[Source]:
             chosen.append(Source("replay", path))
         elif rest:
             raise UpError(f"{kind} takes no argument (got {item!r})")
+        elif kind == "x" and not _x_configured(environ):
+            raise UpError(
+                "x needs an API bearer token: set TRENDING_X_BEARER_TOKEN_FILE "
+                "(or TRENDING_X_BEARER_TOKEN)"
+            )
         elif Source(kind) not in chosen:
             chosen.append(Source(kind))
     if not chosen:

@@ -113,6 +113,7 @@ function applyRanking(papers, newPosts) {
     for (const node of [...list.children].slice(ordered.length)) node.remove();
   }
   if (added.length || grown.length) loadSparklines([...added, ...grown], state.loading);
+  if (added.length || ordered.length !== existing.size) setStatus(describe(list.children.length));
 }
 
 document.addEventListener("papers-loaded", openLive);
