@@ -26,9 +26,10 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from trending_arxiv.core.vocabulary import MAX_USER_NAME, Sort, Source, Window
 from trending_arxiv.search import queries
 from trending_arxiv.settings import CommonSettings
-from trending_arxiv.web.api import TrendSort, Window, _es_call
+from trending_arxiv.web.api import Category, _es_call
 
 MAX_STREAM_SECONDS = 300.0
 KEEP_ALIVE_SECONDS = 15.0
@@ -92,10 +93,10 @@ def add_stream_route(app: FastAPI, settings: CommonSettings, client: Elasticsear
     async def stream(
         request: Request,
         window: Window = "24h",
-        sort: TrendSort = "posts",
-        category: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9.\-]+$")] = None,
-        source: Annotated[str | None, Query(pattern=r"^(x|bluesky|mastodon)$")] = None,
-        user: Annotated[str | None, Query(max_length=100)] = None,
+        sort: Sort = "posts",
+        category: Category = None,
+        source: Source | None = None,
+        user: Annotated[str | None, Query(max_length=MAX_USER_NAME)] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         interval: Annotated[
             float, Query(ge=0.2, le=60, description="Seconds between polls.")
