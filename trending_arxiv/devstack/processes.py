@@ -3,7 +3,9 @@
 Every child runs in a session of its own (a Ctrl-C at the terminal reaches only the
 parent, which then stops the children in order) and, on Linux, asks the kernel for
 SIGTERM when its parent dies (`PR_SET_PDEATHSIG`), so even a parent killed with SIGKILL
-leaves nothing behind. The setting survives the worker's in-place re-exec.
+leaves nothing behind. The setting survives the worker's in-place re-exec. Linux sends
+the signal when the *thread* that started the child ends, so start children from a
+thread that lives as long as they should (the main one).
 """
 
 from __future__ import annotations
