@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -65,3 +66,26 @@ def test_the_cli_takes_the_same_page_size(command: list[str]) -> None:
     )  # fmt: skip
     assert too_many.returncode == 2, too_many.stderr  # a usage error, before any query
     assert "--limit" in too_many.stderr
+
+
+def test_the_cli_and_the_api_judge_a_query_with_one_model() -> None:
+    from elasticsearch import Elasticsearch
+    from fastapi.testclient import TestClient
+
+    dead = "http://127.0.0.1:9"  # nothing listens: validation answers before any query
+    api = create_api(
+        CommonSettings(namespace="unit-vocabulary", elasticsearch_url=dead),
+        Elasticsearch(dead, max_retries=0, request_timeout=1),
+    )
+    with TestClient(api) as client:
+        answer = client.get("/api/trending", params={"as_of": "yesterday", "window": "2h"})
+    assert answer.status_code == 422
+    cli = subprocess.run(
+        [sys.executable, "-m", "trending_arxiv.cli.main", "top", "--as-of", "yesterday",
+         "--window", "2h"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "ELASTICSEARCH_URL": dead},
+    )  # fmt: skip
+    assert cli.returncode != 0
+    for message in answer.json()["error"].split("; "):  # the same words, field by field
+        assert message in " ".join(cli.stderr.split()), (message, cli.stderr)

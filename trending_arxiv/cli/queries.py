@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +23,7 @@ from trending_arxiv.core.models import parse_utc
 from trending_arxiv.core.vocabulary import MAX_PAGE_SIZE, WINDOWS
 
 T = TypeVar("T")
+P = TypeVar("P", bound=BaseModel)
 
 console = Console(stderr=True)
 catalog_app = typer.Typer(help="Offline arXiv metadata (the Kaggle snapshot, OAI-PMH XML).",
@@ -66,6 +68,16 @@ def _as_of(value: str | None) -> datetime | None:
         raise _fail(
             f"--as-of must be an ISO-8601 time like 2016-02-20T12:00:00Z: {value!r}"
         ) from error
+
+
+def _params(model: type[P], **options: Any) -> P:
+    """The options as the query model the API takes too (same words, same limits)."""
+    from trending_arxiv.search.params import describe
+
+    try:
+        return model(**options)
+    except ValidationError as error:
+        raise _fail(describe(error)) from error
 
 
 def _emit_json(rows: list[dict[str, Any]]) -> None:
@@ -154,15 +166,17 @@ def top_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Top papers for a window, from Elasticsearch."""
-    from trending_arxiv.search.queries import TrendingQuery, top_papers
+    from trending_arxiv.search.params import TrendingParams
+    from trending_arxiv.search.queries import top_papers
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
 
+    params = _params(TrendingParams, window=window, sort=sort, limit=limit, category=category,
+                     source=source, user=user, as_of=as_of)  # fmt: skip
+
     def run() -> list[dict[str, Any]]:
-        query = TrendingQuery(window=window, sort=sort, limit=limit, category=category,  # type: ignore[arg-type]
-                              source=source, user=user, as_of=_as_of(as_of))  # fmt: skip
-        return top_papers(_es(settings), settings, query)
+        return top_papers(_es(settings), settings, params.query())
 
     rows = _query(settings, run)
     if as_json:
@@ -185,15 +199,17 @@ def search_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Full-text search over titles, abstracts and authors."""
-    from trending_arxiv.search.queries import SearchQuery, search_papers
+    from trending_arxiv.search.params import SearchParams
+    from trending_arxiv.search.queries import search_papers
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
 
+    params = _params(SearchParams, q=query, window=window, sort=sort, limit=limit,
+                     offset=offset, category=category, source=source)  # fmt: skip
+
     def run() -> list[dict[str, Any]]:
-        search = SearchQuery(text=query, window=window, sort=sort, limit=limit,  # type: ignore[arg-type]
-                             offset=offset, category=category, source=source)  # fmt: skip
-        return search_papers(_es(settings), settings, search)
+        return search_papers(_es(settings), settings, params.query())
 
     rows = _query(settings, run)
     if as_json:

@@ -33,27 +33,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from trending_arxiv.core.ids import canonicalize
 from trending_arxiv.core.models import parse_utc, to_utc_iso
 from trending_arxiv.core.vocabulary import (
-    MAX_PAGE_SIZE,
     MAX_RESULT_WINDOW,
-    MAX_SEARCH_TEXT,
     MAX_USER_NAME,
-    SearchSort,
-    Sort,
-    Source,
-    Window,
 )
 from trending_arxiv.search import queries
 from trending_arxiv.search.histograms import MAX_HOURS, MAX_IDS, category_counts, hourly_histograms
+from trending_arxiv.search.params import RankingParams, SearchParams, TrendingParams
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 T = TypeVar("T")
 
-Limit = Annotated[
-    int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, 1..{MAX_PAGE_SIZE}.")
-]
-Offset = Annotated[int, Query(ge=0, le=MAX_RESULT_WINDOW - 1, description="Rows to skip.")]
 AsOf = Annotated[
     str | None,
     Query(
@@ -64,10 +55,6 @@ AsOf = Annotated[
 ]
 Category = Annotated[
     str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9.\-]+$", description="e.g. cs.CL")
-]
-UserName = Annotated[str, Query(min_length=1, max_length=MAX_USER_NAME)]
-SearchText = Annotated[
-    str, Query(min_length=1, max_length=MAX_SEARCH_TEXT, description="Search text.")
 ]
 
 
@@ -167,7 +154,8 @@ def _validation_message(error: RequestValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "path"))
-        parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+        message = str(item.get("msg")).removeprefix("Value error, ")  # pydantic's prefix
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "invalid request"
 
 
@@ -227,90 +215,49 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         log.exception("unexpected error")
         return JSONResponse(_error_body(f"internal error: {type(error).__name__}"), 500)
 
-    @app.get("/api/trending", tags=["papers"])
-    def trending(
-        window: Window = "24h",
-        sort: Sort = "posts",
-        category: Category = None,
-        source: Source | None = None,
-        user: Annotated[str | None, Query(max_length=MAX_USER_NAME)] = None,
-        as_of: AsOf = None,
-        limit: Limit = 20,
-        offset: Offset = 0,
-    ) -> dict[str, Any]:
-        """Papers ranked by posts (or accounts, trend score, date) in a window."""
-        _check_page(limit, offset)
-        moment = _parse_as_of(as_of)
-        query = _es_call(settings, lambda: queries.TrendingQuery(
-            window=window, sort=sort, limit=limit, offset=offset, category=category,
-            source=source, as_of=moment, user=user or None,
-        ))  # fmt: skip
+    def ranking(params: RankingParams, user: str | None) -> dict[str, Any]:
+        _check_page(params.limit, params.offset)
+        query = _es_call(settings, lambda: params.query(user))
         rows = _es_call(settings, lambda: queries.top_papers(client, settings, query))
         return {
-            "window": window,
-            "sort": sort,
-            "category": category,
-            "source": source,
-            "user": user or None,
-            "as_of": to_utc_iso(moment) if moment else None,
-            "limit": limit,
-            "offset": offset,
+            "window": params.window,
+            "sort": params.sort,
+            "category": params.category,
+            "source": params.source,
+            "user": query.user,
+            "as_of": to_utc_iso(query.as_of) if query.as_of else None,
+            "limit": params.limit,
+            "offset": params.offset,
             "papers": rows,
         }
 
+    @app.get("/api/trending", tags=["papers"])
+    def trending(params: Annotated[TrendingParams, Query()]) -> dict[str, Any]:
+        """Papers ranked by posts (or accounts, trend score, date) in a window."""
+        return ranking(params, params.user)
+
     @app.get("/api/users/{user}/trending", tags=["papers"])
-    def user_trending(
-        user: str,
-        window: Window = "24h",
-        sort: Sort = "posts",
-        category: Category = None,
-        source: Source | None = None,
-        as_of: AsOf = None,
-        limit: Limit = 20,
-        offset: Offset = 0,
-    ) -> dict[str, Any]:
+    def user_trending(user: str, params: Annotated[RankingParams, Query()]) -> dict[str, Any]:
         """Papers ranked over the posts of the accounts `user` follows."""
         if not 1 <= len(user) <= MAX_USER_NAME:
             raise ApiProblem(422, f"user must be 1 to {MAX_USER_NAME} characters")
         # One request: the ranking reads the follow list itself (404 when there is none).
-        return trending(
-            window=window,
-            sort=sort,
-            category=category,
-            source=source,
-            user=user,
-            as_of=as_of,
-            limit=limit,
-            offset=offset,
-        )
+        return ranking(params, user)
 
     @app.get("/api/search", tags=["papers"])
-    def search(
-        q: SearchText,
-        window: Window = "all",
-        sort: SearchSort = "relevance",
-        category: Category = None,
-        source: Source | None = None,
-        limit: Limit = 20,
-        offset: Offset = 0,
-    ) -> dict[str, Any]:
+    def search(params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
         """Full-text search over titles, abstracts and authors of counted papers."""
-        _check_page(limit, offset)
-        if not q.strip():
-            raise ApiProblem(422, "q must contain some text")
-        query = _es_call(settings, lambda: queries.SearchQuery(
-            text=q, window=window, sort=sort, limit=limit, offset=offset,
-            category=category, source=source,
-        ))  # fmt: skip
+        _check_page(params.limit, params.offset)
+        query = _es_call(settings, params.query)
         rows = _es_call(settings, lambda: queries.search_papers(client, settings, query))
         return {
-            "q": q,
-            "window": window,
-            "sort": sort,
-            "category": category,
-            "source": source,
-            "limit": limit,
-            "offset": offset,
+            "q": params.q,
+            "window": params.window,
+            "sort": params.sort,
+            "category": params.category,
+            "source": params.source,
+            "limit": params.limit,
+            "offset": params.offset,
             "papers": rows,
         }
 
