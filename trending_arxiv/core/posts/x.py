@@ -1,4 +1,5 @@
-"""X: API v2 (stream messages and response pages, general and typed paths) and v1.1."""
+"""X: API v2 (stream messages and response pages: one parser, `_fx_tweet`, for the typed
+fast path and for decoded dicts through `_x2_loaded`) and v1.1."""
 
 from __future__ import annotations
 
@@ -8,10 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from trending_arxiv.core.ids import (
-    arxiv_id_from_url_cached,
-    arxiv_ids_in_text,
-)
 from trending_arxiv.core.posts.common import (
     NormalizedPost,
     PostParseError,
@@ -61,71 +58,64 @@ def _x2_text(tweet: Mapping[str, Any]) -> str:
     return _text(text, "X tweet 'text'")
 
 
-def _x2_tweet(
-    tweet: Mapping[str, Any],
-    users: Mapping[str, str],
-    ref_tweets: Mapping[str, Mapping[str, Any]],
-) -> NormalizedPost:
-    # Hot path (every X post): inlined checks, few calls.
+def _x2_loaded(tweet: Mapping[str, Any]) -> _XTweet:
+    """A decoded v2 tweet as the typed tweet `_fx_tweet` parses (X's one parser).
+
+    Reads what the typed decoder cannot take as it is (an int id, a non-object among
+    the references, a field of an unexpected type), in the order the fields are parsed,
+    and explains what is wrong. Text and links are resolved here: the note's text when
+    there is one, and every link target, the note's after the tweet's.
+    """
     post_id = tweet.get("id")
     if not post_id or not isinstance(post_id, str):
         post_id = _id_str(post_id, "X tweet 'id'", allow_int=True)
-    text = _x2_text(tweet)
+    text = _x2_text(tweet)  # before the links (a cited tweet: after)
     links: list[str] = []
     _x2_urls(tweet, links)
-    kind = "post"
-    ref: str | None = None
-    scan = [text]
-    refs = tweet.get("referenced_tweets")
-    if refs:
-        n_own = len(links)
-        for r in _dicts(refs):
-            rtype, raw_rid = r.get("type"), r.get("id")
-            if not isinstance(raw_rid, str | int):
-                continue
-            rid = str(raw_rid)
-            if rtype == "retweeted":
-                kind, ref = "repost", rid
-            elif rtype == "quoted" and kind != "repost":
-                kind, ref = "quote", rid
-            elif rtype == "replied_to" and kind == "post":
-                kind = "reply"
-                continue  # a reply does not mention the papers of its parent
-            else:
-                continue
-            original = ref_tweets.get(rid)
-            if original is not None:
-                _x2_urls(original, links)
-                scan.append(_x2_text(original))
-        paper_links = links
-        if kind != "repost":  # a quote shows its own links; a retweet shows the original's
-            links = links[:n_own]
-    else:
-        paper_links = links
-    ids: set[str] = set()
-    for url in paper_links:
-        ident = arxiv_id_from_url_cached(url)
-        if ident is not None:
-            ids.add(ident)
-    for t in scan:
-        if t:
-            ids.update(arxiv_ids_in_text(t))
+    refs: list[_XRef] | None = None
+    raw_refs = tweet.get("referenced_tweets")
+    if raw_refs:
+        refs = []
+        for r in _dicts(raw_refs):
+            rtype, rid = r.get("type"), r.get("id")
+            if isinstance(rid, str | int):
+                refs.append(_XRef(rtype if isinstance(rtype, str) else None, str(rid)))
     author = tweet.get("author_id")
     if author and not isinstance(author, str):
         author = str(author) if isinstance(author, int) else None
     created = tweet.get("created_at")
-    return NormalizedPost(
-        post_id,
-        "x",
-        kind,
-        author or None,
-        users.get(author) if author else None,
-        _iso_time(created) if created else None,
-        text,
-        tuple(dict.fromkeys(links)) if len(links) > 1 else tuple(links),
-        tuple(sorted(ids)) if len(ids) > 1 else tuple(ids),
-        ref,
+    return _XTweet(
+        id=post_id,
+        text=text,
+        author_id=author or None,
+        created_at=created if isinstance(created, str) else None,
+        entities=_XEntities([_XUrl(link) for link in links]),
+        referenced_tweets=refs,
     )
+
+
+def _x2_loaded_original(tweet: Mapping[str, Any]) -> _XTweet:
+    """What a referenced tweet lends the post that cites it: its links, then its text."""
+    links: list[str] = []
+    _x2_urls(tweet, links)
+    text = _x2_text(tweet)
+    return _XTweet(text=text, entities=_XEntities([_XUrl(link) for link in links]))
+
+
+class _LoadedOnUse(dict[str, Any]):
+    """The tweets of ``includes``, each loaded (and judged) when a post cites it."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raw = super().get(key)
+        return default if raw is None else _x2_loaded_original(raw)
+
+
+def _x2_post(
+    tweet: Mapping[str, Any], users: dict[str, str], originals: _LoadedOnUse
+) -> NormalizedPost:
+    post = _fx_tweet(_x2_loaded(tweet), users, originals)
+    assert post is not None  # a loaded tweet always has an id
+    return post
 
 
 def _x2_includes(obj: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
@@ -151,16 +141,18 @@ def _x2_includes(obj: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, dict
 
 
 def _parse_x2(obj: Mapping[str, Any]) -> list[NormalizedPost]:
+    """A decoded v2 message or page: each tweet loaded, then parsed as typed ones are."""
     data = obj["data"]
-    users, ref_tweets = _x2_includes(obj)
+    users, raw_tweets = _x2_includes(obj)
+    originals = _LoadedOnUse(raw_tweets)
     if isinstance(data, dict):
-        return [_x2_tweet(data, users, ref_tweets)]
+        return [_x2_post(data, users, originals)]
     if isinstance(data, list):
         out = []
         for i, tweet in enumerate(data):
             if not isinstance(tweet, dict):
                 raise PostParseError(f"X v2 'data[{i}]' must be a tweet object")
-            out.append(_x2_tweet(tweet, users, ref_tweets))
+            out.append(_x2_post(tweet, users, originals))
         return out
     raise PostParseError(f"X v2 'data' must be an object or an array, got {_describe(data)}")
 
@@ -312,9 +304,10 @@ def _fx_text(tweet: _XTweet) -> str:
 
 
 def _fx_tweet(
-    tweet: _XTweet, users: dict[str, str], ref_tweets: dict[str, _XTweet]
+    tweet: _XTweet, users: dict[str, str], ref_tweets: Mapping[str, _XTweet]
 ) -> NormalizedPost | None:
-    """As `_x2_tweet`, on a typed tweet; None where the general code must decide."""
+    """X v2's one parser: a typed tweet (decoded by the fast path, or loaded from a dict
+    by `_x2_loaded`) as a post; None when it has no id (`_x2_loaded` explains)."""
     post_id = tweet.id
     if not post_id:
         return None  # the general path explains
