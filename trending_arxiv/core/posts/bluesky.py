@@ -1,4 +1,5 @@
-"""Bluesky, through Jetstream: post, repost and delete commits (general and typed paths)."""
+"""Bluesky, through Jetstream: post, repost and delete commits. One parser,
+`_fast_jetstream`, for typed events and for decoded dicts (loaded by `_parse_jetstream`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from trending_arxiv.core.ids import (
-    arxiv_id_from_url_cached,
-    arxiv_ids_in_text,
-)
 from trending_arxiv.core.posts.common import (
     NormalizedPost,
     PostParseError,
@@ -33,8 +30,9 @@ _BSKY_REPOST = "app.bsky.feed.repost"
 _LINK_FACET = "app.bsky.richtext.facet#link"
 
 
-def _bsky_links(record: Mapping[str, Any]) -> tuple[list[str], str | None]:
-    """Link URIs of a post record, and the URI of the post it quotes (if any)."""
+def _bsky_links(record: Mapping[str, Any]) -> tuple[list[str], str | None, str | None]:
+    """A post record's facet link URIs, its embed's external link and the URI of the post
+    it quotes (each None when absent), read as they were always read."""
     links: list[str] = []
     facets = record.get("facets")
     if facets:
@@ -46,6 +44,7 @@ def _bsky_links(record: Mapping[str, Any]) -> tuple[list[str], str | None]:
                 uri = feat.get("uri")
                 if feat.get("$type") == _LINK_FACET and isinstance(uri, str):
                     links.append(uri)
+    external_uri: str | None = None
     quoted: str | None = None
     embed = record.get("embed")
     if isinstance(embed, dict):
@@ -54,7 +53,7 @@ def _bsky_links(record: Mapping[str, Any]) -> tuple[list[str], str | None]:
         if isinstance(media, dict):  # app.bsky.embed.recordWithMedia
             external = media.get("external") or external
         if isinstance(external, dict) and isinstance(external.get("uri"), str):
-            links.append(external["uri"])
+            external_uri = external["uri"]
         rec = embed.get("record")
         if isinstance(rec, dict):
             # embed.record is a strongRef; in recordWithMedia it wraps one more level.
@@ -62,7 +61,7 @@ def _bsky_links(record: Mapping[str, Any]) -> tuple[list[str], str | None]:
             ref_obj = inner if isinstance(inner, dict) else rec
             if isinstance(ref_obj.get("uri"), str):
                 quoted = ref_obj["uri"]
-    return links, quoted
+    return links, external_uri, quoted
 
 
 def _time_us(value: object) -> datetime | None:
@@ -76,6 +75,11 @@ def _time_us(value: object) -> datetime | None:
 
 
 def _parse_jetstream(obj: Mapping[str, Any]) -> list[NormalizedPost]:
+    """A decoded Jetstream event: loaded into the typed event, then parsed as typed ones are
+    (`_fast_jetstream`, Jetstream's one parser). The loading judges what the typed
+    decoder cannot take and explains it, in the order the fields are parsed."""
+    from trending_arxiv.core.posts.fast import _Envelope  # fast.py imports this module
+
     event_kind = obj.get("kind")
     if event_kind in ("identity", "account"):
         return []
@@ -93,48 +97,50 @@ def _parse_jetstream(obj: Mapping[str, Any]) -> list[NormalizedPost]:
     rkey = commit.get("rkey")
     if not rkey or not isinstance(rkey, str):
         rkey = _id_str(rkey, "Jetstream 'commit.rkey'")
-    uri = f"at://{did}/{collection}/{rkey}"
     operation = commit.get("operation")
-    if operation == "delete":
-        when = _time_us(obj.get("time_us"))
-        return [NormalizedPost(uri, "bluesky", "delete", did, None, when, "", (), (), uri)]
-    if operation not in ("create", "update"):
+    time_us = obj.get("time_us")
+    if not isinstance(time_us, int) or isinstance(time_us, bool):
+        time_us = None
+    record: _BRecord | None = None
+    if operation in ("create", "update"):
+        record = _bsky_record(commit.get("record"), collection)
+    elif operation != "delete":
         raise PostParseError(f"unknown Jetstream commit operation {_describe(operation)}")
-    record = commit.get("record")
-    if not isinstance(record, dict):
-        record = _dict(record, "Jetstream 'commit.record'")
-    created = _iso_time(record.get("createdAt")) or _time_us(obj.get("time_us"))
+    loaded = _Envelope(
+        did=did,
+        kind=event_kind,
+        time_us=time_us,
+        commit=_JCommit(operation=operation, collection=collection, rkey=rkey, record=record),
+    )
+    posts = _fast_jetstream(loaded)
+    assert posts is not None  # a loaded event leaves nothing undecided
+    return posts
+
+
+def _bsky_record(raw: object, collection: str) -> _BRecord:
+    """A post or repost record as the typed record, judged as it is read."""
+    record = raw if isinstance(raw, dict) else _dict(raw, "Jetstream 'commit.record'")
+    created = record.get("createdAt")
+    created_at = created if isinstance(created, str) else None
     if collection == _BSKY_REPOST:
         subject = _dict(record.get("subject"), "repost 'subject'")
-        ref = _id_str(subject.get("uri"), "repost 'subject.uri'")
+        uri = _id_str(subject.get("uri"), "repost 'subject.uri'")
         # The subject's papers are not in the event: the stream joins them later.
-        return [NormalizedPost(uri, "bluesky", "repost", did, None, created, "", (), (), ref)]
+        return _BRecord(created_at=created_at, subject=_BUri(uri))
     text = record.get("text")
     if not isinstance(text, str):
         text = _text(text, "Bluesky post 'text'")
-    links, quoted = _bsky_links(record)
-    kind = "quote" if quoted else ("reply" if isinstance(record.get("reply"), dict) else "post")
-    ids: set[str] = set()
-    for url in links:
-        ident = arxiv_id_from_url_cached(url)
-        if ident is not None:
-            ids.add(ident)
-    if text:
-        ids.update(arxiv_ids_in_text(text))
-    return [
-        NormalizedPost(
-            uri,
-            "bluesky",
-            kind,
-            did,
-            None,
-            created,
-            text,
-            tuple(dict.fromkeys(links)) if len(links) > 1 else tuple(links),
-            tuple(sorted(ids)) if len(ids) > 1 else tuple(ids),
-            quoted,
-        )
-    ]
+    links, external, quoted = _bsky_links(record)
+    return _BRecord(
+        text=text,
+        created_at=created_at,
+        facets=[_BFacet([_BFeature(_LINK_FACET, link) for link in links])] if links else None,
+        embed=_BEmbed(
+            external=None if external is None else _BUri(external),
+            record=None if quoted is None else _BEmbedRecord(uri=quoted),
+        ),
+        reply=_BAnyObject() if isinstance(record.get("reply"), dict) else None,
+    )
 
 
 # ---------------------------------------------------------------------------------
@@ -200,7 +206,8 @@ class _JCommit(msgspec.Struct, gc=False):
 
 
 def _fast_jetstream(env: _Envelope) -> list[NormalizedPost] | None:
-    """As `_parse_jetstream`, on a typed event; None where the general code must decide."""
+    """Jetstream's one parser, on a typed event; None where the typed decoding left
+    something undecided (`_parse_jetstream` then loads the dict and explains)."""
     event_kind = env.kind
     if event_kind == "identity" or event_kind == "account":
         return []
