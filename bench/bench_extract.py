@@ -15,8 +15,9 @@ Pipelines, interleaved in every repeat so that load on a shared machine hits all
 
 * ours: ``parse_line`` on each raw line (decoding, normalisation, extraction); the URL
   cache is cleared before every run;
-* ours, general path: ``orjson.loads`` + ``parse_payload`` (the code before the typed
-  msgspec fast path; ``parse_line`` falls back to it for other shapes);
+* ours, general path: ``orjson.loads`` + ``parse_payload`` (decoded dicts, loaded into
+  the typed shapes and parsed by the same parser; ``parse_line`` falls back to it for
+  shapes the typed decoding does not take);
 * original: stdlib ``json.loads`` + the regex ``arxiv.org/(abs|pdf)/\\d{4}\\.\\d{5}`` over
   the post's link URLs;
 * original regex alone over the pre-extracted URLs (no JSON cost at all).
