@@ -12,7 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Source = Literal["x", "bluesky", "mastodon", "unknown"]
+from trending_arxiv.core import vocabulary
+
+#: A network of the vocabulary, or "unknown" for a payload no network's shape fits.
+Source = Literal[vocabulary.Source, "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
