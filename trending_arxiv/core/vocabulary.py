@@ -21,13 +21,14 @@ SOURCES: tuple[str, ...] = get_args(Source)
 Kind = Literal["post", "reply", "quote", "repost", "delete"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
-#: Orders of a trending list.
-Sort = Literal["posts", "accounts", "score", "date"]
+#: Orders of a trending list; `field` is "unusual for its field"
+#: (`trending_arxiv.core.field_baseline`, `trending_arxiv.search.field_ranking`).
+Sort = Literal["posts", "accounts", "score", "date", "field"]
 SORTS: tuple[str, ...] = get_args(Sort)
 
-#: Orders of a search: relevance, or any trending order.
-SearchSort = Literal["relevance", Sort]
-SEARCH_SORTS: tuple[str, ...] = ("relevance", *SORTS)
+#: Orders of a search: relevance, or a trending order but `field` (a ranking of views).
+SearchSort = Literal["relevance", "posts", "accounts", "score", "date"]
+SEARCH_SORTS: tuple[str, ...] = get_args(SearchSort)
 
 # Limits of a query, the same from the CLI, the HTTP API and code.
 #: Most papers one query returns (a page of the API, a `top`/`search` listing).

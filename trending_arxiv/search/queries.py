@@ -41,6 +41,8 @@ from trending_arxiv.core.vocabulary import (
 )
 from trending_arxiv.settings import CommonSettings
 
+#: Bounds of the trend score half-life a ranking may ask for.
+HALF_LIFE_RANGE = (0.1, 24.0 * 30)
 PAPER_SOURCE_FIELDS = [
     "arxiv_id", "title", "authors", "abstract", "categories", "primary_category", "published",
     "posts", "accounts", "trend_score", "velocity", "first_seen", "last_seen", "counts_as_of",
@@ -112,11 +114,16 @@ class TrendingQuery:
     source: str | None = None
     as_of: datetime | None = None
     user: str | None = None
+    #: Trend score half-life; set, the score is recomputed from the mentions index.
+    half_life_hours: float | None = None
 
     def __post_init__(self) -> None:
         _check_common(self.window, self.limit, self.offset, self.category, self.source)
         if self.sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {self.sort!r}")
+        low, high = HALF_LIFE_RANGE
+        if self.half_life_hours is not None and not low <= self.half_life_hours <= high:
+            raise ValueError(f"half_life_hours must be between {low:g} and {high:g}")
         if self.user is not None:
             _check_user(self.user)
         object.__setattr__(self, "as_of", _aware(self.as_of))
@@ -124,7 +131,12 @@ class TrendingQuery:
     @property
     def uses_mentions(self) -> bool:
         """Whether the ranking needs the mentions index (see the module doc)."""
-        return self.as_of is not None or self.source is not None or self.user is not None
+        return (
+            self.as_of is not None
+            or self.source is not None
+            or self.user is not None
+            or (self.half_life_hours is not None and self.sort == "score")
+        )
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,10 @@ def _source_filter(source: str) -> dict[str, Any]:
 
 def top_papers(es: Elasticsearch, settings: CommonSettings, query: TrendingQuery) -> list[dict]:
     """Papers ranked for a window (see the module doc for which index answers)."""
+    if query.sort == "field":
+        from trending_arxiv.search.field_ranking import top_by_field  # it imports this module
+
+        return top_by_field(es, settings, query)
     if query.uses_mentions:
         return _top_from_mentions(es, settings, query)
     filters: list[dict[str, Any]] = [{"range": {f"posts.{query.window}": {"gt": 0}}}]
@@ -290,7 +306,8 @@ def _top_from_mentions(
     if query.sort != "date":
         sub_aggs["ages"] = {
             "date_range": {"field": "@timestamp",
-                           "ranges": _score_ranges(as_of, DEFAULT_HALF_LIFE_HOURS)}
+                           "ranges": _score_ranges(
+                               as_of, query.half_life_hours or DEFAULT_HALF_LIFE_HOURS)}
         }  # fmt: skip
     response = es.search(
         index=settings.indices.mentions,
