@@ -86,6 +86,8 @@ ALERTS_MAPPINGS: dict[str, Any] = {
         "categories": {"type": "keyword"},
         "primary_category": {"type": "keyword"},
         "matched_rules": {"type": "keyword"},
+        "subscription": {"type": "keyword"},  # set by sinks.subscriptions_delivery
+        "papers": {"type": "keyword"},
         "delivered_to": {"type": "keyword"},
         "failed_to": {"type": "keyword"},
         "delivered_at": {"type": "date"},

@@ -34,6 +34,7 @@ def _register_subapps() -> None:
         search_command,
         top_command,
     )
+    from trending_arxiv.cli.subscriptions import subscriptions_app
     from trending_arxiv.devstack.commands import stack_app
     from trending_arxiv.web.feeds_cli import feeds_app
     from trending_arxiv.web.server import serve_command
@@ -48,6 +49,7 @@ def _register_subapps() -> None:
     app.add_typer(catalog_app, name="catalog")
     app.command("serve", help="Serve the web page and the HTTP API.")(serve_command)
     app.command("alerts", help="Deliver alerts to webhooks, Slack and stdout.")(alerts_command)
+    app.add_typer(subscriptions_app, name="subscriptions")
     kibana_app = typer.Typer(help="Kibana saved objects (data views, dashboard).")
     kibana_app.command("import")(kibana_import_command)
     app.add_typer(kibana_app, name="kibana")
