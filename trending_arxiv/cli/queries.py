@@ -152,7 +152,12 @@ def print_rows(rows: list[dict[str, Any]], title: str, with_relevance: bool = Fa
 def top_command(
     window: Annotated[str, typer.Option(help=f"One of {', '.join(WINDOWS)}.")] = "24h",
     limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE, help="How many papers.")] = 20,
-    sort: Annotated[str, typer.Option(help="posts, accounts, score or date.")] = "posts",
+    sort: Annotated[
+        str, typer.Option(help="posts, accounts, score, date or field (unusual for its field).")
+    ] = "posts",
+    half_life: Annotated[
+        float | None, typer.Option(help="Trend score half-life in hours (sort score).")
+    ] = None,
     category: Annotated[str | None, typer.Option(help="Only this arXiv category.")] = None,
     source: Annotated[
         str | None, typer.Option(help="Only posts from x, bluesky, mastodon...")
@@ -173,7 +178,8 @@ def top_command(
     settings = CommonSettings()
 
     params = _params(TrendingParams, window=window, sort=sort, limit=limit, category=category,
-                     source=source, user=user, as_of=as_of)  # fmt: skip
+                     source=source, user=user, as_of=as_of,
+                     half_life_hours=half_life)  # fmt: skip
 
     def run() -> list[dict[str, Any]]:
         return top_papers(_es(settings), settings, params.query())

@@ -24,7 +24,7 @@ from trending_arxiv.core.vocabulary import (
     Source,
     Window,
 )
-from trending_arxiv.search.queries import SearchQuery, TrendingQuery
+from trending_arxiv.search.queries import HALF_LIFE_RANGE, SearchQuery, TrendingQuery
 
 CATEGORY_PATTERN = r"^[A-Za-z][A-Za-z0-9.\-]{0,63}$"
 AS_OF_EXAMPLE = "2016-02-09T00:00:00Z"
@@ -75,10 +75,16 @@ class RankingParams(_Page):
                 f"must be an ISO-8601 date-time such as {AS_OF_EXAMPLE}, got {value!r}"
             ) from None
 
+    half_life_hours: float | None = Field(
+        default=None, ge=HALF_LIFE_RANGE[0], le=HALF_LIFE_RANGE[1],
+        description="Trend score half-life in hours (sort=score); default: the stream's.",
+    )  # fmt: skip
+
     def query(self, user: str | None = None) -> TrendingQuery:
         return TrendingQuery(
             window=self.window, sort=self.sort, limit=self.limit, offset=self.offset,
             category=self.category, source=self.source, as_of=self.as_of, user=user,
+            half_life_hours=self.half_life_hours,
         )  # fmt: skip
 
 

@@ -226,6 +226,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
             "source": params.source,
             "user": query.user,
             "as_of": to_utc_iso(query.as_of) if query.as_of else None,
+            "half_life_hours": params.half_life_hours,
             "limit": params.limit,
             "offset": params.offset,
             "papers": rows,
@@ -233,7 +234,11 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
 
     @app.get("/api/trending", tags=["papers"])
     def trending(params: Annotated[TrendingParams, Query()]) -> dict[str, Any]:
-        """Papers ranked by posts (or accounts, trend score, date) in a window."""
+        """Papers ranked by posts (or accounts, trend score, date, field) in a window.
+
+        `field`: distinct accounts as a percentile of the paper's field (see the page's
+        "How ranking works"); `half_life_hours` recomputes the trend score (sort=score).
+        """
         return ranking(params, params.user)
 
     @app.get("/api/users/{user}/trending", tags=["papers"])

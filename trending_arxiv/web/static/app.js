@@ -5,7 +5,7 @@
 
 const PAGE_SIZE = 20;
 const WINDOWS = ["1h", "24h", "7d", "30d", "all"];
-const SORTS = ["posts", "accounts", "score", "date", "relevance"];
+const SORTS = ["posts", "accounts", "score", "date", "field", "relevance"];
 const SOURCE_NAMES = { x: "X", bluesky: "Bluesky", mastodon: "Mastodon" };
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -16,6 +16,7 @@ const state = {
   q: "",
   user: "",
   as_of: "",
+  half_life: "", // trend score half-life in hours ("" = the stream's own)
   offset: 0,
   loading: 0, // generation counter: a stale response is ignored
 };
@@ -32,13 +33,15 @@ function readUrl() {
   state.category = params.get("category") || "";
   state.user = (params.get("user") || "").trim();
   state.as_of = params.get("as_of") || "";
+  const halfLife = Number(params.get("half_life"));
+  state.half_life = halfLife > 0 && halfLife <= 720 ? String(halfLife) : "";
 }
 
 function writeUrl() {
   const params = new URLSearchParams();
   params.set("window", state.window);
   params.set("sort", state.sort);
-  for (const key of ["category", "q", "user", "as_of"]) {
+  for (const key of ["category", "q", "user", "as_of", "half_life"]) {
     if (state[key]) params.set(key, state[key]);
   }
   history.replaceState(null, "", "?" + params.toString());
@@ -55,11 +58,12 @@ function apiUrl() {
   if (state.q) {
     path = "api/search";
     params.set("q", state.q);
-    params.set("sort", state.sort);
+    params.set("sort", state.sort === "field" ? "relevance" : state.sort);
   } else {
     path = state.user ? "api/users/" + encodeURIComponent(state.user) + "/trending" : "api/trending";
     params.set("sort", state.sort === "relevance" ? "posts" : state.sort);
     if (state.as_of) params.set("as_of", state.as_of);
+    if (state.half_life && state.sort === "score") params.set("half_life_hours", state.half_life);
   }
   return path + "?" + params.toString();
 }
@@ -192,6 +196,12 @@ function renderPaper(paper) {
   node.querySelector(".count").textContent = "Captured tweets and retweets: " + posts;
   node.querySelector(".accounts").textContent =
     accounts + (accounts === 1 ? " distinct account" : " distinct accounts") + windowLabel();
+  if (paper.field_percentile !== undefined) {
+    // The `field` sort: where this paper stands among its field's papers (see "How ranking works").
+    node.querySelector(".accounts").textContent +=
+      " · percentile " + Number(paper.field_percentile).toFixed(0) + " of " + paper.field +
+      " (" + paper.field_papers + " papers)";
+  }
   const pdf = node.querySelector(".pdf");
   const pdfHref = safeHref(paper.pdf_url);
   if (pdfHref) pdf.href = pdfHref;
@@ -362,6 +372,7 @@ function syncControls() {
   $("sort").value = state.sort;
   $("q").value = state.q;
   $("user").value = state.user;
+  $("half-life").value = state.half_life;
   if (state.category && !$("category").querySelector("option[value='" + CSS.escape(state.category) + "']")) {
     $("category").append(new Option(state.category, state.category));
   }
@@ -415,6 +426,13 @@ function wire() {
   $("user-form").addEventListener("submit", (event) => {
     event.preventDefault();
     state.user = $("user").value.trim();
+    reload();
+  });
+  $("half-life-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const hours = Number($("half-life").value);
+    state.half_life = hours > 0 && hours <= 720 ? String(hours) : "";
+    state.sort = "score";
     reload();
   });
   $("more").addEventListener("click", () => load(true));
