@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from trending_arxiv.core.models import CountUpdate
 from trending_arxiv.core.subscriptions import (
     PaperQuery,
     Trigger,
@@ -17,7 +18,6 @@ from trending_arxiv.core.subscriptions import (
     evaluate_trigger,
     phrase_matches,
 )
-from trending_arxiv.core.models import CountUpdate
 
 PAPER = {
     "title": "Exploring the Limits of Language Modeling",
