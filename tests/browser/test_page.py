@@ -14,6 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.browser.chrome import chromium
 from tests.fakes.paths import REPO
 from tests.webdata import EVIL_PAPER, EVIL_TEXT, seed_documents, seed_papers, seeded_namespace
+from trending_arxiv.search.queries import TrendingQuery, top_papers
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.server import BackgroundServer
 
@@ -137,3 +138,29 @@ def test_posts_expand_and_markup_is_shown_as_text(server: tuple, driver: webdriv
     assert driver.execute_script("return window.__pwned === undefined")
     link = card.find_element(By.CSS_SELECTOR, ".post a.when")
     assert str(link.get_attribute("href")).startswith("https://x.com/")
+
+
+def test_field_sort_and_how_ranking_works(server: tuple, driver: webdriver.Chrome) -> None:
+    """The `field` sort shows each paper's percentile of its field, in the API's order;
+    "How ranking works" explains it and sets the trend score's half-life."""
+    url, es, settings = server
+    driver.get(f"{url}/?window=all&sort=field")
+    _wait_loaded(driver)
+    expected = top_papers(es, settings, TrendingQuery(window="all", sort="field", limit=20))
+    cards = _cards(driver)
+    assert [c["id"] for c in cards] == [row["arxiv_id"] for row in expected]
+    first = expected[0]
+    assert (
+        f"percentile {first['field_percentile']:.0f} of {first['field']} "
+        f"({first['field_papers']} papers)" in cards[0]["accounts"]
+    )
+    assert driver.find_element(By.ID, "sort").get_attribute("value") == "field"
+    details = driver.find_element(By.CSS_SELECTOR, "#how-ranking-works details")
+    details.find_element(By.TAG_NAME, "summary").click()
+    assert "percentile" in details.text and "half-life" in details.text
+    box = driver.find_element(By.ID, "half-life")
+    box.send_keys("12")
+    driver.find_element(By.CSS_SELECTOR, "#half-life-form button").click()
+    _wait_loaded(driver)
+    assert "half_life=12" in driver.current_url and "sort=score" in driver.current_url
+    assert driver.find_element(By.ID, "sort").get_attribute("value") == "score"
