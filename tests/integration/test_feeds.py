@@ -177,6 +177,8 @@ def test_feeds_list_the_seed_papers_in_the_page_order(client: TestClient, kind: 
         {"window": "all", "sort": "score", "category": "cs.CL"},
         # the mentions path (a source, a moment): as of the stream's last post
         {"window": "7d", "sort": "posts", "source": "bluesky", "as_of": "2016-02-09T11:34:52Z"},
+        # "unusual for its field" (trending_arxiv.search.field_ranking)
+        {"window": "all", "sort": "field"},
     ],
 )
 def test_feed_order_is_the_api_order(client: TestClient, params: dict[str, Any]) -> None:
@@ -236,6 +238,8 @@ def test_feed_errors_are_clear(client: TestClient) -> None:
     assert relevance.status_code == 422 and "needs q" in relevance.json()["error"]
     mixed = client.get("/feeds/trending.atom?q=lstm&user=alice")
     assert mixed.status_code == 422
+    field_search = client.get("/feeds/trending.atom?q=lstm&sort=field")
+    assert field_search.status_code == 422 and "sort=field" in field_search.json()["error"]
     unknown_user = client.get("/feeds/trending.atom?user=nobody")
     assert unknown_user.status_code == 404 and "nobody" in unknown_user.json()["error"]
     assert client.get("/feeds/trending.atom?limit=101").status_code == 422

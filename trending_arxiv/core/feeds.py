@@ -32,6 +32,7 @@ SORT_LABELS = {
     "score": "trending now",
     "date": "newest paper",
     "relevance": "most relevant",
+    "field": "unusual for its field",
 }
 SOURCE_LABELS = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
 # Characters XML 1.0 cannot carry at all, even escaped: C0 controls other than tab, LF

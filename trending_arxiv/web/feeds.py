@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 from elasticsearch import Elasticsearch
@@ -30,7 +30,7 @@ from trending_arxiv.core.skyfeed import (
     skeleton_response,
     xrpc_error,
 )
-from trending_arxiv.core.vocabulary import SearchSort, Source, Window
+from trending_arxiv.core.vocabulary import Sort, Source, Window
 from trending_arxiv.search import queries
 from trending_arxiv.search.skyfeed import feed_skeleton
 from trending_arxiv.settings import CommonSettings
@@ -58,6 +58,10 @@ class XrpcProblem(Exception):
         self.message = message
 
 
+#: Every sort of /api/search and /api/trending (`field` only without q).
+FeedSort = Literal["relevance", Sort]
+
+
 def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -> None:
     """Register the feed routes on `app` (before the page's catch-all mount)."""
     feed_settings = FeedSettings.from_common(settings)
@@ -70,6 +74,8 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
         if q is not None:
             if user or moment:
                 raise ApiProblem(422, "q (a search) cannot be combined with user or as_of")
+            if sort == "field":
+                raise ApiProblem(422, "sort=field ranks a view, not a search (no q)")
             search = _es_call(settings, lambda: queries.SearchQuery(
                 text=q, window=window, sort=sort, limit=limit, category=category,  # type: ignore[arg-type]
                 source=source,
@@ -132,7 +138,7 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
         window: Annotated[
             Window | None, Query(description="Default: 24h, or all with q (as the API).")
         ] = None,
-        sort: SearchSort | None = None,
+        sort: FeedSort | None = None,
         category: Category = None,
         q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
         user: Annotated[str | None, Query(max_length=100)] = None,
@@ -150,7 +156,7 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
         window: Annotated[
             Window | None, Query(description="Default: 24h, or all with q (as the API).")
         ] = None,
-        sort: SearchSort | None = None,
+        sort: FeedSort | None = None,
         category: Category = None,
         q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
         user: Annotated[str | None, Query(max_length=100)] = None,

@@ -73,7 +73,7 @@ function feedQuery() {
   const params = new URLSearchParams({ window: state.window });
   if (state.q) {
     params.set("q", state.q);
-    params.set("sort", state.sort);
+    params.set("sort", state.sort === "field" ? "relevance" : state.sort);
   } else {
     params.set("sort", state.sort === "relevance" ? "posts" : state.sort);
     if (state.user) params.set("user", state.user);
