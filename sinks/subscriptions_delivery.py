@@ -48,6 +48,8 @@ from trending_arxiv.core.subscriptions import (
     digest_alert,
     digest_due,
     evaluate_trigger,
+    velocity_alert,
+    velocity_crossings,
 )
 from trending_arxiv.kafka import ensure_topics, subscribe_with_metadata
 from trending_arxiv.settings import CommonSettings
@@ -258,13 +260,15 @@ class SubscriptionService:
                 return posts
             search_after = hits[-1]["sort"]
 
-    def _accounts_alerts(
+    def _event_time_alerts(
         self, sub: SubscriptionConfig, query: PaperQuery, update: CountUpdate
     ) -> list[Alert]:
-        """The accounts trigger at every post's event time since the last evaluation."""
+        """An accounts or velocity trigger at every post's event time since the last
+        evaluation (so how the stream batched the posts does not matter)."""
         assert sub.trigger is not None
         trigger = sub.trigger.core()
-        seconds = WINDOW_SECONDS[trigger.window] or 0.0
+        window = trigger.window if trigger.kind == "accounts" else "24h"
+        seconds = WINDOW_SECONDS[window] or 0.0
         key = (sub.name, update.arxiv_id)
         since = self._evaluated.get(key)
         if since is not None and update.as_of <= since:
@@ -273,6 +277,11 @@ class SubscriptionService:
         reach = since - timedelta(seconds=seconds) if since is not None else None
         posts = self._posts(query, update.arxiv_id, reach, update.as_of)
         self._evaluated[key] = update.as_of
+        if trigger.kind == "velocity":
+            moments = [moment for moment, _ in posts]
+            fast = velocity_crossings(moments, trigger.velocity_ratio,
+                                      trigger.velocity_min_posts_1h, since)  # fmt: skip
+            return [velocity_alert(sub.name, update.arxiv_id, t, n, v) for t, n, v in fast]
         crossed = accounts_crossings(posts, seconds, trigger.min_accounts, since)
         return [crossing_alert(sub.name, update.arxiv_id, trigger, t, n) for t, n in crossed]
 
@@ -282,7 +291,8 @@ class SubscriptionService:
         window = sub.trigger.window
         query = sub.query.core()
         filters: list[dict[str, Any]] = [
-            {"range": {f"accounts.{window}": {"gt": update.accounts[window]}}}
+            {"range": {f"accounts.{window}": {"gt": update.accounts[window]}}},
+            {"bool": {"must_not": [{"ids": {"values": [update.arxiv_id]}}]}},  # not itself
         ]
         if query.categories:
             filters.append(_category_filter(query.categories))
@@ -420,8 +430,8 @@ class SubscriptionService:
             assert trigger is not None
             if not query.matches(paper, update.arxiv_id):
                 continue
-            if trigger.kind == "accounts":
-                alerts = self._accounts_alerts(sub, query, update)
+            if trigger.kind in ("accounts", "velocity"):
+                alerts = self._event_time_alerts(sub, query, update)
             else:
                 if query.restricts_posts and not self._view_accounts(
                     query, update.arxiv_id, "24h", update.as_of

@@ -119,7 +119,7 @@ def replayed(
         producer = ProducerSettings(kafka_bootstrap_servers=kafka, namespace=namespace)
         replay([sample, more], producer, progress=False)
         wait_until_counted(settings, reference.posts_by_paper, len(reference.mention_ids),
-                           processes, timeout=180, console=Console(quiet=True))  # fmt: skip
+                           processes, timeout=300, console=Console(quiet=True))  # fmt: skip
         wait_for_quiet(settings)
         env = {**os.environ, "TRENDING_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": kafka,
                "ELASTICSEARCH_URL": es_url}  # fmt: skip
@@ -357,6 +357,17 @@ def test_webhook_accounts_trigger_fires_once_per_paper_and_hour(
             "    query: {categories: ['cs.*']}\n"
             "    trigger: {kind: accounts, min_accounts: 3, window: 1h}\n"
             f"    delivery: {{type: webhook, url: '{hook.url}/hook'}}\n"
+            "  - name: top-lm\n"
+            "    query: {categories: [cs.CL], keywords: ['language model']}\n"
+            "    trigger: {kind: top, top: 1, window: 24h}\n"
+            f"    delivery: {{type: webhook, url: '{hook.url}/top'}}\n"
+            "  - name: fast\n"
+            "    query: {arxiv_ids: ['1602.02410', '1601.04589']}\n"
+            "    trigger: {kind: velocity, velocity_ratio: 2, velocity_min_posts_1h: 3}\n"
+            f"    delivery: {{type: slack, url: '{hook.url}/slack'}}\n"
+            "  - name: cs-daily\n"
+            "    query: {categories: ['cs']}\n"
+            f"    delivery: {{type: webhook, url: '{hook.url}/digest', digest: daily, top: 3}}\n"
         )
         added = cli(replayed.env, "subscriptions", "add", "--file", str(file))
         assert added.returncode == 0, added.stderr
@@ -374,7 +385,9 @@ def test_webhook_accounts_trigger_fires_once_per_paper_and_hour(
 
         stats = run("first")
         ids = [request.json()["alert_id"] for request in hook.requests_to("/hook")]
-        assert len(ids) == len(set(ids)) == stats["delivered"] > 0, stats
+        assert len(ids) == len(set(ids)) > 0, stats
+        sent = sum(len(hook.requests_to(p)) for p in ("/hook", "/top", "/slack", "/digest"))
+        assert stats["delivered"] == sent and stats["failed"] == 0, stats
         # What the rule says, recounted naively from every mention: each (paper, hour) in
         # which some post had >= 3 distinct accounts within the hour up to it (cs.* papers).
         posts: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
@@ -401,6 +414,32 @@ def test_webhook_accounts_trigger_fires_once_per_paper_and_hour(
         replay_stats = run("second")
         assert replay_stats["delivered"] == 0 and replay_stats["skipped"] >= len(ids)
         assert len(hook.requests_to("/hook")) == len(ids)
+
+        # Top 1 of cs.CL + "language model" by accounts in 24h: only 1602.02410 ever is.
+        tops = [r.json() for r in hook.requests_to("/top")]
+        assert tops and {t["arxiv_id"] for t in tops} == {"1602.02410"}
+        assert len({t["alert_id"] for t in tops}) == len(tops)
+        # Velocity to Slack: each message a linked title and the reason, once per id.
+        slack = hook.requests_to("/slack")
+        assert slack and all("x its hourly rate" in r.json()["text"] for r in slack)
+        keys = [r.headers.get("Idempotency-Key") for r in slack]
+        assert len(set(keys)) == len(keys) and all(":velocity:" in k for k in keys)
+        fast = set()  # the rule recounted naively at every post of the two papers
+        for paper in ("1602.02410", "1601.04589"):
+            times = [t for t, _ in posts[paper]]
+            for t in times:
+                last_hour = sum(1 for u in times if t - timedelta(hours=1) < u <= t)
+                day = sum(1 for u in times if t - timedelta(hours=24) < u <= t - timedelta(hours=1))
+                if last_hour >= 3 and last_hour / max(day / 23, 1.0) >= 2:
+                    fast.add(f"fast:{paper}:velocity:{t.strftime('%Y-%m-%dT%H')}")
+        assert set(keys) == fast
+        # A daily digest by webhook: the cs papers of the replay's last whole day.
+        (digest,) = [r.json() for r in hook.requests_to("/digest")]
+        assert digest["digest_id"] == "cs-daily:digest:2016-02-09T00:00:00Z"
+        assert (digest["start"], digest["end"]) == ("2016-02-08T00:00:00Z", "2016-02-09T00:00:00Z")
+        assert digest["papers"][0]["arxiv_id"] == "1602.02410" and len(digest["papers"]) == 3
+        accounts = [p["accounts"] for p in digest["papers"]]
+        assert accounts == sorted(accounts, reverse=True)
     replayed.es.indices.refresh(index=alerts_index(settings))
     stored = replayed.es.count(index=alerts_index(settings),
                                query={"term": {"subscription": "busy-cs"}})  # fmt: skip

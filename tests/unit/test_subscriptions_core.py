@@ -17,6 +17,8 @@ from trending_arxiv.core.subscriptions import (
     digest_due,
     evaluate_trigger,
     phrase_matches,
+    velocity_alert,
+    velocity_crossings,
 )
 
 PAPER = {
@@ -127,3 +129,17 @@ def test_accounts_crossings_are_evaluated_at_every_posts_event_time() -> None:
     alert = crossing_alert("s", "1602.02410", Trigger(kind="accounts", min_accounts=3), at(50), 3)
     assert alert.alert_id == "s:1602.02410:accounts_1h:2016-02-08T10"
     assert alert.triggered_at == at(50)
+
+
+def test_velocity_crossings_use_each_posts_own_hour_and_day() -> None:
+    base = datetime(2016, 2, 8, 0, 0, tzinfo=UTC)
+    quiet = [base + timedelta(hours=h) for h in range(0, 23, 1)]  # one post an hour
+    burst = [base + timedelta(hours=23, minutes=m) for m in (1, 2, 3, 4, 5, 6)]
+    crossed = velocity_crossings(quiet + burst, ratio=5.0, min_posts_1h=5)
+    # At 23:05: 5 posts in (22:05, 23:05], 23 in the 23 hours before: 5x a post an hour.
+    assert crossed == [(burst[4], 5, 5.0)]
+    assert velocity_crossings(list(reversed(quiet + burst)), 5.0, 5) == crossed
+    # Evaluated again later: a later post of the same hour, hence the same alert id.
+    assert velocity_crossings(quiet + burst, 5.0, 5, since=burst[4]) == [(burst[5], 6, 6.0)]
+    alert = velocity_alert("v", "1602.02410", burst[4], 6, 6.0)
+    assert alert.alert_id == "v:1602.02410:velocity:2016-02-08T23"

@@ -15,6 +15,7 @@ by the same machinery as the stream's alerts (`<ns>-alerts` index):
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -143,7 +144,9 @@ def evaluate_trigger(
     accounts: int | None = None,
     rank: int | None = None,
 ) -> Alert | None:
-    """The alert `update` fires for a subscription whose query matched the paper.
+    """The alert `update` fires for a subscription whose query matched the paper, judged
+    on the update's own numbers (the service uses it for `top`; `accounts` and `velocity`
+    go through `accounts_crossings` / `velocity_crossings`, exact at every post).
 
     `accounts` overrides the paper's distinct accounts in the trigger window (a query
     that restricts posts counts them itself); `rank` is the paper's rank in its view
@@ -227,6 +230,46 @@ def accounts_crossings(
         if len(latest) >= min_accounts and bucket not in crossings:
             crossings[bucket] = (moment, len(latest))
     return list(crossings.values())
+
+
+def velocity_crossings(
+    moments: Sequence[datetime], ratio: float, min_posts_1h: int, since: datetime | None = None
+) -> list[tuple[datetime, int, float]]:
+    """Per hour bucket, the first post (after `since`) at which the paper's posts in the
+    hour up to it reached `min_posts_1h` and `ratio` times its hourly rate over the 23
+    hours before (at least one post an hour: `counting.velocity`'s rule, at every post's
+    own event time). `moments` must reach back 24 hours before `since`."""
+    ordered = sorted(moments)
+    crossings: dict[str, tuple[datetime, int, float]] = {}
+    for i, moment in enumerate(ordered):
+        if since is not None and moment <= since:
+            continue
+        hour_ago, day_ago = moment - timedelta(hours=1), moment - timedelta(hours=24)
+        hour_start = bisect.bisect_right(ordered, hour_ago, 0, i + 1)
+        posts_1h = i + 1 - hour_start
+        before = hour_start - bisect.bisect_right(ordered, day_ago, 0, hour_start)
+        velocity = round(posts_1h / max(before / 23.0, 1.0), 6)
+        bucket = _hour(moment)
+        if posts_1h >= min_posts_1h and velocity >= ratio and bucket not in crossings:
+            crossings[bucket] = (moment, posts_1h, velocity)
+    return list(crossings.values())
+
+
+def velocity_alert(
+    subscription: str, arxiv_id: str, moment: datetime, posts_1h: int, velocity: float
+) -> Alert:
+    """The alert of a `velocity` trigger crossed at `moment` (see `velocity_crossings`)."""
+    return Alert(
+        alert_id=f"{subscription}:{arxiv_id}:velocity:{_hour(moment)}",
+        arxiv_id=arxiv_id,
+        rule="velocity",
+        reason=(
+            f"{subscription}: {arxiv_id} got {posts_1h} posts in the last hour, "
+            f"{velocity:.1f}x its hourly rate over the previous day"
+        ),
+        triggered_at=moment,
+        numbers={"posts_1h": float(posts_1h), "velocity": velocity},
+    )
 
 
 def crossing_alert(
