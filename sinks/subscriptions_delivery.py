@@ -2,10 +2,12 @@
 
 Consumes the counts topic (its own consumer group, manual commits after each batch is
 handled). For every count update it matches each trigger subscription's query against
-the paper (metadata from the papers index) and evaluates its trigger on the update's
-numbers, at the update's stream time (`trending_arxiv.core.subscriptions`): a replayed
-archive fires the same alert ids as it did live. Whenever it has caught up with the
-topic, it sends the digests that are due at the stream time it has seen.
+the paper (metadata from the papers index) and evaluates its trigger on event time
+(`trending_arxiv.core.subscriptions`): `accounts` and `velocity` at every post of the
+paper since the last evaluation, read from the mentions index (`sinks.subscriptions_views`),
+so a replayed archive fires the same alert ids as it did live; `top` at the update.
+Whenever it has caught up with the topic, it sends the digests due at the stream time
+it has seen. Targets: `sinks.subscriptions_targets`.
 
 Delivered once per subscription, as the stream's alerts are (`sinks.alerts`): every
 alert or digest is recorded in `<ns>-alerts` under `_id = subscription:<alert id>` with
@@ -17,7 +19,6 @@ again, across restarts and re-reads of the topic. Delivery retries with back-off
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,16 +32,15 @@ from pydantic import Field, SecretStr
 
 from sinks.alert_targets import (
     DeliveryError,
-    SlackTarget,
-    StdoutTarget,
     Target,
-    WebhookTarget,
     deliver_with_retries,
 )
 from sinks.alerts import alerts_index, ensure_alerts_index
 from sinks.subscriptions import SubscriptionConfig, load_stored
-from sinks.subscriptions_email import EmailTarget, SmtpServer
-from trending_arxiv.core.models import WINDOW_SECONDS, Alert, CountUpdate, parse_utc, to_utc_iso
+from sinks.subscriptions_email import SmtpServer
+from sinks.subscriptions_targets import build_target
+from sinks.subscriptions_views import ViewReader, stream_time_from_index
+from trending_arxiv.core.models import WINDOW_SECONDS, Alert, CountUpdate, to_utc_iso
 from trending_arxiv.core.subscriptions import (
     PaperQuery,
     accounts_crossings,
@@ -55,9 +55,6 @@ from trending_arxiv.kafka import ensure_topics, subscribe_with_metadata
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)
-PAPER_FIELDS = ["arxiv_id", "title", "abstract", "authors", "categories", "primary_category",
-                "abs_url", "pdf_url"]  # fmt: skip
-DIGEST_CANDIDATES = 1000
 
 
 class SubscriptionSettings(CommonSettings):
@@ -85,51 +82,6 @@ class SubscriptionSettings(CommonSettings):
         )  # fmt: skip
 
 
-def digest_payload(alert: Alert, papers: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "digest_id": alert.alert_id,
-        "subscription": alert.reason.split(":", 1)[0],
-        "start": to_utc_iso(datetime.fromtimestamp(alert.numbers["start"], UTC)),
-        "end": to_utc_iso(alert.triggered_at),
-        "papers": papers,
-    }
-
-
-class DigestWebhookTarget(WebhookTarget):
-    def body(self, alert: Alert, paper: dict[str, Any] | None) -> dict[str, Any]:
-        return digest_payload(alert, (paper or {}).get("digest") or [])
-
-
-class DigestSlackTarget(SlackTarget):
-    def body(self, alert: Alert, paper: dict[str, Any] | None) -> dict[str, Any]:
-        lines = [f"*{alert.reason}*"]
-        for rank, row in enumerate((paper or {}).get("digest") or [], start=1):
-            url = row.get("abs_url") or f"https://arxiv.org/abs/{row['arxiv_id']}"
-            title = str(row.get("title") or row["arxiv_id"]).replace("<", "&lt;")
-            lines.append(f"{rank}. <{url}|{title}> ({row.get('accounts', 0)} accounts)")
-        return {"text": "\n".join(lines)}
-
-
-class DigestStdoutTarget(StdoutTarget):
-    def deliver(self, alert: Alert, paper: dict[str, Any] | None) -> None:
-        line = json.dumps(digest_payload(alert, (paper or {}).get("digest") or []))
-        with self._lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-
-def _category_filter(patterns: tuple[str, ...]) -> dict[str, Any]:
-    should: list[dict[str, Any]] = []
-    for pattern in patterns:
-        if pattern.endswith(".*"):
-            should.append({"prefix": {"categories": pattern[:-1]}})
-        else:
-            should.append({"term": {"categories": pattern}})
-            if "." not in pattern:
-                should.append({"prefix": {"categories": f"{pattern}."}})
-    return {"bool": {"should": should, "minimum_should_match": 1}}
-
-
 class SubscriptionService:
     """Evaluates stored subscriptions on count updates and delivers each alert once."""
 
@@ -145,6 +97,8 @@ class SubscriptionService:
         self.targets: dict[str, Target] = {}
         self.stream_time: datetime | None = None
         self.stop_event = threading.Event()
+        self.views = ViewReader(self.es, settings, self.stop_event,
+                                settings.subscriptions_sink_wait_seconds)  # fmt: skip
         self._loaded_at = float("-inf")
         # (subscription, paper) -> stream time up to which its posts were evaluated.
         self._evaluated: dict[tuple[str, str], datetime] = {}
@@ -172,93 +126,7 @@ class SubscriptionService:
         self._loaded_at = time.monotonic()
 
     def _target(self, sub: SubscriptionConfig) -> Target:
-        delivery, digest = sub.delivery, sub.delivery.digest is not None
-        if delivery.type == "email":
-            assert delivery.to is not None
-            return EmailTarget(sub.name, delivery.to, self.settings.smtp_server())
-        if delivery.type == "stdout":
-            return DigestStdoutTarget(name=sub.name) if digest else StdoutTarget(name=sub.name)
-        url = delivery.resolved_url(sub.name)
-        if delivery.type == "slack":
-            kind: type[WebhookTarget] = DigestSlackTarget if digest else SlackTarget
-        else:
-            kind = DigestWebhookTarget if digest else WebhookTarget
-        return kind(sub.name, url, self._client)
-
-    # -- Elasticsearch reads ------------------------------------------------------------
-    def _papers(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        response = self.es.mget(
-            index=self.settings.indices.papers, ids=ids, source_includes=PAPER_FIELDS
-        )
-        return {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
-
-    def _post_filters(self, query: PaperQuery) -> list[dict[str, Any]]:
-        filters: list[dict[str, Any]] = []
-        if query.source:
-            filters.append({"term": {"source": query.source}})
-        if query.follows:
-            lookup = {"index": self.settings.indices.follows, "id": query.follows,
-                      "path": "accounts"}  # fmt: skip
-            filters.append({"terms": {"account": lookup}})
-        return filters
-
-    def _view_accounts(self, query: PaperQuery, arxiv_id: str, window: str, as_of: datetime) -> int:
-        """Distinct accounts of the paper's posts that the query counts, in the window."""
-        start = as_of - timedelta(seconds=WINDOW_SECONDS[window] or 0.0)
-        span = {"range": {"@timestamp": {"gt": to_utc_iso(start), "lte": to_utc_iso(as_of)}}}
-        filters = [{"term": {"arxiv_id": arxiv_id}}, span, *self._post_filters(query)]
-        response = self.es.options(ignore_status=404).search(
-            index=self.settings.indices.mentions, size=0, track_total_hits=False,
-            query={"bool": {"filter": filters}},
-            aggs={"accounts": {"cardinality": {"field": "account"}}},
-        )  # fmt: skip
-        return int(response.get("aggregations", {}).get("accounts", {}).get("value", 0))
-
-    def _wait_for_sink(self, update: CountUpdate) -> None:
-        """Wait (bounded) until the mentions index holds the posts this update counted."""
-        deadline = time.monotonic() + self.settings.subscriptions_sink_wait_seconds
-        query = {"bool": {"filter": [
-            {"term": {"arxiv_id": update.arxiv_id}},
-            {"range": {"@timestamp": {"lte": to_utc_iso(update.as_of)}}},
-        ]}}  # fmt: skip
-        while True:
-            found = self.es.options(ignore_status=404).count(
-                index=self.settings.indices.mentions, query=query
-            )
-            if int(found.get("count", 0)) >= update.posts["all"]:
-                return
-            if time.monotonic() >= deadline or self.stop_event.is_set():
-                log.warning("mentions of %s not all indexed yet; evaluating what is there",
-                            update.arxiv_id)  # fmt: skip
-                return
-            self.es.indices.refresh(index=self.settings.indices.mentions)
-            self.stop_event.wait(0.2)
-
-    def _posts(
-        self, query: PaperQuery, arxiv_id: str, after: datetime | None, until: datetime
-    ) -> list[tuple[datetime, str]]:
-        """(event time, account) of the paper's posts the query counts, in (after, until]."""
-        span: dict[str, Any] = {"lte": to_utc_iso(until)}
-        if after is not None:
-            span["gt"] = to_utc_iso(after)
-        filters = [{"term": {"arxiv_id": arxiv_id}}, {"range": {"@timestamp": span}},
-                   *self._post_filters(query)]  # fmt: skip
-        posts: list[tuple[datetime, str]] = []
-        search_after: list[Any] | None = None
-        while True:
-            response = self.es.options(ignore_status=404).search(
-                index=self.settings.indices.mentions, size=5000, track_total_hits=False,
-                query={"bool": {"filter": filters}}, source_includes=["@timestamp", "account"],
-                sort=[{"@timestamp": "asc"}, {"post_id": "asc"}], search_after=search_after,
-            )  # fmt: skip
-            hits = response.get("hits", {}).get("hits", [])
-            posts += [(parse_utc(h["_source"]["@timestamp"]), h["_source"]["account"])
-                      for h in hits]  # fmt: skip
-            if len(hits) < 5000:
-                return posts
-            search_after = hits[-1]["sort"]
+        return build_target(sub, self.settings.smtp_server(), self._client)
 
     def _event_time_alerts(
         self, sub: SubscriptionConfig, query: PaperQuery, update: CountUpdate
@@ -273,9 +141,9 @@ class SubscriptionService:
         since = self._evaluated.get(key)
         if since is not None and update.as_of <= since:
             return []
-        self._wait_for_sink(update)
+        self.views.wait_for_sink(update)
         reach = since - timedelta(seconds=seconds) if since is not None else None
-        posts = self._posts(query, update.arxiv_id, reach, update.as_of)
+        posts = self.views.posts(query, update.arxiv_id, reach, update.as_of)
         self._evaluated[key] = update.as_of
         if trigger.kind == "velocity":
             moments = [moment for moment, _ in posts]
@@ -285,86 +153,6 @@ class SubscriptionService:
         crossed = accounts_crossings(posts, seconds, trigger.min_accounts, since)
         return [crossing_alert(sub.name, update.arxiv_id, trigger, t, n) for t, n in crossed]
 
-    def _rank(self, sub: SubscriptionConfig, update: CountUpdate) -> int:
-        """1 + the papers of the view with more distinct accounts in the trigger window."""
-        assert sub.trigger is not None
-        window = sub.trigger.window
-        query = sub.query.core()
-        filters: list[dict[str, Any]] = [
-            {"range": {f"accounts.{window}": {"gt": update.accounts[window]}}},
-            {"bool": {"must_not": [{"ids": {"values": [update.arxiv_id]}}]}},  # not itself
-        ]
-        if query.categories:
-            filters.append(_category_filter(query.categories))
-        if query.arxiv_ids:
-            filters.append({"ids": {"values": list(query.arxiv_ids)}})
-        if query.keywords:
-            fields = ["title", "abstract"]
-            phrases = [
-                {"multi_match": {"query": k, "type": "phrase_prefix", "fields": fields}}
-                for k in query.keywords
-            ]
-            filters.append({"bool": {"minimum_should_match": 1, "should": phrases}})
-        if query.authors:
-            names = [{"match_phrase": {"authors": a}} for a in query.authors]
-            filters.append({"bool": {"minimum_should_match": 1, "should": names}})
-        found = self.es.count(
-            index=self.settings.indices.papers, query={"bool": {"filter": filters}}
-        )
-        return int(found["count"]) + 1
-
-    def digest_rows(
-        self, sub: SubscriptionConfig, start: datetime, end: datetime
-    ) -> list[dict[str, Any]]:
-        """The top N papers of the subscription's view by distinct accounts in (start, end]."""
-        query = sub.query.core()
-        filters: list[dict[str, Any]] = [
-            {"range": {"@timestamp": {"gt": to_utc_iso(start), "lte": to_utc_iso(end)}}},
-            *self._post_filters(query),
-        ]
-        if query.categories:
-            filters.append(_category_filter(query.categories))
-        if query.arxiv_ids:
-            filters.append({"terms": {"arxiv_id": list(query.arxiv_ids)}})
-        response = self.es.options(ignore_status=404).search(
-            index=self.settings.indices.mentions, size=0, track_total_hits=False,
-            query={"bool": {"filter": filters}},
-            aggs={"papers": {
-                "terms": {"field": "arxiv_id", "size": DIGEST_CANDIDATES,
-                          "order": [{"accounts": "desc"}, {"_count": "desc"}, {"_key": "asc"}]},
-                "aggs": {"accounts": {"cardinality": {"field": "account",
-                                                      "precision_threshold": 40_000}}},
-            }},
-        )  # fmt: skip
-        buckets = response.get("aggregations", {}).get("papers", {}).get("buckets", [])
-        papers = self._papers([b["key"] for b in buckets])
-        rows = []
-        for bucket in buckets:
-            paper = papers.get(bucket["key"])
-            if not query.matches(paper, bucket["key"]):
-                continue
-            paper = paper or {}
-            rows.append({
-                "arxiv_id": bucket["key"], "title": paper.get("title"),
-                "authors": paper.get("authors") or [], "categories": paper.get("categories") or [],
-                "accounts": int(bucket["accounts"]["value"]), "posts": int(bucket["doc_count"]),
-                "abs_url": paper.get("abs_url") or f"https://arxiv.org/abs/{bucket['key']}",
-            })  # fmt: skip
-            if len(rows) >= sub.delivery.top:
-                break
-        return rows
-
-    def _last_digest_end(self, name: str) -> datetime | None:
-        response = self.es.options(ignore_status=404).search(
-            index=alerts_index(self.settings), size=1, track_total_hits=False,
-            query={"bool": {"filter": [{"term": {"subscription": name}},
-                                       {"term": {"rule": "digest"}}]}},
-            sort=[{"@timestamp": {"order": "desc"}}], source_includes=["@timestamp"],
-        )  # fmt: skip
-        hits = response.get("hits", {}).get("hits", [])
-        return parse_utc(hits[0]["_source"]["@timestamp"]) if hits else None
-
-    # -- delivery once --------------------------------------------------------------------
     def deliver_once(
         self, sub: SubscriptionConfig, alert: Alert, context: dict[str, Any] | None,
         extra: dict[str, Any], send: bool = True,
@@ -424,7 +212,7 @@ class SubscriptionService:
         subs = [s for s in self.subscriptions if s.trigger is not None]
         if not subs:
             return
-        paper = self._papers([update.arxiv_id]).get(update.arxiv_id)
+        paper = self.views.papers([update.arxiv_id]).get(update.arxiv_id)
         for sub in subs:
             trigger, query = sub.trigger, sub.query.core()
             assert trigger is not None
@@ -433,11 +221,11 @@ class SubscriptionService:
             if trigger.kind in ("accounts", "velocity"):
                 alerts = self._event_time_alerts(sub, query, update)
             else:
-                if query.restricts_posts and not self._view_accounts(
+                if query.restricts_posts and not self.views.view_accounts(
                     query, update.arxiv_id, "24h", update.as_of
                 ):
                     continue  # none of the posts the query counts
-                rank = self._rank(sub, update) if trigger.kind == "top" else None
+                rank = self.views.rank(sub, update) if trigger.kind == "top" else None
                 fired = evaluate_trigger(sub.name, trigger.core(), update, None, rank)
                 alerts = [fired] if fired is not None else []
             context = {**(paper or {}), "arxiv_id": update.arxiv_id}
@@ -459,11 +247,11 @@ class SubscriptionService:
             every = sub.delivery.digest
             if every is None:
                 continue
-            due = digest_due(every, self._last_digest_end(sub.name), moment)
+            due = digest_due(every, self.views.last_digest_end(sub.name), moment)
             if due is None:
                 continue
             start, end = due
-            rows = self.digest_rows(sub, start, end)
+            rows = self.views.digest_rows(sub, start, end)
             alert = digest_alert(sub.name, start, end, rows)
             self.stats["digests"] += 1
             extra = {"papers": [r["arxiv_id"] for r in rows]}
@@ -540,16 +328,3 @@ class SubscriptionService:
         finally:
             consumer.close(autocommit=False)
         return dict(self.stats)
-
-
-def stream_time_from_index(es: Elasticsearch, settings: CommonSettings) -> datetime | None:
-    """The newest `counts_as_of` of the papers index (the stream time the sink has seen)."""
-    response = es.options(ignore_status=404).search(
-        index=settings.indices.papers, size=0, track_total_hits=False,
-        aggs={"newest": {"max": {"field": "counts_as_of"}}},
-    )  # fmt: skip
-    value = response.get("aggregations", {}).get("newest", {}).get("value_as_string")
-    return parse_utc(value) if value else None
-
-
-__all__ = ["SubscriptionService", "SubscriptionSettings", "stream_time_from_index", "timedelta"]
