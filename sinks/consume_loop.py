@@ -88,11 +88,14 @@ class ConsumeLoop:
         write: WriteBatch,
         stop_event: threading.Event,
         counts: LoopCounts | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.options = options
         self.write = write
         self.stop_event = stop_event
         self.counts: LoopCounts = counts if counts is not None else LoopStats()
+        #: Called after a poll that brought nothing (caught up with the topics).
+        self.on_idle = on_idle
 
     def consumer(self) -> KafkaConsumer:
         """A consumer of the group, subscribed (manual commits, from the earliest offset)."""
@@ -168,6 +171,8 @@ class ConsumeLoop:
             )
             records = [r for batch in polled.values() for r in batch]
             if not records:
+                if self.on_idle is not None:
+                    self.on_idle()
                 if idle_exit_seconds is not None and (
                     time.monotonic() - last_data >= idle_exit_seconds
                 ):

@@ -1,8 +1,9 @@
 """`trending-arxiv subscriptions run`: evaluate subscriptions on the stream, deliver once.
 
-Consumes the counts topic (its own consumer group, manual commits after each batch is
-handled). For every count update it matches each trigger subscription's query against
-the paper (metadata from the papers index) and evaluates its trigger on event time
+Consumes the counts topic through `sinks.consume_loop` (its own consumer group, commits
+after each batch is handled). For every count update it matches each trigger
+subscription's query against the paper (metadata from the papers index) and evaluates its
+trigger on event time
 (`trending_arxiv.core.subscriptions`): `accounts` and `velocity` at every post of the
 paper since the last evaluation, read from the mentions index (`sinks.subscriptions_views`),
 so a replayed archive fires the same alert ids as it did live; `top` at the update.
@@ -27,7 +28,7 @@ from typing import Any
 
 import httpx
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
-from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import Field, SecretStr
 
 from sinks.alert_targets import (
@@ -36,6 +37,7 @@ from sinks.alert_targets import (
     deliver_with_retries,
 )
 from sinks.alerts import alerts_index, ensure_alerts_index
+from sinks.consume_loop import ConsumeLoop, ConsumeOptions
 from sinks.subscriptions import SubscriptionConfig, load_stored
 from sinks.subscriptions_email import SmtpServer
 from sinks.subscriptions_targets import build_target
@@ -51,7 +53,8 @@ from trending_arxiv.core.subscriptions import (
     velocity_alert,
     velocity_crossings,
 )
-from trending_arxiv.kafka import ensure_topics, subscribe_with_metadata
+from trending_arxiv.kafka import ensure_topics
+from trending_arxiv.retry import Stopped
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,7 @@ class SubscriptionService:
         self._loaded_at = float("-inf")
         # (subscription, paper) -> stream time up to which its posts were evaluated.
         self._evaluated: dict[tuple[str, str], datetime] = {}
+        self._digests_checked: tuple[datetime | None, float] | None = None
         self.stats: dict[str, int] = {"updates": 0, "alerts": 0, "digests": 0, "delivered": 0,
                                       "skipped": 0, "failed": 0, "unreadable": 0}  # fmt: skip
 
@@ -269,62 +273,62 @@ class SubscriptionService:
             try:
                 action()
                 return
-            except (TransportError, ApiError) as error:
-                log.warning("Elasticsearch unavailable (%s); retrying in %.0fs", error, wait)
-                self.stop_event.wait(wait)
-                wait = min(wait * 2, 30.0)
+            except ApiError as error:
+                if error.status_code != 429 and error.status_code < 500:
+                    # A request Elasticsearch refuses for good: retrying would block the stream.
+                    log.error("Elasticsearch refused a subscription request: %s", error)
+                    self.stats["refused"] = self.stats.get("refused", 0) + 1
+                    return
+                wait = self._wait_for_es(error, wait)
+            except TransportError as error:
+                wait = self._wait_for_es(error, wait)
+
+    def _wait_for_es(self, error: Exception, wait: float) -> float:
+        log.warning("Elasticsearch unavailable (%s); retrying in %.0fs", error, wait)
+        self.stop_event.wait(wait)
+        return min(wait * 2, 30.0)
+
+    def _reload_when_due(self) -> None:
+        if time.monotonic() - self._loaded_at >= self.settings.subscriptions_reload_seconds:
+            self._with_es_retries(self.reload)
+
+    def write_batch(self, records: list[ConsumerRecord]) -> None:
+        """Evaluate a polled batch of count updates; `Stopped` if asked to stop first (the
+        batch is then not committed and comes again: delivery ids make that harmless)."""
+        self._reload_when_due()
+        for record in records:
+            try:
+                update = CountUpdate.from_json(record.value)
+            except (ValueError, KeyError, TypeError) as error:
+                self.stats["unreadable"] += 1
+                log.error("skipping unreadable count update at %s[%d]@%d: %s",
+                          record.topic, record.partition, record.offset, error)  # fmt: skip
+                continue
+            self._with_es_retries(lambda u=update: self.handle_update(u))
+        if self.stop_event.is_set():
+            raise Stopped("stopped during a batch of count updates")
+
+    def on_idle(self) -> None:
+        """Caught up with the stream: digests due at the stream time go out (checked again
+        once stream time moves or the subscriptions reload)."""
+        self._reload_when_due()
+        if self._digests_checked != (self.stream_time, self._loaded_at):
+            self._digests_checked = (self.stream_time, self._loaded_at)
+            self._with_es_retries(self._digests_now)
 
     def run(self, idle_exit_seconds: float | None = None) -> dict[str, int]:
         """Consume count updates until stopped (or idle for `idle_exit_seconds`)."""
         ensure_alerts_index(self.es, self.settings)
         self._with_es_retries(self.reload)
-        consumer = KafkaConsumer(
+        ensure_topics(self.settings)
+        options = ConsumeOptions(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=f"{self.settings.namespace}-{self.settings.subscriptions_group_id}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=500,
+            topics=[self.settings.topics.counts],
+            max_records=500,
+            poll_seconds=0.5,
             max_poll_interval_ms=600_000,
         )
-        ensure_topics(self.settings)
-        subscribe_with_metadata(consumer, [self.settings.topics.counts])
-        last_record = time.monotonic()
-        digests_checked: tuple[datetime | None, float] | None = None
-        try:
-            while not self.stop_event.is_set():
-                if time.monotonic() - self._loaded_at >= self.settings.subscriptions_reload_seconds:
-                    self._with_es_retries(self.reload)
-                batches = consumer.poll(timeout_ms=500)
-                if not batches:
-                    # Caught up with the stream: digests due at the stream time go out
-                    # (checked again once stream time moves or the subscriptions reload).
-                    if digests_checked != (self.stream_time, self._loaded_at):
-                        digests_checked = (self.stream_time, self._loaded_at)
-                        self._with_es_retries(self._digests_now)
-                    if idle_exit_seconds is not None and (
-                        time.monotonic() - last_record >= idle_exit_seconds
-                    ):
-                        break
-                    continue
-                last_record = time.monotonic()
-                for records in batches.values():
-                    for record in records:
-                        try:
-                            update = CountUpdate.from_json(record.value)
-                        except (ValueError, KeyError, TypeError) as error:
-                            self.stats["unreadable"] += 1
-                            log.error(
-                                "skipping unreadable count update at %s[%d]@%d: %s",
-                                record.topic,
-                                record.partition,
-                                record.offset,
-                                error,
-                            )
-                            continue
-                        self._with_es_retries(lambda u=update: self.handle_update(u))
-                if self.stop_event.is_set():
-                    break
-                consumer.commit()
-        finally:
-            consumer.close(autocommit=False)
+        loop = ConsumeLoop(options, self.write_batch, self.stop_event, on_idle=self.on_idle)
+        loop.run(idle_exit_seconds)
         return dict(self.stats)
