@@ -28,7 +28,9 @@ function closeLive() {
 
 function openLive() {
   closeLive();
-  if (state.q || state.as_of || typeof EventSource === "undefined") return;
+  // A trend score of another half-life is recomputed per request, not streamed.
+  const ownHalfLife = state.half_life && state.sort === "score";
+  if (state.q || state.as_of || ownHalfLife || typeof EventSource === "undefined") return;
   const generation = state.loading;
   const source = new EventSource(liveUrl());
   live.source = source;
