@@ -258,10 +258,12 @@ def test_a_quiet_paper_needs_refreshes_only_when_a_post_leaves_a_window() -> Non
         moments.append(change)
         as_of = datetime.fromtimestamp(change + 1, UTC)
     posted = (NOW - timedelta(minutes=10)).timestamp()
-    # The post sits in a minute bucket ending at its (whole-minute) time; the window's
-    # old end, a whole minute, passes it during the minute before W after it.
-    windows = [s for s in WINDOW_SECONDS.values() if s is not None]
-    assert [m - posted for m in moments] == [seconds - 60 for seconds in windows]
+    # The post (11:50) sits in a minute bucket ending at its (whole-minute) time. The 1h
+    # and 24h windows' old end, a whole minute, passes it during the minute before W
+    # after it; the 7d and 30d windows' old end, a whole hour, during the hour before the
+    # whole hour after that (12:00 + W): 50 minutes before W after the post.
+    expected = [3600 - 60, 86400 - 60, 7 * 86400 - 50 * 60, 30 * 86400 - 50 * 60]
+    assert [m - posted for m in moments] == expected
 
 
 def test_a_paper_without_posts_in_30_days_has_no_rank() -> None:
@@ -277,3 +279,35 @@ def test_a_paper_without_posts_in_30_days_has_no_rank() -> None:
     assert final is not None
     assert final.posts["30d"] == 0 and final.posts["all"] == 1
     assert final.trend_rank is None and final.trend_score == 0
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.floats(0, 24 * 40)), max_size=60),
+    st.floats(0, 24 * 35),
+    st.booleans(),
+)
+def test_window_counts_count_the_posts_within_window_bounds(
+    events: list[tuple[int, float]], hours_later: float, then_prune: bool
+) -> None:
+    """At any moment at or after the newest post (stream time), each window holds exactly
+    the posts with old end < t <= new end of `window_bounds`: the edges the mentions-index
+    rankings filter by, so every view of one moment agrees with the stream's counts."""
+    state, entries = counting.new_paper_state(), cast(dict[str, Any], {})
+    times: dict[str, tuple[float, str]] = {}
+    for number, hours in events:
+        pid, author = str(number), "abcde"[number % 5]
+        at = times.setdefault(pid, (hours, author))[0]
+        counting.apply_mentions(state, [mention(pid, at, author)], entries)
+    as_of = NOW + timedelta(hours=hours_later)
+    if then_prune:
+        counting.prune(state, as_of)
+    posts, accounts = counting.window_counts(state, as_of)
+    for window in WINDOW_SECONDS:
+        start, end = counting.window_bounds(window, as_of)
+        inside = [
+            author
+            for hours, author in times.values()
+            if (start is None or (NOW - timedelta(hours=hours)).timestamp() > start)
+            and (NOW - timedelta(hours=hours)).timestamp() <= end
+        ]
+        assert (posts[window], accounts[window]) == (len(inside), len(set(inside))), window

@@ -15,7 +15,9 @@ changelog-backed Faust tables, and every write is a changelog record):
 
 Windows are evaluated at an explicit `as_of` (stream time), never at the wall clock, so
 results are reproducible. A window of length W covers (A - W, A] where A is `as_of`
-rounded up to the whole minute; for 7d and 30d the old end is taken by whole hours.
+rounded up to the whole minute; for 7d and 30d the old end is taken by whole hours, for
+every post alike (`window_bounds`: the mentions-index rankings use the same edges, so
+every view of the same moment gives the same numbers).
 Distinct accounts per window count each account once, at its latest live post (stream
 time is the newest event, so that post is never after `as_of` in the stream).
 """
@@ -182,8 +184,10 @@ def prune(state: dict[str, Any], as_of: datetime) -> None:
 
 
 def _past_retention(end: int, width: int, now: float) -> bool:
-    """Whether `prune` as of `now` drops a bucket of `width` seconds ending at `end`."""
-    return end <= _ceil(now, width) - RETENTION_SECONDS
+    """Whether `prune` as of `now` drops a bucket of `width` seconds ending at `end`:
+    once it is out of the 30-day window (whose old end is a whole hour for every bucket)."""
+    del width  # every bucket alike, as `window_bounds`
+    return end <= _ceil(now, HOUR) - RETENTION_SECONDS
 
 
 def _buckets(state: dict[str, Any]) -> Iterable[tuple[int, int, list[float]]]:
@@ -194,18 +198,33 @@ def _buckets(state: dict[str, Any]) -> Iterable[tuple[int, int, list[float]]]:
         yield int(key), HOUR, bucket
 
 
+def _start_step(seconds: float) -> int:
+    """The grid a window's old end is taken on: minutes up to a day, hours beyond."""
+    return MINUTE if seconds <= 86400 else HOUR
+
+
+def window_bounds(window: str, as_of: datetime) -> tuple[int | None, int]:
+    """The window's (old end, new end) in epoch seconds: it holds the events at t with
+    old end < t <= new end (no old end for "all"). Every bucket end lies on the minute
+    grid, so a bucket is in the window exactly when its events are."""
+    end = _ceil(as_of.timestamp(), MINUTE)
+    seconds = WINDOW_SECONDS[window]
+    if seconds is None:
+        return None, end
+    return _ceil(as_of.timestamp(), _start_step(seconds)) - int(seconds), end
+
+
 def window_counts(state: dict[str, Any], as_of: datetime) -> tuple[dict[str, int], dict[str, int]]:
     """Posts and distinct accounts per window at `as_of` (see the module docstring)."""
     end_minute = _ceil(as_of.timestamp(), MINUTE)
-    end_hour = _ceil(as_of.timestamp(), HOUR)
-    finite = [(w, s) for w, s in WINDOW_SECONDS.items() if s is not None]
+    starts = [(w, window_bounds(w, as_of)[0]) for w in WINDOWS if WINDOW_SECONDS[w] is not None]
     posts = dict.fromkeys(WINDOWS, 0)
     accounts = dict.fromkeys(WINDOWS, 0)
-    for end, width, bucket in _buckets(state):
+    for end, _, bucket in _buckets(state):
         if end > end_minute:
             continue  # after as_of (a replay viewed at an earlier moment)
-        for window, seconds in finite:
-            start = (end_minute if width == MINUTE or seconds < 86400 else end_hour) - seconds
+        for window, start in starts:
+            assert start is not None
             if end > start:
                 posts[window] += int(bucket[POSTS])
                 accounts[window] += int(bucket[LATEST])
@@ -297,10 +316,11 @@ def next_count_change(state: dict[str, Any], as_of: datetime) -> float | None:
         if after < len(ends):
             candidates.append(ends[after] - MINUTE)
         for seconds in _FINITE_WINDOW_SECONDS:
-            step = MINUTE if width == MINUTE or seconds < 86400 else HOUR
+            step = _start_step(seconds)
             oldest = bisect.bisect_right(ends, _ceil(now, step) - seconds)  # first one in
             if oldest < after:
-                candidates.append(ends[oldest] + seconds - step)
+                # The old end reaches the bucket's end once ceil(now, step) does.
+                candidates.append(_ceil(ends[oldest] + seconds, step) - step)
     return min(candidates) if candidates else None
 
 
