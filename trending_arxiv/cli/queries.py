@@ -48,26 +48,52 @@ def _es(settings: Any) -> Any:
 
 
 def _query(settings: Any, run: Callable[[], T]) -> T:
-    """Run a query; bad input and an unreachable Elasticsearch become clear errors."""
+    """Run a query; bad input, a namespace without data and an unreachable Elasticsearch
+    become one clear error each."""
+    from elasticsearch import NotFoundError
+
     try:
         return run()
+    except typer.Exit:
+        raise  # already reported
     except ValueError as error:
         raise _fail(str(error)) from error
+    except NotFoundError as error:
+        # Only a missing index gives a search a 404: nothing was indexed here yet.
+        raise _fail(
+            f"no data yet in namespace {settings.namespace!r}: Elasticsearch at "
+            f"{settings.elasticsearch_url_redacted} has no index {_missing_index(error)!r}. "
+            "Run `trending-arxiv worker` and `trending-arxiv sink` and produce posts "
+            "(e.g. `trending-arxiv produce replay FILE`), or set TRENDING_NAMESPACE to the "
+            "namespace that has them."
+        ) from error
     except Exception as error:
         raise _fail(
             f"could not query Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
         ) from error
 
 
+def _missing_index(error: Any) -> str:
+    info = getattr(error, "info", None) or getattr(error, "body", None) or {}
+    index = info.get("error", {}).get("index") if isinstance(info, dict) else None
+    return str(index or "?")
+
+
 def _as_of(value: str | None) -> datetime | None:
+    from trending_arxiv.search.queries import check_as_of
+
     if value is None:
         return None
     try:
-        return parse_utc(value)
+        moment = parse_utc(value)
     except ValueError as error:
         raise _fail(
-            f"--as-of must be an ISO-8601 time like 2016-02-20T12:00:00Z: {value!r}"
+            f"--as-of must be an ISO-8601 time like 2016-02-20T12:00:00Z, got {value!r}"
         ) from error
+    try:
+        return check_as_of(moment)
+    except ValueError as error:
+        raise _fail(f"--as-of: {error}") from error
 
 
 def _params(model: type[P], **options: Any) -> P:
@@ -170,26 +196,31 @@ def top_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Top papers for a window, from Elasticsearch."""
+    """Top papers for a window, from Elasticsearch, as of the stream's time (or --as-of)."""
+    from trending_arxiv.core.models import to_utc_iso
     from trending_arxiv.search.params import TrendingParams
-    from trending_arxiv.search.queries import top_papers
+    from trending_arxiv.search.queries import TrendingPage, trending_page
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
-
+    # Checked before any query: a bad option is one clear error.
     params = _params(TrendingParams, window=window, sort=sort, limit=limit, category=category,
                      source=source, user=user, as_of=as_of,
                      half_life_hours=half_life)  # fmt: skip
 
-    def run() -> list[dict[str, Any]]:
-        return top_papers(_es(settings), settings, params.query())
+    def run() -> TrendingPage:
+        return trending_page(_es(settings), settings, params.query())
 
-    rows = _query(settings, run)
+    page = _query(settings, run)
+    when = to_utc_iso(page.as_of) if page.as_of else None
     if as_json:
-        _emit_json(rows)
+        _emit_json([{**row, "as_of": when} for row in page.papers])
     else:
         who = f" followed by {user}" if user else ""
-        print_rows(rows, f"Trending arXiv papers ({window}, by {sort}){who}")
+        at = f", as of {when}" if when else ""
+        print_rows(page.papers, f"Trending arXiv papers ({window}, by {sort}{at}){who}")
+        if not page.papers:
+            console.print(f"no papers with posts in the {window} window{who}{at}")
 
 
 def search_command(
@@ -231,15 +262,15 @@ def paper_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """One paper: metadata, counts, its posts (newest first) and mentions per hour."""
-    from trending_arxiv.core.ids import arxiv_id_from_url, canonicalize
+    from trending_arxiv.core.ids import paper_id
     from trending_arxiv.search.queries import paper_detail
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
-    wanted = canonicalize(arxiv_id) or arxiv_id_from_url(arxiv_id)
+    wanted = paper_id(arxiv_id)
+    moment = _as_of(as_of)
     detail = _query(
-        settings,
-        lambda: paper_detail(_es(settings), settings, wanted or arxiv_id, posts, _as_of(as_of)),
+        settings, lambda: paper_detail(_es(settings), settings, wanted or arxiv_id, posts, moment)
     )
     if detail is None:
         raise _fail(f"no paper {arxiv_id} in the index (no metadata and no posts)")

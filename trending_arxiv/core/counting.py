@@ -310,7 +310,7 @@ def next_count_change(state: dict[str, Any], as_of: datetime) -> float | None:
     now = as_of.timestamp()
     end_minute = _ceil(now, MINUTE)
     candidates: list[float] = []
-    for buckets, width in ((state["min"], MINUTE), (state["hr"], HOUR)):
+    for buckets in (state["min"], state["hr"]):
         ends = sorted(int(key) for key, b in buckets.items() if b[POSTS] or b[LATEST])
         after = bisect.bisect_right(ends, end_minute)  # ends[after:] are after `as_of`
         if after < len(ends):

@@ -386,3 +386,18 @@ def extract_arxiv_ids(urls: Iterable[str], texts: Iterable[str]) -> list[str]:
     for text in texts:
         ids.update(arxiv_ids_in_text(text))
     return sorted(ids)
+
+
+_MERGED_SCHEME_SLASHES = re.compile(r"^(https?):/(?!/)", re.IGNORECASE)
+
+
+def paper_id(text: str) -> str | None:
+    """The paper a user means by `text`: an ID in any accepted form or a paper URL.
+
+    Every entry point (CLI arguments, API paths) reads a paper with this. In a URL path
+    `https://` often arrives as `https:/` (clients and proxies merge double slashes).
+    """
+    if not isinstance(text, str):
+        return None
+    cleaned = _MERGED_SCHEME_SLASHES.sub(r"\1://", text.strip())
+    return canonicalize(cleaned) or arxiv_id_from_url(cleaned)

@@ -24,7 +24,12 @@ from trending_arxiv.core.vocabulary import (
     Source,
     Window,
 )
-from trending_arxiv.search.queries import HALF_LIFE_RANGE, SearchQuery, TrendingQuery
+from trending_arxiv.search.queries import (
+    HALF_LIFE_RANGE,
+    SearchQuery,
+    TrendingQuery,
+    check_as_of,
+)
 
 CATEGORY_PATTERN = r"^[A-Za-z][A-Za-z0-9.\-]{0,63}$"
 AS_OF_EXAMPLE = "2016-02-09T00:00:00Z"
@@ -65,15 +70,16 @@ class RankingParams(_Page):
         if value is None or value == "":
             return None
         if isinstance(value, datetime):
-            return value
+            return check_as_of(value)
         if not isinstance(value, str) or len(value) > 40:
             raise ValueError(f"must be an ISO-8601 date-time such as {AS_OF_EXAMPLE}")
         try:
-            return parse_utc(value)
+            moment = parse_utc(value)
         except ValueError:
             raise ValueError(
                 f"must be an ISO-8601 date-time such as {AS_OF_EXAMPLE}, got {value!r}"
             ) from None
+        return check_as_of(moment)  # a moment a ranking can be (1991..2999)
 
     half_life_hours: float | None = Field(
         default=None, ge=HALF_LIFE_RANGE[0], le=HALF_LIFE_RANGE[1],

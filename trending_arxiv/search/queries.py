@@ -11,6 +11,13 @@ Two ways to rank:
   `cardinality` sub-aggregation counts accounts, and the page of papers is joined with
   its metadata by `mget`.
 
+Every ranking answers as of one moment: the one the caller names (`as_of`), else the
+stream's time — the newest `counts_as_of` in the papers index, the moment of the latest
+counts the stream published (`stream_time`). The mentions path measures its windows from
+that moment with the stream's own edges (`counting.window_bounds`), so on any history a
+filtered view counts exactly what the stream counts (per-source rankings add up to the
+unfiltered one; a user who follows every account sees it unchanged).
+
 All functions return plain JSON-able dicts; bad input raises ValueError with a clear
 message. User text only ever reaches Elasticsearch inside `simple_query_string`, which
 never fails on syntax.
@@ -20,15 +27,15 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 
-from trending_arxiv.core.counting import DEFAULT_HALF_LIFE_HOURS
-from trending_arxiv.core.ids import canonicalize
-from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, parse_utc, to_utc_iso
+from trending_arxiv.core.counting import DEFAULT_HALF_LIFE_HOURS, window_bounds
+from trending_arxiv.core.ids import paper_id
+from trending_arxiv.core.models import WINDOWS, parse_utc, to_utc_iso
 from trending_arxiv.core.vocabulary import (
     MAX_PAGE_SIZE,
     MAX_RESULT_WINDOW,
@@ -59,6 +66,7 @@ POST_FIELDS = ["post_id", "url", "source", "kind", "author_handle", "text", "@ti
 # Responses trimmed to what is read (`filter_path`; `took` for benchmarks): less JSON to
 # send and parse per query.
 _HITS_SOURCE = "took,hits.hits._source"
+_STREAM_TIME = "aggregations.clock.latest.value_as_string"
 _MGET_FIELDS = "docs._id,docs.found,docs._source"
 _BUCKETS = "aggregations.papers.buckets"
 _AGG_FIELDS = "took," + ",".join(
@@ -77,10 +85,27 @@ _CATEGORY = re.compile(r"^[A-Za-z][A-Za-z0-9.\-]{0,63}$")
 _SCORE_EDGES = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 
 
+#: The moments a ranking may be asked about: arXiv began in 1991; the upper bound keeps
+#: window arithmetic far from datetime's limits.
+EARLIEST_AS_OF = datetime(1991, 1, 1, tzinfo=UTC)
+LATEST_AS_OF = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def check_as_of(moment: datetime | None) -> datetime | None:
+    """`moment` as aware UTC; ValueError (a clear one) when no ranking can be that moment."""
+    aware = _aware(moment)
+    if aware is not None and not EARLIEST_AS_OF <= aware <= LATEST_AS_OF:
+        raise ValueError(
+            f"as_of must be between {EARLIEST_AS_OF:%Y-%m-%d} and {LATEST_AS_OF:%Y-%m-%d} "
+            f"(arXiv began in 1991), got {to_utc_iso(aware)}"
+        )
+    return aware
 
 
 def _check_common(
@@ -126,7 +151,7 @@ class TrendingQuery:
             raise ValueError(f"half_life_hours must be between {low:g} and {high:g}")
         if self.user is not None:
             _check_user(self.user)
-        object.__setattr__(self, "as_of", _aware(self.as_of))
+        object.__setattr__(self, "as_of", check_as_of(self.as_of))
 
     @property
     def uses_mentions(self) -> bool:
@@ -203,14 +228,33 @@ def _source_filter(source: str) -> dict[str, Any]:
     return {"range": {f"sources.{source}": {"gt": 0}}}
 
 
+@dataclass(frozen=True)
+class TrendingPage:
+    """A page of ranked papers and the moment its windows end at (None: no counts yet)."""
+
+    as_of: datetime | None
+    papers: list[dict[str, Any]]
+
+
 def top_papers(es: Elasticsearch, settings: CommonSettings, query: TrendingQuery) -> list[dict]:
     """Papers ranked for a window (see the module doc for which index answers)."""
+    return trending_page(es, settings, query).papers
+
+
+def trending_page(
+    es: Elasticsearch, settings: CommonSettings, query: TrendingQuery
+) -> TrendingPage:
+    """Papers ranked for a window, as of the named moment or the stream's time."""
     if query.sort == "field":
         from trending_arxiv.search.field_ranking import top_by_field  # it imports this module
 
-        return top_by_field(es, settings, query)
+        moment = query.as_of or stream_time(es, settings)
+        if query.uses_mentions and moment is not None:  # the mentions path: the same clock
+            query = replace(query, as_of=moment)
+        return TrendingPage(moment, top_by_field(es, settings, query))
     if query.uses_mentions:
-        return _top_from_mentions(es, settings, query)
+        moment = query.as_of or stream_time(es, settings) or datetime.now(UTC)
+        return TrendingPage(moment, _top_from_mentions(es, settings, query, moment))
     filters: list[dict[str, Any]] = [{"range": {f"posts.{query.window}": {"gt": 0}}}]
     if query.category:
         filters.append({"term": {"categories": query.category}})
@@ -221,10 +265,39 @@ def top_papers(es: Elasticsearch, settings: CommonSettings, query: TrendingQuery
         size=query.limit,
         from_=query.offset,
         source_includes=PAPER_SOURCE_FIELDS,
+        # The stream's time comes with the page: a `global` aggregation ignores the query.
+        aggs=_STREAM_TIME_AGGS,
         track_total_hits=False,
-        filter_path=_HITS_SOURCE,
+        filter_path=f"{_HITS_SOURCE},{_STREAM_TIME}",
     )
-    return [_paper_row(hit.get("_source", {}), query.window) for hit in _hits(response)]
+    as_of = _stream_time_of(response)
+    rows = [_paper_row(hit.get("_source", {}), query.window) for hit in _hits(response)]
+    for row in rows:
+        row["as_of"] = to_utc_iso(as_of) if as_of else None
+    return TrendingPage(as_of, rows)
+
+
+_STREAM_TIME_AGGS = {
+    "clock": {"global": {}, "aggs": {"latest": {"max": {"field": "counts_as_of"}}}}
+}
+
+
+def _stream_time_of(response: Any) -> datetime | None:
+    latest = response.get("aggregations", {}).get("clock", {}).get("latest", {})
+    value = latest.get("value_as_string")
+    return parse_utc(value) if value else None
+
+
+def stream_time(es: Elasticsearch, settings: CommonSettings) -> datetime | None:
+    """The stream's time: the newest `counts_as_of` in the papers index (None if no counts).
+
+    Each refresh re-sends the papers whose windows changed, so every paper's counts hold
+    at this moment (up to one refresh interval on live data)."""
+    response = es.search(
+        index=settings.indices.papers, size=0, aggs=_STREAM_TIME_AGGS,
+        track_total_hits=False, filter_path=_STREAM_TIME,
+    )  # fmt: skip
+    return _stream_time_of(response)
 
 
 def _hits(response: Any) -> list[dict[str, Any]]:
@@ -233,14 +306,13 @@ def _hits(response: Any) -> list[dict[str, Any]]:
     return hits
 
 
-def window_range(window: str, as_of: datetime) -> dict[str, Any] | None:
-    """The `@timestamp` range filter of a window ending at `as_of` (None for 'all')."""
-    seconds = WINDOW_SECONDS[window]
-    upper = {"lte": to_utc_iso(as_of)}
-    if seconds is None:
-        return {"range": {"@timestamp": upper}}
-    start = datetime.fromtimestamp(as_of.timestamp() - seconds, as_of.tzinfo)
-    return {"range": {"@timestamp": {"gt": to_utc_iso(start), **upper}}}
+def window_range(window: str, as_of: datetime) -> dict[str, Any]:
+    """The `@timestamp` range filter of a window at `as_of`: the stream's own edges."""
+    start, end = window_bounds(window, as_of)
+    span = {"lte": to_utc_iso(datetime.fromtimestamp(end, UTC))}
+    if start is not None:
+        span["gt"] = to_utc_iso(datetime.fromtimestamp(start, UTC))
+    return {"range": {"@timestamp": span}}
 
 
 def _follows_filter(settings: CommonSettings, user: str) -> dict[str, Any]:
@@ -273,13 +345,9 @@ def decayed_score(bucket_counts: dict[str, int]) -> float:
 
 
 def _top_from_mentions(
-    es: Elasticsearch, settings: CommonSettings, query: TrendingQuery
+    es: Elasticsearch, settings: CommonSettings, query: TrendingQuery, as_of: datetime
 ) -> list[dict]:
-    as_of = query.as_of or datetime.now(UTC)
-    filters: list[dict[str, Any]] = []
-    span = window_range(query.window, as_of)
-    if span:
-        filters.append(span)
+    filters: list[dict[str, Any]] = [window_range(query.window, as_of)]
     if query.source:
         filters.append({"term": {"source": query.source}})
     if query.category:
@@ -466,12 +534,12 @@ def paper_detail(
     as_of: datetime | None = None,
 ) -> dict | None:
     """Metadata, counts, posts (newest first) and an hourly histogram; None if unknown."""
-    canonical = canonicalize(arxiv_id.strip()) if isinstance(arxiv_id, str) else None
+    canonical = paper_id(arxiv_id)
     if canonical is None:
         raise ValueError(f"not an arXiv identifier: {arxiv_id!r}")
     if not 0 <= posts_limit <= 1000:
         raise ValueError("posts_limit must be between 0 and 1000")
-    as_of = _aware(as_of)
+    as_of = check_as_of(as_of)
     try:
         paper = es.get(
             index=settings.indices.papers, id=canonical, source_includes=DETAIL_SOURCE_FIELDS

@@ -30,7 +30,7 @@ from prometheus_client import (
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from trending_arxiv.core.ids import canonicalize
+from trending_arxiv.core.ids import paper_id
 from trending_arxiv.core.models import parse_utc, to_utc_iso
 from trending_arxiv.core.vocabulary import (
     MAX_RESULT_WINDOW,
@@ -71,11 +71,15 @@ def _parse_as_of(value: str | None) -> datetime | None:
     if value is None or value == "":
         return None
     try:
-        return parse_utc(value)
+        moment = parse_utc(value)
     except ValueError as error:
         raise ApiProblem(
             422, f"as_of must be an ISO-8601 date-time such as 2016-02-09T00:00:00Z, got {value!r}"
         ) from error
+    try:
+        return queries.check_as_of(moment)
+    except ValueError as error:
+        raise ApiProblem(422, str(error)) from error
 
 
 def _check_page(limit: int, offset: int) -> None:
@@ -218,14 +222,16 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
     def ranking(params: RankingParams, user: str | None) -> dict[str, Any]:
         _check_page(params.limit, params.offset)
         query = _es_call(settings, lambda: params.query(user))
-        rows = _es_call(settings, lambda: queries.top_papers(client, settings, query))
+        page = _es_call(settings, lambda: queries.trending_page(client, settings, query))
+        rows = page.papers
         return {
             "window": params.window,
             "sort": params.sort,
             "category": params.category,
             "source": params.source,
             "user": query.user,
-            "as_of": to_utc_iso(query.as_of) if query.as_of else None,
+            # The moment every window ends at: the one asked for, else the stream's time.
+            "as_of": to_utc_iso(page.as_of) if page.as_of else None,
             "half_life_hours": params.half_life_hours,
             "limit": params.limit,
             "offset": params.offset,
@@ -273,7 +279,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         as_of: AsOf = None,
     ) -> dict[str, Any]:
         """One paper: metadata, counts, its posts (newest first) and an hourly histogram."""
-        canonical = canonicalize(arxiv_id)
+        canonical = paper_id(arxiv_id)  # an ID in any form or a paper URL, as `paper`
         if canonical is None:
             raise ApiProblem(422, f"{arxiv_id!r} is not an arXiv identifier")
         moment = _parse_as_of(as_of)
@@ -298,7 +304,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         for raw in ids.split(","):
             if not raw.strip():
                 continue
-            canonical = canonicalize(raw.strip())
+            canonical = paper_id(raw)
             if canonical is None:
                 raise ApiProblem(422, f"{raw.strip()!r} is not an arXiv identifier")
             wanted.append(canonical)
