@@ -331,6 +331,24 @@ function describe(count) {
   return count + (count === 1 ? " paper " : " papers ") + parts.join(", ");
 }
 
+// The moment every window ends at: the one picked, else the stream's time (the API says).
+function showClock(asOf) {
+  const when = asOf ? formatTime(asOf) : "";
+  $("clock").textContent = when
+    ? "Counts as of " + when + (state.as_of ? " (picked)" : " (the stream's time)")
+    : "";
+}
+
+// A datetime-local value ("2016-02-09T12:00") read as UTC, and back.
+function asOfFromInput(value) {
+  return value ? value.slice(0, 16) + ":00Z" : "";
+}
+
+function inputFromAsOf(value) {
+  const date = new Date(value);
+  return value && !Number.isNaN(date.getTime()) ? date.toISOString().slice(0, 16) : "";
+}
+
 async function load(append) {
   const generation = ++state.loading;
   if (!append) {
@@ -344,6 +362,7 @@ async function load(append) {
     const body = await getJson(apiUrl());
     if (generation !== state.loading) return;
     const papers = Array.isArray(body.papers) ? body.papers : [];
+    if (!append) showClock(body.as_of);
     const nodes = papers.map(renderPaper);
     $("papers").append(...nodes);
     const shown = $("papers").children.length;
@@ -354,6 +373,7 @@ async function load(append) {
     document.dispatchEvent(new CustomEvent("papers-loaded")); // live.js (re)opens its stream
   } catch (error) {
     if (generation !== state.loading) return;
+    showClock(null);
     setStatus("Could not load papers: " + error.message, true);
   } finally {
     if (generation === state.loading) document.body.classList.remove("busy");
@@ -373,6 +393,7 @@ function syncControls() {
   $("q").value = state.q;
   $("user").value = state.user;
   $("half-life").value = state.half_life;
+  $("as-of").value = inputFromAsOf(state.as_of);
   if (state.category && !$("category").querySelector("option[value='" + CSS.escape(state.category) + "']")) {
     $("category").append(new Option(state.category, state.category));
   }
@@ -433,6 +454,15 @@ function wire() {
     const hours = Number($("half-life").value);
     state.half_life = hours > 0 && hours <= 720 ? String(hours) : "";
     state.sort = "score";
+    reload();
+  });
+  $("as-of-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.as_of = asOfFromInput($("as-of").value);
+    reload();
+  });
+  $("as-of-clear").addEventListener("click", () => {
+    state.as_of = "";
     reload();
   });
   $("more").addEventListener("click", () => load(true));
