@@ -23,6 +23,10 @@ from kafka.errors import (
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+# Consumers that only read metadata and offsets belong to no group, so they commit nothing:
+# saying so up front keeps kafka-python from warning "group_id is None: disabling
+# auto-commit" at every call (the worker's stall watchdog makes one every few seconds).
+_NO_GROUP = {"group_id": None, "enable_auto_commit": False}
 
 
 def ensure_topics(settings: CommonSettings, compacted: Sequence[str] = ()) -> list[str]:
@@ -67,7 +71,7 @@ def wait_for_topics(bootstrap_servers: str, topics: list[str], timeout: float = 
     Creation returns before the broker's metadata shows the topic; a consumer that
     joins its group in that gap is assigned nothing and (kafka-python) never rebalances.
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, **_NO_GROUP)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -105,7 +109,7 @@ def subscribe_with_metadata(
 
 def partition_count(bootstrap_servers: str, topic: str) -> int:
     """How many partitions `topic` has (0 if the cluster does not know it)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, **_NO_GROUP)
     try:
         return len(consumer.partitions_for_topic(topic) or ())
     finally:
@@ -124,7 +128,9 @@ def group_offsets(
         bootstrap_servers=bootstrap_servers, client_id="trending-arxiv-offsets",
         request_timeout_ms=timeout_ms,
     )  # fmt: skip
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms, **_NO_GROUP
+    )
     try:
         found = admin.list_group_offsets(group).get(group, {})
         committed = {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}

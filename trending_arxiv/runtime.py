@@ -23,6 +23,8 @@ from typing import Protocol, TypeVar
 from rich.console import Console
 from rich.logging import RichHandler
 
+from trending_arxiv.core.logs import RepeatFilter
+
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
@@ -69,6 +71,9 @@ def configure_logging(level: str = "INFO") -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # A warning a client repeats (Kafka down: ~8 lines a second from kafka-python) is said
+    # once, then at most once a minute with how many were held back.
+    handler.addFilter(RepeatFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     floor = max(logging.WARNING, logging.getLogger().level)
     for name in QUIET_LOGGERS:
