@@ -50,8 +50,7 @@ def _wait_counted(es: Elasticsearch, settings: CommonSettings, reference: Simula
             mentions = es.count(index=settings.indices.mentions)["count"]
             hits = es.search(index=settings.indices.papers, size=1000, source=["posts"])
             papers = {
-                h["_id"]: h["_source"].get("posts", {}).get("all", 0)
-                for h in hits["hits"]["hits"]
+                h["_id"]: h["_source"].get("posts", {}).get("all", 0) for h in hits["hits"]["hits"]
             }
         except Exception:  # indices not created yet
             pass
@@ -188,9 +187,8 @@ def test_every_view_answers_as_of_the_stream_time_on_a_replayed_archive(
         # Plain `top --json` says the same moment; so do the API's filtered views.
         plain_json = _cli(settings, "top", "--window", "24h", "--json")
         assert plain_json.returncode == 0, plain_json.stderr
-        assert {parse_utc(json.loads(line)["as_of"]) for line in plain_json.stdout.splitlines()} == {
-            now
-        }
+        moments = {json.loads(line)["as_of"] for line in plain_json.stdout.splitlines()}
+        assert {parse_utc(moment) for moment in moments} == {now}
         api = TestClient(create_api(settings))
         for path in ("/api/trending?window=24h", "/api/users/alice/trending?window=24h",
                      "/api/trending?window=24h&source=bluesky"):  # fmt: skip
