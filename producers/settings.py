@@ -145,6 +145,10 @@ class BlueskyProducerSettings(ProducerSettings):
     bluesky_zstd_dictionary: Path | None = None
     bluesky_rewind_seconds: float = Field(default=5.0, ge=0)
     bluesky_reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    bluesky_api_base_url: str = Field(
+        default="https://public.api.bsky.app",
+        description="XRPC host for handles and follow lists (public AppView; tests: local).",
+    )
 
     @field_validator("bluesky_jetstream_urls", "bluesky_collections", mode="before")
     @classmethod
@@ -157,6 +161,11 @@ class BlueskyProducerSettings(ProducerSettings):
         if not value:
             raise ValueError("at least one Jetstream URL is needed")
         return value
+
+    @field_validator("bluesky_api_base_url")
+    @classmethod
+    def _strip_api_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     def cursor_path(self) -> Path:
         return self.bluesky_cursor_file or self.checkpoint_path("bluesky")

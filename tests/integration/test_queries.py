@@ -369,6 +369,8 @@ def test_paper_detail(env: tuple[Elasticsearch, CommonSettings]) -> None:
         "source",
         "kind",
         "author_handle",
+        "author_id",
+        "account",
         "text",
         "@timestamp",
     }

@@ -26,10 +26,10 @@ def _register_subapps() -> None:
     from producers.cli import produce_app
     from sinks.alerts import alerts_command
     from sinks.kibana_import import kibana_import_command
+    from trending_arxiv.cli.follows import follows_app
     from trending_arxiv.cli.queries import (
         catalog_app,
         enrich_command,
-        follows_command,
         paper_command,
         search_command,
         top_command,
@@ -44,7 +44,7 @@ def _register_subapps() -> None:
     app.command("top")(top_command)
     app.command("search")(search_command)
     app.command("paper")(paper_command)
-    app.command("follows")(follows_command)
+    app.add_typer(follows_app, name="follows")
     app.command("enrich")(enrich_command)
     app.add_typer(catalog_app, name="catalog")
     app.command("serve", help="Serve the web page and the HTTP API.")(serve_command)

@@ -2,7 +2,7 @@
 
 The lead registers these on the root Typer app (`trending_arxiv/cli.py`):
 ``catalog_app`` as ``catalog``; ``top_command``, ``search_command``, ``paper_command``,
-``follows_command`` and ``enrich_command`` as top-level commands.
+and ``enrich_command`` as top-level commands.
 """
 
 from __future__ import annotations
@@ -280,6 +280,14 @@ def paper_command(
     _print_detail(detail)
 
 
+def _author(post: dict[str, Any]) -> str:
+    """The handle people know, with the id follow lists take (`x:123`)."""
+    handle, account = post.get("author_handle"), post.get("account")
+    if handle and account:
+        return f"@{handle} ({account})"
+    return f"@{handle}" if handle else str(account or "")
+
+
 def _print_detail(detail: dict[str, Any]) -> None:
     out = Console()
     out.print(f"[bold]{detail.get('title') or '(metadata pending)'}[/]  arXiv:{detail['arxiv_id']}")
@@ -310,7 +318,7 @@ def _print_detail(detail: dict[str, Any]) -> None:
         posts.add_column(column)
     for post in detail["posts"]:
         posts.add_row(str(post.get("@timestamp", ""))[:19], post.get("source") or "",
-                      post.get("kind") or "", post.get("author_handle") or "",
+                      post.get("kind") or "", _author(post),
                       (post.get("text") or "")[:120])  # fmt: skip
     out.print(posts)
 
@@ -337,32 +345,6 @@ def accounts_from_follow_file(path: Path) -> list[str]:
         raise ValueError("JSON follow lists need 'following' (X producer) or 'accounts'")
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return [line for line in lines if line]
-
-
-def follows_command(
-    user: Annotated[str, typer.Argument(help="Whose follow list this is (any name).")],
-    file: Annotated[
-        Path, typer.Argument(help="X producer JSON, a JSON list, or one account a line.")
-    ],
-) -> None:
-    """Store a user's follow list, for `top --user`."""
-    from sinks.indices import ensure_indices
-    from trending_arxiv.search.queries import store_follow_list
-    from trending_arxiv.settings import CommonSettings
-
-    settings = CommonSettings()
-    try:
-        accounts = accounts_from_follow_file(file)
-        es = _es(settings)
-        ensure_indices(es, settings)
-        doc = store_follow_list(es, settings, user, accounts)
-    except (ValueError, OSError) as error:
-        raise _fail(f"{file}: {error}") from error
-    except Exception as error:
-        raise _fail(
-            f"could not store in Elasticsearch at {settings.elasticsearch_url_redacted}: {error}"
-        ) from error
-    console.print(f"stored {len(doc['accounts'])} accounts followed by {user!r}")
 
 
 def enrich_command(

@@ -62,7 +62,9 @@ DETAIL_SOURCE_FIELDS = [
 SEARCH_FIELDS = ["title^3", "abstract", "authors^2"]
 # Operators users may type; FUZZY/NEAR/SLOP are left out because they are costly.
 SEARCH_FLAGS = "AND|OR|NOT|PHRASE|PRECEDENCE|PREFIX|WHITESPACE|ESCAPE"
-POST_FIELDS = ["post_id", "url", "source", "kind", "author_handle", "text", "@timestamp"]
+# The author's id (`account`, what follow lists hold) next to the handle people know.
+POST_FIELDS = ["post_id", "url", "source", "kind", "author_handle", "author_id", "account", "text",
+               "@timestamp"]  # fmt: skip
 # Responses trimmed to what is read (`filter_path`; `took` for benchmarks): less JSON to
 # send and parse per query.
 _HITS_SOURCE = "took,hits.hits._source"
@@ -661,14 +663,19 @@ def store_follow_list(
     user: str,
     accounts: list[str],
     refresh: bool = True,
+    handles: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Store (replace) a user's follow list; returns the stored document."""
+    """Store (replace) a user's follow list; returns the stored document.
+
+    `handles` (account -> handle, as resolved) is kept for display, never searched."""
     _check_user(user)
-    doc = {
+    doc: dict[str, Any] = {
         "user": user,
         "accounts": normalize_accounts(accounts),
         "updated_at": to_utc_iso(datetime.now(UTC)),
     }
+    if handles:
+        doc["handles"] = {a: h for a, h in sorted(handles.items()) if a in doc["accounts"]}
     es.index(
         index=settings.indices.follows, id=user, document=doc,
         refresh=refresh,

@@ -225,6 +225,8 @@ function renderPost(post) {
   const source = SOURCE_NAMES[post.source] || String(post.source || "");
   head.append(el("span", "source source-" + String(post.source || "other"), source));
   head.append(el("span", "handle", post.author_handle ? "@" + post.author_handle : "(unknown account)"));
+  // The id follow lists take (x:123, did:plc:...), next to the handle people know.
+  if (post.account) head.append(el("span", "account-id", post.account));
   if (post.kind && post.kind !== "original" && post.kind !== "post") {
     head.append(el("span", "kind", post.kind));
   }
