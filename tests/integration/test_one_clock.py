@@ -30,7 +30,8 @@ from tests.integration.pipeline import group_lag, settings_for, start_pipeline
 from trending_arxiv.core import counting
 from trending_arxiv.core.models import WINDOWS, parse_utc
 from trending_arxiv.core.simulate import SimulationResult, read_lines, simulate
-from trending_arxiv.demo import PipelineProcesses, bundled_sample_path
+from trending_arxiv.demo import bundled_sample_path
+from trending_arxiv.devstack.pipeline import PipelineProcesses
 from trending_arxiv.search.queries import TrendingQuery, stream_time, trending_page
 from trending_arxiv.settings import CommonSettings, SinkSettings
 from trending_arxiv.web.api import create_api
