@@ -108,8 +108,8 @@ def replay_command(
     """Send each line of FILE|DIR ... unmodified to the raw-posts topic, keyed by post id.
 
     Non-JSON lines are sent too (the stream dead-letters them) and counted in the
-    summary; blank lines are skipped. A file with no JSON line at all is not sent, and the
-    command exits with status 1.
+    summary; blank lines are skipped. A file with no JSON line at all makes the command
+    exit with status 1.
     """
     settings = _settings(ProducerSettings, namespace=namespace)
     configure_logging(settings.log_level)
@@ -133,7 +133,7 @@ def replay_command(
         for path in summary.not_posts:
             err.print(
                 f"[red]error:[/red] {path}: nothing in it is a post (no line is JSON); "
-                "nothing of it was sent",
+                "is it the right file? (its lines go to the dead-letter topic)",
                 soft_wrap=True,
             )
         raise typer.Exit(1)

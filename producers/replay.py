@@ -44,10 +44,6 @@ from producers.settings import ProducerSettings
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".jsonl", ".ndjson", ".json")
-#: Lines that are not JSON, read before a file's first JSON line, held back rather than
-#: sent: a file with no JSON line at all (a binary file, the wrong file) sends nothing.
-#: Past this many the file is taken for one that holds no posts.
-MAX_HELD_LINES = 1000
 
 
 class ReplayInputError(ValueError):
@@ -68,7 +64,7 @@ class ReplaySummary:
     elapsed_seconds: float = 0.0
     complete: bool = False
     resumed_from: tuple[str, int] | None = None
-    #: Files in which no line was a post (none was JSON): nothing of them was sent.
+    #: Files in which no line is a post (none is JSON): a binary or a wrong file.
     not_posts: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -89,7 +85,7 @@ class ReplaySummary:
         if self.rejected:
             out.append(f"rejected by Kafka: {self.rejected}")
         for path in self.not_posts:
-            out.append(f"not sent, no line is a post (none is JSON): {path}")
+            out.append(f"no line is a post (none is JSON): {path}")
         out.append("complete" if self.complete else "interrupted (resume with the checkpoint)")
         return out
 
@@ -238,21 +234,6 @@ def replay(
         disable=not use_bar,
     )
     task = bar.add_task("replay", total=total_bytes or 1, sent=0, rate=0.0)
-
-    def send(payload: bytes, found: Any, position: tuple[int, int]) -> bool:
-        """Send one line (False when stopped first)."""
-        if not found.parseable:
-            summary.unparseable += 1
-        elif found.key is None:
-            summary.without_key += 1
-        pacer.wait()
-        if stop.is_set():
-            return False
-        metrics.add_received()
-        writer.send(payload, found.key, found.source, position=position)
-        summary.sent += 1
-        return True
-
     done_bytes = 0
     last_save = time.monotonic()
     try:
@@ -261,9 +242,9 @@ def replay(
             for index in range(resume_index, len(files)):
                 path = files[index]
                 file_bytes = 0
-                # Lines before the file's first JSON line: (line, payload or None if blank).
-                held: list[tuple[int, bytes | None]] = []
-                has_post = index == resume_index and resume_line > 0  # posts came before
+                # Whether a line of this file was JSON (a resumed file had some before).
+                has_json = index == resume_index and resume_line > 0
+                lines = 0
                 for number, payload, consumed in iter_records(path):
                     if stop.is_set():
                         return summary
@@ -273,27 +254,21 @@ def replay(
                         continue
                     if not payload.strip():
                         summary.skipped["blank line"] += 1
-                        if held:
-                            held.append((number, None))
-                        else:
-                            writer.skip((index, number))
+                        writer.skip((index, number))
                         continue
                     found = key_of(payload)
-                    if not found.parseable and not has_post:
-                        held.append((number, payload))
-                        if len(held) > MAX_HELD_LINES:
-                            break
-                        continue
-                    if not has_post:
-                        has_post = True
-                        for held_number, held_payload in held:  # in order, before this one
-                            if held_payload is None:
-                                writer.skip((index, held_number))
-                            elif not send(held_payload, key_of(held_payload), (index, held_number)):
-                                return summary
-                        held.clear()
-                    if not send(payload, found, (index, number)):
+                    lines += 1
+                    has_json = has_json or found.parseable
+                    if not found.parseable:
+                        summary.unparseable += 1
+                    elif found.key is None:
+                        summary.without_key += 1
+                    pacer.wait()
+                    if stop.is_set():
                         return summary
+                    metrics.add_received()
+                    writer.send(payload, found.key, found.source, position=(index, number))
+                    summary.sent += 1
                     now = time.monotonic()
                     if now - last_save >= 0.5:
                         last_save = now
@@ -305,9 +280,7 @@ def replay(
                             sent=summary.sent,
                             rate=summary.sent / elapsed if elapsed else 0.0,
                         )
-                if not has_post:
-                    for held_number, _ in held:
-                        writer.skip((index, held_number))
+                if lines and not has_json:
                     summary.not_posts.append(str(path))
                 done_bytes += path.stat().st_size
                 # The next file starts at its line 0; commits once this file is acked.
