@@ -84,3 +84,25 @@ def test_the_user_box_shows_the_stream_time_and_the_control_picks_a_moment(
     driver.find_element(By.ID, "as-of-clear").click()
     WebDriverWait(driver, 15).until(lambda d: "as_of" not in d.current_url)
     assert _settled(driver)["clock"] == plain["clock"]
+
+
+def test_posts_show_the_author_id_next_to_the_handle(
+    server: tuple, driver: webdriver.Chrome
+) -> None:
+    """The id a follow list takes (x:123, bluesky:did:plc:...) is on every post shown."""
+    url, _, _ = server
+    driver.get(f"{url}/?window=all&sort=posts")
+    _settled(driver)
+    driver.find_element(By.CSS_SELECTOR, "#papers > li.paper details.posts summary").click()
+    WebDriverWait(driver, 15).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#papers > li.paper .post .account-id")
+    )
+    heads = driver.execute_script(
+        "return [...document.querySelectorAll('#papers > li.paper:first-child .post-head')]"
+        ".map(h => [h.querySelector('.handle').textContent,"
+        " h.querySelector('.account-id').textContent])"
+    )
+    assert heads
+    for handle, account in heads:
+        assert handle.startswith("@reader")
+        assert account.startswith(("x:1", "bluesky:did:plc:seed"))
