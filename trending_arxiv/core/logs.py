@@ -20,7 +20,8 @@ MAX_TRACKED = 1000
 class RepeatFilter(logging.Filter):
     """Lets a record of `level` or above through the first time its (logger, message
     template) is seen, then at most once per `interval` seconds, noting how many were held
-    back. Records below `level` always pass. Attach it to handlers (`install`)."""
+    back. Records below `level` always pass. Attach it to handlers
+    (`trending_arxiv.runtime.configure_logging` does)."""
 
     def __init__(
         self,
@@ -54,15 +55,3 @@ class RepeatFilter(logging.Filter):
         if held:
             record.msg = f"{record.msg} [and {held} more like it in the last {self.interval:.0f}s]"
         return True
-
-
-def install_repeat_filter(
-    logger: logging.Logger | None = None, interval: float = 60.0
-) -> RepeatFilter:
-    """Attach one RepeatFilter to every handler of `logger` (the root logger by default)."""
-    target = logger or logging.getLogger()
-    repeat = RepeatFilter(interval=interval)
-    for handler in target.handlers:
-        if not any(isinstance(f, RepeatFilter) for f in handler.filters):
-            handler.addFilter(repeat)
-    return repeat
