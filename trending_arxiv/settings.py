@@ -204,6 +204,9 @@ class WorkerSettings(CommonSettings):
     # How often the worker drops reposts that waited longer than that for their subject.
     repost_expiry_check_seconds: float = Field(default=60.0, gt=0)
     counts_refresh_seconds: float = Field(default=60.0, gt=0)
+    # Stream time is the minimum over the worker's raw partitions of each one's newest
+    # event time; a partition silent this long (wall clock) is left out of it.
+    watermark_idle_seconds: float = Field(default=5.0, gt=0)
     # Apply the ledger straight from the raw topic when a post's key already sits on the
     # partition the ledger keeps it in (skips the routing hop). Needs the raw topic to
     # have `topic_partitions` partitions; the worker turns it off when it does not.
