@@ -179,8 +179,9 @@ def apply_mentions(
             if known is None:
                 posts[mention.post_id] = [moment, mention.source, 0, 0]
                 accounts[key] = posts
-                # As if added then withdrawn: the paper's span does not depend on which
-                # of the two came first.
+                # As if added then withdrawn: the paper's span and sources do not depend
+                # on which of the two came first.
+                state["sources"].setdefault(mention.source, 0)
                 state["first"] = moment if state["first"] is None else min(state["first"], moment)
                 state["last"] = moment if state["last"] is None else max(state["last"], moment)
                 continue
@@ -211,11 +212,10 @@ def apply_mentions(
 
 
 def _decrement(counter: dict[str, int], key: str) -> None:
-    left = counter.get(key, 0) - 1
-    if left > 0:
-        counter[key] = left
-    else:
-        counter.pop(key, None)
+    # A source whose posts were all withdrawn stays, at 0: the sink writes counts as
+    # partial updates, which merge objects (a key dropped here would linger there), and
+    # the keys are those of every post seen, whichever came first, its add or removal.
+    counter[key] = max(counter.get(key, 0) - 1, 0)
 
 
 def prune(state: dict[str, Any], as_of: datetime) -> None:
