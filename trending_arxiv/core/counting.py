@@ -206,7 +206,9 @@ def apply_mentions(
             _reweigh(state, posts)
         accounts[key] = posts
         changed = True
-    if state["last"] != last_before:
+    last = state["last"]
+    # Which minute ends are 25 h or more before `last` changes only with its minute.
+    if last is not None and (last_before is None or last // MINUTE != last_before // MINUTE):
         _fold_minutes(state)
     return changed
 
