@@ -109,11 +109,13 @@ class WorkerContext:
     def mention_batcher(self) -> MentionBatcher:
         return MentionBatcher(self.topics.mention_batches.get_topic_name(), self.partitions, self)
 
-    def batches(self, stream: faust.StreamT[bytes]) -> AsyncIterator[Sequence[EventT]]:
+    def batches(
+        self, stream: faust.StreamT[bytes], size: int | None = None
+    ) -> AsyncIterator[Sequence[EventT]]:
         """Events in batches: per-batch work (and one table write per key) is cheaper."""
         settings = self.settings
         return cast(faust.Stream, stream).take_events(
-            settings.batch_size, within=settings.batch_timeout_seconds
+            size or settings.batch_size, within=settings.batch_timeout_seconds
         )
 
     async def send(self, topic: faust.TopicT, key: bytes, value: bytes) -> None:

@@ -77,7 +77,7 @@ def register(worker: WorkerContext) -> None:
 
     @worker.app.agent(worker.topics.raw_posts, name="parse-posts")
     async def parse_posts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for events in worker.batches(stream):
+        async for events in worker.batches(stream, worker.settings.raw_batch_size):
             worker.sync_assignment()
             for event in events:
                 if is_envelope(event.message.headers):

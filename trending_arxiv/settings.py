@@ -212,6 +212,9 @@ class WorkerSettings(CommonSettings):
     # have `topic_partitions` partitions; the worker turns it off when it does not.
     ledger_in_place: bool = True
     batch_size: int = Field(default=500, ge=1)
+    # Records per batch of the raw-posts agent, if not `batch_size`: an envelope record
+    # (trending_arxiv.core.envelope) carries ~100 posts, so ~5 of them make a batch.
+    raw_batch_size: int | None = Field(default=None, ge=1)
     batch_timeout_seconds: float = Field(default=0.1, gt=0)
     # Table writes queue in Faust's producer buffer; past this size the consumer stops
     # and drains it one message at a time (Faust's default is 100, which stalls a busy
