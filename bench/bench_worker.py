@@ -138,7 +138,12 @@ def measure_worker(
     timeout: float,
     profile: pathlib.Path | None,
     workers: int = 1,
+    raw_records: int | None = None,
 ) -> dict[str, Any]:
+    """The worker's posts/s on `n` pre-filled posts in `raw_records` raw records (fewer
+    than `n` when they are envelopes)."""
+    raw_records = raw_records or n
+    per_record = n / raw_records  # posts per raw record
     settings = CommonSettings(namespace=namespace)
     topics = settings.topics
     watched = [topics.raw_posts, topics.routed_posts, topics.mention_batches]
@@ -163,7 +168,7 @@ def measure_worker(
             sample = probe.sample()
             curve.append((now, sample))
             cpu.append(total_cpu_seconds(worker_pids))
-            raw_done = sample[topics.raw_posts][0] >= n
+            raw_done = sample[topics.raw_posts][0] >= raw_records
             quiet = all(c == e for c, e in sample.values())
             previous = curve[-2][1] if len(curve) > 1 else None
             stable = stable + 1 if raw_done and quiet and sample == previous else 0
@@ -190,21 +195,21 @@ def measure_worker(
         (
             i
             for i, (_, s) in enumerate(curve)
-            if all(c == e for c, e in s.values()) and s[raw][0] >= n
+            if all(c == e for c, e in s.values()) and s[raw][0] >= raw_records
         ),
         None,
     )
     complete = done is not None
     if done is None:
         done = len(curve) - 1
-    t0, c0 = curve[first][0], curve[first][1][raw][0]
+    t0, c0 = curve[first][0], curve[first][1][raw][0] * per_record
     t_end = curve[done][0]
     # Incomplete: posts whose whole chain is committed are at most the slowest stage's share.
     finished = (
         n
         if complete
         else min(
-            curve[done][1][raw][0],
+            curve[done][1][raw][0] * per_record,
             *(int(n * c / e) for t, (c, e) in curve[done][1].items() if t != raw and e),
         )
     )
@@ -215,7 +220,8 @@ def measure_worker(
         if cpu_start is not None and cpu_end is not None and t_end > t0
         else None
     )
-    steady = _slope(curve, raw, 0.1 * n, 0.9 * n)
+    steady_records = _slope(curve, raw, 0.1 * raw_records, 0.9 * raw_records)
+    steady = steady_records * per_record if steady_records else None
     return {
         "complete": complete,
         "startup_seconds": round(t0, 2),
@@ -264,10 +270,12 @@ def _slope(
     return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
 
 
-def faust_baseline_rate(topic: str, n: int, env: dict[str, str], timeout: float) -> dict[str, Any]:
+def faust_baseline_rate(
+    topic: str, n: int, env: dict[str, str], timeout: float, loglevel: str = "info"
+) -> dict[str, Any]:
     """Records/s of a Faust agent that only reads the topic (bench/faust_baseline.py)."""
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.faust_baseline", topic, str(n)],
+        [sys.executable, "-m", "bench.faust_baseline", topic, str(n), loglevel],
         cwd=common.ROOT,
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": common.KAFKA, **env},
         capture_output=True,
@@ -409,6 +417,159 @@ def print_result(result: dict[str, Any]) -> None:
         )
 
 
+def preload_envelopes(path: pathlib.Path, namespace: str, partitions: int) -> dict[str, Any]:
+    """The corpus as envelopes (core/envelope.py): each on its posts' murmur2 partition."""
+    from kafka import KafkaProducer
+    from kafka.partitioner.default import murmur2
+
+    from producers.keys import key_of
+    from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_NDJSON, envelopes
+
+    def partition_of(line: bytes) -> int:
+        key = key_of(line).key
+        if key is None:
+            return 0
+        return (murmur2(key.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF) % partitions
+
+    topic = CommonSettings(namespace=namespace).topics.raw_posts
+    producer = KafkaProducer(
+        bootstrap_servers=common.KAFKA,
+        acks="all",
+        compression_type="zstd",
+        linger_ms=20,
+        batch_size=512 * 1024,
+        max_request_size=1_048_576,
+    )
+    started = time.perf_counter()
+    records = posts = 0
+    with path.open("rb") as handle:
+        lines = (line.rstrip(b"\r\n") for line in handle if line.strip())
+        for partition, value in envelopes(lines, partition_of):
+            producer.send(
+                topic,
+                value=value,
+                partition=partition,
+                headers=[(ENVELOPE_HEADER, ENVELOPE_NDJSON)],
+            )
+            records += 1
+            posts += value.count(b"\n") + 1
+    producer.flush()
+    producer.close()
+    seconds = time.perf_counter() - started
+    return {"records": records, "posts": posts, "seconds": round(seconds, 3)}
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
+
+
+def compare(
+    path: pathlib.Path, n: int, partitions: int, repeats: int, env: dict[str, str], timeout: float
+) -> dict[str, Any]:
+    """Same run, `repeats` times each, on pre-filled topics, start-up excluded:
+    bare consumers and a bare Faust agent (log level info, and warning as the old bench
+    ran it) reading one post per record; the worker on one post per record; the worker
+    on envelopes. Ratios are taken between medians of this run."""
+    env = {"TRENDING_TOPIC_PARTITIONS": str(partitions), **env}
+    runs: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    namespaces: list[str] = []
+
+    def fresh(kind: str) -> str:
+        namespace = common.fresh_namespace(f"worker-{kind}")
+        namespaces.append(namespace)
+        ensure_topics(
+            CommonSettings(
+                kafka_bootstrap_servers=common.KAFKA,
+                namespace=namespace,
+                topic_partitions=partitions,
+            )
+        )
+        return namespace
+
+    try:
+        single = fresh("single")
+        loaded = preload(path, single, partitions)
+        print(f"  pre-loaded {loaded['sent']} posts one per record")
+        raw = CommonSettings(namespace=single).topics.raw_posts
+        for repeat in range(repeats):
+            runs["bare_kafka_python"].append(common.bare_consumer_rate(raw, n))
+            runs["bare_aiokafka"].append(common.aiokafka_consumer_rate(raw, n))
+            runs["bare_faust_agent"].append(faust_baseline_rate(raw, n, env, timeout))
+            runs["bare_faust_agent_loglevel_warning"].append(
+                faust_baseline_rate(raw, n, env, timeout, loglevel="warning")
+            )
+            print(f"  repeat {repeat + 1}: baselines " + ", ".join(
+                f"{k} {v[-1]['posts_per_second']:.0f}/s" for k, v in runs.items()
+            ))  # fmt: skip
+        for repeat in range(repeats):
+            for kind in ("single", "envelopes"):
+                namespace = single if (kind == "single" and repeat == 0) else fresh(kind)
+                if kind == "single" and repeat > 0:
+                    preload(path, namespace, partitions)
+                elif kind == "envelopes":
+                    packed = preload_envelopes(path, namespace, partitions)
+                    print(f"  pre-loaded {packed['posts']} posts in {packed['records']} envelopes")
+                records = packed["records"] if kind == "envelopes" else n
+                kind_env = env
+                if kind == "envelopes":
+                    # Batches are counted in records: keep ~as many posts per batch.
+                    posts_per_batch = int(env.get("TRENDING_BATCH_SIZE", "500"))
+                    per_envelope = max(1, n // records)
+                    kind_env = {
+                        **env,
+                        "TRENDING_RAW_BATCH_SIZE": str(max(1, posts_per_batch // per_envelope)),
+                    }
+                worker = measure_worker(namespace, n, kind_env, timeout, None, raw_records=records)
+                worker["env"] = kind_env
+                worker.pop("lag_curve", None)
+                runs[f"worker_{kind}"].append(worker)
+                print(f"  repeat {repeat + 1}: worker ({kind}) {worker['posts_per_second']}/s")
+    finally:
+        for namespace in namespaces:
+            common.delete_namespace(namespace, es=False)
+    summary = {
+        name: _stats([r["posts_per_second"] or 0.0 for r in results])
+        for name, results in runs.items()
+    }
+    # CPU per post does not depend on how much of the shared machine the process got.
+    cpu_us = {
+        name: _stats([c for r in results if (c := _cpu_us_per_post(r)) is not None])
+        for name, results in runs.items()
+        if any(_cpu_us_per_post(r) is not None for r in results)
+    }
+    faust = summary["bare_faust_agent"]["median"]
+    ratios = {
+        f"{name}_vs_bare_faust_agent": round(stats["median"] / faust, 3)
+        for name, stats in summary.items()
+    }
+    return {"posts": n, "partitions": partitions, "repeats": repeats, "summary": summary,
+            "cpu_us_per_post": cpu_us, "ratios": ratios, "runs": runs}  # fmt: skip
+
+
+def _cpu_us_per_post(run: dict[str, Any]) -> float | None:
+    """CPU µs per post of one measurement (the worker's CPU share over its rate)."""
+    if "cpu_us_per_record" in run:
+        return float(run["cpu_us_per_record"])
+    share, rate = run.get("worker_cpu_share"), run.get("posts_per_second")
+    return round(share / rate * 1e6, 1) if share and rate else None
+
+
+def print_compare(result: dict[str, Any]) -> None:
+    rows = [
+        (name, stats["min"], stats["median"], stats["max"],
+         f"{result['ratios'][f'{name}_vs_bare_faust_agent']:.2f}x",
+         result["cpu_us_per_post"].get(name, {}).get("median"))
+        for name, stats in result["summary"].items()
+    ]  # fmt: skip
+    common.print_table(
+        f"Same run, {result['repeats']} repeats, {result['posts']} posts "
+        "(posts/s; ratio of medians to the bare Faust agent at log level info)",
+        rows,
+        ("reader", "min", "median", "max", "ratio", "CPU µs/post (median)"),
+    )
+
+
 def parse_env(pairs: list[str]) -> dict[str, str]:
     env = {}
     for pair in pairs:
@@ -437,12 +598,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="Sample the worker with py-spy.")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--name", default="worker", help="Result file name (bench/results/).")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="Same-run comparison: baselines and the worker on single posts and on envelopes.",
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--corpus", type=pathlib.Path, help="Use this JSON-lines file.")
     args = parser.parse_args(argv)
     common.exit_on_sigterm()
     if args.posts < 100:
         parser.error("--posts must be at least 100")
     env = parse_env(args.env)
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", common.KAFKA)
+    if args.compare:
+        path = args.corpus or cached_corpus(args.posts, args.seed)
+        posts = sum(1 for line in path.open("rb") if line.strip())
+        compared = compare(path, posts, args.partitions, args.repeats, env, args.timeout)
+        print_compare(compared)
+        saved = common.save_result(
+            args.name,
+            {"posts": posts, "corpus": str(path), "partitions": args.partitions,
+             "repeats": args.repeats, "env": env},
+            compared,
+        )  # fmt: skip
+        print(f"saved {saved}")
+        return 0
     result = run(
         args.posts, args.seed, args.partitions, env, args.profile, args.timeout, args.workers
     )

@@ -4,12 +4,17 @@ Faust's own per-event cost (aiokafka fetch thread, conductor, stream, acks), wit
 worker's event loop and batch size, on the same topic and machine as the worker. Run
 as its own process by bench_worker.py; prints one JSON line:
 
-    python -m bench.faust_baseline TOPIC EXPECTED_RECORDS
+    python -m bench.faust_baseline TOPIC EXPECTED_RECORDS [LOGLEVEL]
+
+LOGLEVEL is `info` by default, as the worker runs. At `warning` Faust sets the root
+logger to DEBUG (mode's logging set-up), so every `log.debug` on the consumer and
+producer paths builds a record: the baseline measured before ran so (see the README).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -22,6 +27,7 @@ from trending_arxiv.settings import WorkerSettings
 
 def main() -> None:
     topic_name, expected = sys.argv[1], int(sys.argv[2])
+    loglevel = sys.argv[3] if len(sys.argv) > 3 else "info"
     settings = WorkerSettings()
     if settings.worker_event_loop != "aio":
         import mode.loop
@@ -60,11 +66,13 @@ def main() -> None:
                     "posts_per_second": round(seen["records"] / wall, 1),
                     "cpu_us_per_record": round(cpu / seen["records"] * 1e6, 1),
                     "event_loop": settings.worker_event_loop,
+                    "loglevel": loglevel,
+                    "root_logger_level": logging.getLogger().getEffectiveLevel(),
                 }), flush=True)  # fmt: skip
                 os._exit(0)  # the measurement is taken; skip Faust's shutdown
             yield None
 
-    Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -204,11 +204,17 @@ class WorkerSettings(CommonSettings):
     # How often the worker drops reposts that waited longer than that for their subject.
     repost_expiry_check_seconds: float = Field(default=60.0, gt=0)
     counts_refresh_seconds: float = Field(default=60.0, gt=0)
+    # Stream time is the minimum over the worker's raw partitions of each one's newest
+    # event time; a partition silent this long (wall clock) is left out of it.
+    watermark_idle_seconds: float = Field(default=5.0, gt=0)
     # Apply the ledger straight from the raw topic when a post's key already sits on the
     # partition the ledger keeps it in (skips the routing hop). Needs the raw topic to
     # have `topic_partitions` partitions; the worker turns it off when it does not.
     ledger_in_place: bool = True
     batch_size: int = Field(default=500, ge=1)
+    # Records per batch of the raw-posts agent, if not `batch_size`: an envelope record
+    # (trending_arxiv.core.envelope) carries ~100 posts, so ~5 of them make a batch.
+    raw_batch_size: int | None = Field(default=None, ge=1)
     batch_timeout_seconds: float = Field(default=0.1, gt=0)
     # Table writes queue in Faust's producer buffer; past this size the consumer stops
     # and drains it one message at a time (Faust's default is 100, which stalls a busy

@@ -2,14 +2,14 @@
 
 Raw posts are keyed by their own id, so a Bluesky repost and the post it reposts sit in
 different raw partitions; the worker may read the repost first and park it until the
-subject comes. The wait is measured in *stream time*, the newest event time seen on any
-partition. When the subject's partition lags (a replay at full speed, a partition
-behind a burst of huge lines, a restarted broker), stream time moves on by more than
-the wait although the subject is only seconds late in processing time, and the repost
-is dropped: a lost count the in-order reference never has.
-
-Seen in the 10k fuzz-corpus run (`ledger.expired_reposts: 1`, one paper short by one).
-This reproduces it with the pure ledger, as the worker drives it.
+subject comes. The wait is measured in *stream time*. When it was the newest event time
+seen on any partition and the subject's partition lagged (a replay at full speed, a
+partition behind a burst of huge lines, a restarted broker), stream time moved on by
+more than the wait although the subject was only seconds late in processing time, and
+the repost was dropped: a lost count the in-order reference never has (seen in the 10k
+fuzz-corpus run, `ledger.expired_reposts: 1`). Stream time is now a watermark
+(`trending_arxiv.core.clock.Watermark`): the lagging partition holds it back.
+These drive the pure ledger as the worker does.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from trending_arxiv.core.clock import Watermark
 from trending_arxiv.core.ledger import Ledger, routed_post
 from trending_arxiv.core.posts import parse_line
 from trending_arxiv.core.simulate import simulate
@@ -122,3 +123,41 @@ def test_repost_read_after_its_subjects_delete_counts_as_in_order() -> None:
     assert in_order.posts_by_paper == {"1707.01234": 1}  # the repost still counts
     assert skewed.posts_by_paper == in_order.posts_by_paper
     assert skewed.mention_ids == in_order.mention_ids
+
+
+def test_a_lagging_partition_holds_the_repost_expiry_back() -> None:
+    """The worker's sweep drops reposts that waited longer than the wait in *stream time*;
+    with stream time a watermark (the minimum over partitions of each one's newest event),
+    a lagging subject partition holds it back: the repost is still there when its
+    subject comes, and the counts equal the in-order reference's."""
+    subject_line = _jetstream(
+        "did:plc:alice", "app.bsky.feed.post", "a1", T0,
+        {"text": "new paper arXiv:1707.01234", "createdAt": T0.isoformat()},
+    )  # fmt: skip
+    repost_at = T0 + timedelta(minutes=16)
+    repost_line = _jetstream(
+        "did:plc:bob", "app.bsky.feed.repost", "r1", repost_at,
+        {"subject": {"uri": SUBJECT, "cid": "c"}, "createdAt": repost_at.isoformat()},
+    )  # fmt: skip
+    ticks = iter(float(n) for n in range(100))
+    watermark = Watermark(idle_after_seconds=60, monotonic=lambda: next(ticks))
+    watermark.assign([0, 1, 2])
+    ledger = Ledger({}, repost_wait_seconds=3600.0)
+    watermark.observe(2, T0 - timedelta(minutes=1))  # the subject's partition, behind
+    watermark.observe(0, repost_at)
+    watermark.observe(1, repost_at)
+    stream_time = watermark.current()
+    assert stream_time is not None
+    parked = ledger.apply(_routed(repost_line), stream_time)
+    assert parked.pending == 1
+    watermark.observe(1, repost_at + timedelta(hours=2))  # another partition runs ahead
+    sweep_time = watermark.current()
+    assert sweep_time == T0 - timedelta(minutes=1)
+    assert ledger.expire_pending(sweep_time) == 0
+    # The newest event anywhere, the old stream time, would have dropped it.
+    newest = watermark.newest()
+    assert newest is not None and Ledger(dict(ledger.store), 3600.0).expire_pending(newest) == 1
+    watermark.observe(2, T0)
+    credited = ledger.apply(_routed(subject_line), watermark.current() or T0)
+    reference = simulate([subject_line, repost_line])
+    assert {m.document_id for m in credited.mentions} == reference.mention_ids

@@ -1,4 +1,7 @@
-"""Stream time: the newest event time seen, advancing with the wall clock when idle.
+"""Stream time: event time, advancing with the wall clock when idle.
+
+`Watermark` (the worker's) takes it from per-partition progress; `StreamClock` (the
+in-order reference's) is the newest event time seen.
 
 Windows are evaluated at stream time, so a replay of 2016 posts is counted as of 2016,
 and live data (whose event times track the wall clock) is counted as of now. When no
@@ -9,7 +12,7 @@ the newest event was seen, so windows keep decaying.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from trending_arxiv.core.models import parse_utc
@@ -38,3 +41,80 @@ class StreamClock:
             return None
         idle = max(0.0, self._monotonic() - self._observed_at)
         return self.stream_time + timedelta(seconds=idle)
+
+
+class Watermark:
+    """Stream time from per-partition progress: the minimum over the assigned partitions
+    of each one's newest event time.
+
+    A partition that lags (a replay at full speed elsewhere, a burst of huge lines, a
+    restarted broker) holds stream time back, so a repost waiting for its subject there
+    does not expire and windows do not move past posts still to come. A partition with
+    no event for `idle_after_seconds` (wall clock) is left out; an assigned partition
+    never seen counts as idle that long after its assignment. When every partition is
+    idle, stream time advances with the wall clock from the newest event, as
+    `StreamClock.now` does, so windows keep decaying. It never moves back.
+    """
+
+    tz = UTC
+
+    def __init__(
+        self, idle_after_seconds: float = 5.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.idle_after_seconds = idle_after_seconds
+        self._monotonic = monotonic
+        self._newest: dict[int, float] = {}  # partition -> newest event time (epoch s)
+        self._active_at: dict[int, float] = {}  # partition -> when last heard of (monotonic)
+        self._assigned: frozenset[int] | None = None  # None: whatever partitions are seen
+        self._last: float | None = None  # the last value returned
+        self._max: float | None = None  # newest event time on any partition
+        self._max_seen_at = 0.0
+
+    def assign(self, partitions: Iterable[int]) -> None:
+        """The partitions this worker reads now (the others are forgotten)."""
+        assigned = frozenset(partitions)
+        if assigned == self._assigned:
+            return
+        now = self._monotonic()
+        for partition in assigned - set(self._active_at):
+            self._active_at[partition] = now  # idle unless an event comes in time
+        for gone in set(self._active_at) - assigned:
+            self._active_at.pop(gone, None)
+            self._newest.pop(gone, None)
+        self._assigned = assigned
+
+    def observe(self, partition: int, moment: datetime) -> None:
+        """An event at `moment` was read from `partition`."""
+        self.observe_epoch(partition, moment.timestamp())
+
+    def observe_epoch(self, partition: int, moment: float) -> None:
+        tick = self._monotonic()
+        self._active_at[partition] = tick
+        newest = self._newest.get(partition)
+        if newest is None or moment > newest:
+            self._newest[partition] = moment
+            if self._max is None or moment > self._max:
+                self._max, self._max_seen_at = moment, tick
+
+    def newest(self) -> datetime | None:
+        """The newest event time seen on any partition."""
+        return None if self._max is None else datetime.fromtimestamp(self._max, self.tz)
+
+    def current(self) -> datetime | None:
+        """Stream time now (see the class docstring); None before any event."""
+        if self._max is None:
+            return None
+        tick = self._monotonic()
+        active = [p for p, at in self._active_at.items() if tick - at <= self.idle_after_seconds]
+        if any(p not in self._newest for p in active):
+            # An assigned partition not heard of yet: wait for it (up to the idle time).
+            candidate = self._last
+        elif active:
+            candidate = min(self._newest[p] for p in active)
+        else:
+            candidate = self._max + max(0.0, tick - self._max_seen_at)
+        if candidate is None:
+            return None
+        if self._last is None or candidate > self._last:
+            self._last = candidate
+        return datetime.fromtimestamp(self._last, self.tz)

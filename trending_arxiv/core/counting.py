@@ -40,6 +40,10 @@ MINUTE_SPAN_SECONDS = 25 * HOUR
 _FINITE_WINDOW_SECONDS = [int(s) for s in WINDOW_SECONDS.values() if s is not None]
 # Bucket fields.
 POSTS, LATEST, WEIGHT = 0, 1, 2
+# Trend weights are kept as integers in these units (1/k rounded once per post), so a
+# bucket's weight is an exact sum whatever order its posts were added and withdrawn in
+# (float sums of 1/k differ in the last bits with the order, and so did trend ranks).
+WEIGHT_UNITS = 1_000_000_000
 
 AccountStore = MutableMapping[str, dict[str, list[Any]]]
 
@@ -71,8 +75,8 @@ def _bucket_for_new(state: dict[str, Any], moment: float) -> list[float]:
     # An existing minute bucket takes it (it is folded into its hour later as a whole),
     # so an event is always found where `_existing_bucket` looks first.
     if minute in state["min"] or int(minute) > state["last"] - MINUTE_SPAN_SECONDS:
-        return state["min"].setdefault(minute, [0, 0, 0.0])
-    return state["hr"].setdefault(str(_ceil(moment, HOUR)), [0, 0, 0.0])
+        return state["min"].setdefault(minute, [0, 0, 0])
+    return state["hr"].setdefault(str(_ceil(moment, HOUR)), [0, 0, 0])
 
 
 def _existing_bucket(state: dict[str, Any], moment: float) -> list[float] | None:
@@ -93,6 +97,41 @@ def _latest_live(posts: dict[str, list[Any]]) -> float | None:
     return max(times) if times else None
 
 
+def post_weight(rank: int) -> int:
+    """Trend weight (in `WEIGHT_UNITS`) of an account's `rank`-th live post of a paper."""
+    return round(WEIGHT_UNITS / rank)
+
+
+def _reweigh(state: dict[str, Any], posts: dict[str, list[Any]]) -> None:
+    """Give the account's live posts their weights by event-time order (ties by post id):
+    the k-th weighs 1/k, whatever order they arrived in; move changed weights between
+    buckets."""
+    live = sorted((entry[0], post_id) for post_id, entry in posts.items() if entry[2])
+    for rank, (moment, post_id) in enumerate(live, start=1):
+        entry = posts[post_id]
+        weight = post_weight(rank)
+        if entry[3] != weight:
+            _add_to(_existing_bucket(state, moment), WEIGHT, weight - entry[3])
+            entry[3] = weight
+
+
+def _fold_minutes(state: dict[str, Any]) -> None:
+    """Fold minute buckets 25 h or more before the paper's newest post into their hours.
+
+    Done whenever the newest post moves, so which buckets hold a post depends only on
+    the posts, not on the order they came in (bucket ends set the trend score's ages).
+    """
+    if state["last"] is None:
+        return
+    fold_before = state["last"] - MINUTE_SPAN_SECONDS
+    minutes, hours = state["min"], state["hr"]
+    for key in [k for k in minutes if int(k) <= fold_before]:
+        folded = minutes.pop(key)
+        into = hours.setdefault(str(_ceil(int(key), HOUR)), [0, 0, 0])
+        for field in (POSTS, LATEST, WEIGHT):
+            into[field] += folded[field]
+
+
 def apply_mentions(
     state: dict[str, Any], mentions: Iterable[Mention], accounts: AccountStore
 ) -> bool:
@@ -101,8 +140,11 @@ def apply_mentions(
     Idempotent per post: the same post added twice counts once; a removal is
     remembered, so a removal that overtakes its add (or a redelivered add) leaves the
     post uncounted. Account entries are written back to `accounts` when they change.
+    The outcome depends only on the set of adds and removes, not on their order or on
+    how they are batched (`tests/unit/test_determinism.py`).
     """
     changed = False
+    last_before = state["last"]
     for mention in mentions:
         account = mention.account
         key = account_key(mention.arxiv_id, account)
@@ -115,8 +157,10 @@ def apply_mentions(
             if known is not None:
                 continue
             previous_latest = _latest_live(posts)
+            latest_post = previous_latest is None or moment >= previous_latest
             live_before = sum(1 for entry in posts.values() if entry[2])
-            weight = 1.0 / (live_before + 1)  # this account's k-th post weighs 1/k
+            # Weighed by `_reweigh` below unless it is the account's newest post.
+            weight = post_weight(live_before + 1) if latest_post else 0
             posts[mention.post_id] = [moment, mention.source, 1, weight]
             state["first"] = moment if state["first"] is None else min(state["first"], moment)
             state["last"] = moment if state["last"] is None else max(state["last"], moment)
@@ -131,10 +175,17 @@ def apply_mentions(
             elif moment > previous_latest:
                 _add_to(_existing_bucket(state, previous_latest), LATEST, -1)
                 bucket[LATEST] += 1
+            if not latest_post:
+                _reweigh(state, posts)
         else:
             if known is None:
-                posts[mention.post_id] = [moment, mention.source, 0, 0.0]
+                posts[mention.post_id] = [moment, mention.source, 0, 0]
                 accounts[key] = posts
+                # As if added then withdrawn: the paper's span and sources do not depend
+                # on which of the two came first.
+                state["sources"].setdefault(mention.source, 0)
+                state["first"] = moment if state["first"] is None else min(state["first"], moment)
+                state["last"] = moment if state["last"] is None else max(state["last"], moment)
                 continue
             if not known[2]:
                 continue
@@ -143,6 +194,7 @@ def apply_mentions(
             bucket_of_post = _existing_bucket(state, known[0])
             _add_to(bucket_of_post, POSTS, -1)
             _add_to(bucket_of_post, WEIGHT, -known[3])
+            known[3] = 0
             state["all_posts"] -= 1
             _decrement(state["sources"], known[1])
             latest = _latest_live(posts)
@@ -153,29 +205,26 @@ def apply_mentions(
                     state["all_accounts"] -= 1
                 else:
                     _add_to(_existing_bucket(state, latest), LATEST, 1)
+            _reweigh(state, posts)
         accounts[key] = posts
         changed = True
+    last = state["last"]
+    # Which minute ends are 25 h or more before `last` changes only with its minute.
+    if last is not None and (last_before is None or last // MINUTE != last_before // MINUTE):
+        _fold_minutes(state)
     return changed
 
 
 def _decrement(counter: dict[str, int], key: str) -> None:
-    left = counter.get(key, 0) - 1
-    if left > 0:
-        counter[key] = left
-    else:
-        counter.pop(key, None)
+    # A source whose posts were all withdrawn stays, at 0: the sink writes counts as
+    # partial updates, which merge objects (a key dropped here would linger there), and
+    # the keys are those of every post seen, whichever came first, its add or removal.
+    counter[key] = max(counter.get(key, 0) - 1, 0)
 
 
 def prune(state: dict[str, Any], as_of: datetime) -> None:
     """Fold minute buckets older than 25 h into hours; drop buckets older than 30 days."""
-    if state["last"] is not None:
-        fold_before = state["last"] - MINUTE_SPAN_SECONDS
-        minutes, hours = state["min"], state["hr"]
-        for key in [k for k in minutes if int(k) <= fold_before]:
-            folded = minutes.pop(key)
-            into = hours.setdefault(str(_ceil(int(key), HOUR)), [0, 0, 0.0])
-            for field in (POSTS, LATEST, WEIGHT):
-                into[field] += folded[field]
+    _fold_minutes(state)
     # The same old ends as `window_counts` uses for the 30-day window.
     now = as_of.timestamp()
     for buckets, step in ((state["min"], MINUTE), (state["hr"], HOUR)):
@@ -248,27 +297,34 @@ def trend_score(
 def trend_score_and_rank(
     state: dict[str, Any], as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
 ) -> tuple[float, float | None]:
-    """`trend_score` and `trend_rank` in one pass over the buckets (one power each)."""
+    """`trend_score` and `trend_rank` in one pass over the buckets."""
     now = as_of.timestamp()
     end_minute = _ceil(now, MINUTE)
     half_life = half_life_hours * 3600.0
-    score = unclamped = 0.0
-    after_as_of = False
+    scores: list[float] = []
+    weighted: list[tuple[float, float]] = []
     for end, width, bucket in _buckets(state):
-        weight = bucket[WEIGHT]
-        if not weight or _past_retention(end, width, now):
+        if bucket[WEIGHT] <= 0 or _past_retention(end, width, now):
             continue
+        weight = bucket[WEIGHT] / WEIGHT_UNITS
+        weighted.append((end / half_life, weight))
         if end > end_minute:  # a replay viewed before its end: not in the score
-            after_as_of = True
             continue
-        term = weight * math.pow(2.0, (end - now) / half_life)
-        unclamped += term
-        score += weight if end > now else term  # no growth within the current minute
-    if after_as_of:  # 2 ** (age / half-life) could overflow for such buckets
-        return round(score, 6), trend_rank(state, half_life_hours, as_of)
-    # log2 of the sum referenced to `as_of`, moved to the epoch (see `trend_rank`).
-    rank = round(math.log2(unclamped) + now / half_life, 9) if unclamped > 0 else None
-    return round(score, 6), rank
+        # No growth within the current minute.
+        scores.append(weight if end > now else weight * math.pow(2.0, (end - now) / half_life))
+    # fsum is exactly rounded: the sums do not depend on the order of the buckets.
+    return round(math.fsum(scores), 6), _rank(weighted)
+
+
+def _rank(weighted: list[tuple[float, float]]) -> float | None:
+    """log2 of the sum of weight * 2 ** exponent, exactly rounded whatever the order."""
+    if not weighted:
+        return None
+    newest = max(exponent for exponent, _ in weighted)
+    # Summed relative to the newest bucket (2 ** (end / half-life) itself overflows), so
+    # the rank does not depend on the moment it is computed at either.
+    total = math.fsum(weight * math.pow(2.0, exponent - newest) for exponent, weight in weighted)
+    return round(newest + math.log2(total), 9)
 
 
 def trend_rank(
@@ -287,15 +343,10 @@ def trend_rank(
     """
     half_life = half_life_hours * 3600.0
     now = as_of.timestamp() if as_of is not None else None
-    weighted = [(end / half_life, bucket[WEIGHT]) for end, width, bucket in _buckets(state)
-                if bucket[WEIGHT] > 0
-                and (now is None or not _past_retention(end, width, now))]  # fmt: skip
-    if not weighted:
-        return None
-    newest = max(exponent for exponent, _ in weighted)
-    # Summed relative to the newest bucket: 2 ** (end / half-life) itself overflows.
-    total = math.fsum(weight * math.pow(2.0, exponent - newest) for exponent, weight in weighted)
-    return round(newest + math.log2(total), 9)
+    return _rank([(end / half_life, bucket[WEIGHT] / WEIGHT_UNITS)
+                  for end, width, bucket in _buckets(state)
+                  if bucket[WEIGHT] > 0
+                  and (now is None or not _past_retention(end, width, now))])  # fmt: skip
 
 
 def next_count_change(state: dict[str, Any], as_of: datetime) -> float | None:

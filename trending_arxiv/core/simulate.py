@@ -17,9 +17,10 @@ from typing import Any
 
 from trending_arxiv.core import counting
 from trending_arxiv.core.clock import StreamClock
-from trending_arxiv.core.ledger import Ledger, join_key, needs_join, routed_post
+from trending_arxiv.core.ledger import Ledger
 from trending_arxiv.core.models import CountUpdate
-from trending_arxiv.core.posts import PostParseError, parse_line
+from trending_arxiv.core.pipeline import final_counts, parse_and_route
+from trending_arxiv.core.posts import PostParseError
 
 
 @dataclass
@@ -57,15 +58,12 @@ def simulate(lines: Iterable[bytes], repost_wait_seconds: float = 3600.0) -> Sim
     queue: deque[dict[str, Any]] = deque()
     for number, line in enumerate(lines, start=1):
         try:
-            posts = parse_line(line)
+            parsed = parse_and_route(line)
         except PostParseError as error:
             result.dead_letters.append((number, str(error)))
             continue
-        for post in posts:
-            result.posts += 1
-            if post.arxiv_ids or needs_join(post) or post.kind == "delete":
-                queue.append(json.loads(json.dumps(routed_post(post))))
-                assert join_key(post)
+        result.posts += parsed.posts
+        queue.extend(json.loads(json.dumps(record)) for _, record in parsed.routed)
     while queue:
         record = queue.popleft()
         if record["post"].get("t"):
@@ -80,6 +78,6 @@ def simulate(lines: Iterable[bytes], repost_wait_seconds: float = 3600.0) -> Sim
             else:
                 result.mention_ids.discard(mention.document_id)
     as_of = clock.stream_time or datetime.now(UTC)
-    for arxiv_id, state in states.items():
-        result.counts[arxiv_id] = counting.count_update(arxiv_id, state, as_of)
+    for update in final_counts(states, as_of):
+        result.counts[update.arxiv_id] = update
     return result

@@ -1,0 +1,66 @@
+"""A table view whose changelog records go straight to the producer, one per changed key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
+
+import orjson
+from faust.types import ProducerT, TableT
+from kafka.partitioner.default import murmur2
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives a record keyed `key`."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class DirectTable(MutableMapping[str, Any]):
+    """A Faust table whose changelog records are produced in one step per changed key.
+
+    `table[key] = value` in Faust queues a changelog record through its per-message
+    producer buffer (measured ~0.2 ms each, more than the rest of our per-post work).
+    Here writes go to the table's store at once and `flush` sends one record per
+    changed key straight to the producer, in the changelog format Faust recovers from
+    (JSON key and value, null for a delete). Faust flushes the producer before it
+    commits offsets, so a record's changelog is durable before the record counts as
+    processed, as with `table[key] = value`.
+    """
+
+    def __init__(self, table: TableT, producer: ProducerT) -> None:
+        self.store = table.data
+        self.topic = table.changelog_topic.get_topic_name()
+        self.producer = producer
+        self.changed: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.store[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.store[key] = value
+        self.changed.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self.store[key]
+        self.changed.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.store)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    async def flush(self, partition: int | Callable[[str], int]) -> None:
+        """Send the changed keys to changelog `partition` (their source event's).
+
+        A function instead gives each key's partition (a sweep over many partitions).
+        """
+        # Taken before the first await: a timer's sweep that runs while a send waits (a
+        # full producer buffer) then flushes only its own writes, to its own partitions.
+        changed, self.changed = self.changed, set()
+        for key in changed:
+            value = self.store.get(key)
+            encoded = None if value is None else orjson.dumps(value)
+            # Faust's Table serializes str keys as JSON too (whatever the schema says).
+            target = partition if isinstance(partition, int) else partition(key)
+            await self.producer.send(self.topic, orjson.dumps(key), encoded, target, None, None)

@@ -1,0 +1,66 @@
+"""Routed records -> the ledger (dedupe, repost joins, deletes) -> mentions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from faust.types import EventT
+
+from streams.context import MentionBatcher, WorkerContext
+from trending_arxiv.core.models import parse_utc
+
+
+def ledger_time(worker: WorkerContext, record: dict[str, Any]) -> datetime:
+    """Stream time for a ledger step: the watermark, else the record's own event time."""
+    now = worker.watermark.current()
+    if now is not None:
+        return now
+    entry_time = record["post"].get("t")
+    return parse_utc(entry_time) if entry_time else datetime.now(UTC)
+
+
+async def apply_to_ledger(
+    worker: WorkerContext, record: dict[str, Any], event: EventT, batcher: MentionBatcher
+) -> None:
+    """Dedupe/join/delete one routed record; emit its mentions and re-routes.
+
+    `event` must be on the partition of the record's key: the ledger's table writes go
+    to that event's changelog partition.
+    """
+    metrics, topics = worker.metrics, worker.topics
+    result = worker.ledger.apply(record, ledger_time(worker, record))
+    await worker.ledger_table.flush(event.message.partition)
+    metrics.add("ledger.duplicates", result.duplicates)
+    metrics.add("ledger.pending_reposts", result.pending)
+    metrics.add("ledger.expired_reposts", result.expired_reposts)
+    metrics.add("ledger.deletes", result.deletes)
+    metrics.add("ledger.mentions", len(result.mentions))
+    for mention in result.mentions:
+        await worker.send(topics.mentions, mention.arxiv_id.encode(), mention.to_json_bytes())
+        await batcher.add(mention)
+    for key, rerouted in result.reroutes:
+        await worker.send(topics.routed_posts, key.encode(), orjson.dumps(rerouted))
+
+
+def register(worker: WorkerContext) -> None:
+    from_routed = worker.mention_batcher()
+
+    @worker.app.agent(worker.topics.routed_posts, name="ledger")
+    async def apply_ledger(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for events in worker.batches(stream):
+            for event in events:
+                try:
+                    record = json.loads(event.value)
+                    if not isinstance(record.get("post"), dict):
+                        raise ValueError("no post object")
+                except (ValueError, TypeError, AttributeError) as error:
+                    await worker.dead_letter("ledger", f"unreadable routed record: {error}", event)
+                    continue
+                await apply_to_ledger(worker, record, event, from_routed)
+            await from_routed.flush()
+            yield None

@@ -1,0 +1,90 @@
+"""Raw posts -> routed records: parsed, and applied to the ledger in place when the key's
+partition is the raw record's own (else sent on to the routing topic).
+
+A raw record is one post, or an envelope of many (`trending_arxiv.core.envelope`): a bad
+post inside an envelope is dead-lettered alone and the rest of the envelope counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import faust
+import orjson
+from faust.types import EventT
+
+from streams.context import MentionBatcher, WorkerContext
+from streams.direct_table import key_partition
+from streams.ledger_agent import apply_to_ledger
+from trending_arxiv.core.envelope import is_envelope, open_envelope
+from trending_arxiv.core.models import DeadLetter
+from trending_arxiv.core.pipeline import parse_and_route
+from trending_arxiv.core.posts import PostParseError
+
+
+async def parse_post(
+    worker: WorkerContext,
+    line: bytes,
+    event: EventT,
+    batcher: MentionBatcher,
+    line_number: int | None = None,
+) -> None:
+    """Parse one raw post of `event` (the record itself, or line `line_number` of it)."""
+    settings, metrics = worker.settings, worker.metrics
+    partition = event.message.partition
+    try:
+        parsed = parse_and_route(line)
+    except PostParseError as error:
+        if line_number is None:
+            await worker.dead_letter("parse", str(error), event)
+        else:
+            await dead_letter_line(worker, str(error), line, line_number, event)
+        return
+    if parsed.newest is not None:
+        worker.watermark.observe_epoch(partition, parsed.newest)
+    metrics.add("parse.posts", parsed.posts)
+    metrics.add("parse.without_papers", parsed.without_papers)
+    for key, record in parsed.routed:
+        if settings.ledger_in_place and key_partition(key, settings.topic_partitions) == partition:
+            # Already on the partition the ledger keeps this key in (the producers key
+            # raw posts by post id): skip the routing hop.
+            metrics.add("parse.ledger_in_place")
+            await apply_to_ledger(worker, record, event, batcher)
+            continue
+        await worker.send(worker.topics.routed_posts, key.encode(), orjson.dumps(record))
+
+
+async def dead_letter_line(
+    worker: WorkerContext, reason: str, line: bytes, line_number: int, event: EventT
+) -> None:
+    """Dead-letter one post of an envelope (its line in the envelope is noted)."""
+    message = event.message
+    record = DeadLetter.from_raw_bytes(
+        "parse",
+        reason,
+        line,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        line=line_number,
+    )
+    worker.metrics.add("parse.dead_letters")
+    await worker.topics.dead_letter.send(key=message.key, value=record.to_json_bytes())
+
+
+def register(worker: WorkerContext) -> None:
+    from_raw = worker.mention_batcher()
+
+    @worker.app.agent(worker.topics.raw_posts, name="parse-posts")
+    async def parse_posts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for events in worker.batches(stream, worker.settings.raw_batch_size):
+            worker.sync_assignment()
+            for event in events:
+                if is_envelope(event.message.headers):
+                    worker.metrics.add("parse.envelopes")
+                    for number, line in enumerate(open_envelope(event.value), start=1):
+                        await parse_post(worker, line, event, from_raw, number)
+                else:
+                    await parse_post(worker, event.value, event, from_raw)
+            await from_raw.flush()
+            yield None

@@ -1,0 +1,90 @@
+"""The worker's timers: repost expiry, dedupe retention, count refresh (in stream time)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from streams.context import WorkerContext
+from streams.direct_table import key_partition
+from trending_arxiv.core import counting
+from trending_arxiv.core.ledger import PENDING_PREFIX
+
+log = logging.getLogger(__name__)
+
+
+def stream_time(worker: WorkerContext) -> datetime | None:
+    """The watermark; just restarted with nothing new yet, the newest paper's last post."""
+    worker.sync_assignment()
+    now = worker.watermark.current()
+    if now is None:
+        lasts = [s["last"] for s in worker.papers.values() if s and s.get("last")]
+        if lasts:
+            # Resume stream time from the tables (as if that post was just read).
+            worker.watermark.observe_epoch(-1, max(lasts))
+            now = worker.watermark.current()
+    return now
+
+
+def register(worker: WorkerContext) -> None:
+    app, settings, metrics = worker.app, worker.settings, worker.metrics
+    partitions = settings.topic_partitions
+
+    @app.timer(interval=settings.repost_expiry_check_seconds, name="expire-pending-reposts")
+    async def expire_pending_reposts() -> None:
+        """Drop reposts that waited too long for their subject (memory bound; counted)."""
+        now = worker.watermark.current()
+        if now is None:
+            return
+        expired = worker.ledger.expire_pending(now, worker.owns())
+        # No await since the sweep: only its own writes are pending in the table view.
+        await worker.ledger_table.flush(
+            lambda key: key_partition(key[len(PENDING_PREFIX) :], partitions)
+        )
+        metrics.add("ledger.expired_reposts", expired)
+
+    @app.timer(interval=settings.dedupe_prune_seconds, name="forget-old-dedupe-entries")
+    async def forget_old_dedupe_entries() -> None:
+        """Forget posts stored longer ago than the dedupe retention (bounds the ledger).
+
+        One synchronous sweep over the ledger (about a second per million entries here),
+        so every write flushed below is a delete of this sweep.
+        """
+        now = worker.watermark.current()
+        if now is None:
+            return
+        cutoff = now - timedelta(days=settings.dedupe_retention_days)
+        dropped = worker.ledger.forget_before(cutoff, worker.owns())
+        await worker.ledger_table.flush(lambda key: key_partition(dropped[key], partitions))
+        metrics.add("ledger.forgotten", len(dropped))
+
+    @app.timer(interval=settings.counts_refresh_seconds, name="refresh-counts")
+    async def refresh_counts() -> None:
+        """Re-publish the counts of papers whose windows changed since their last update,
+        so windows decay without new posts."""
+        assignment = set(app.assignor.assigned_actives())
+        if assignment != worker.refreshed_for:
+            worker.refresh.reset()  # papers that came back may have changed elsewhere
+            worker.refreshed_for.clear()
+            worker.refreshed_for.update(assignment)
+        as_of = stream_time(worker)
+        if as_of is None:
+            log.debug("no stream time yet; nothing to refresh")
+            return
+        refreshed = 0
+        papers = worker.papers
+        for arxiv_id in worker.refresh.due(papers, as_of, worker.owns()):
+            state = papers.get(arxiv_id)
+            if not state:
+                continue
+            update = counting.count_update(arxiv_id, state, as_of, settings.trend_half_life_hours)
+            worker.refresh.schedule(arxiv_id, state, as_of)
+            await worker.send(worker.topics.counts, arxiv_id.encode(), update.to_json_bytes())
+            refreshed += 1
+        metrics.add("count.refreshed", refreshed)
+        log.info(
+            "refreshed counts of %d papers as of %s; metrics %s",
+            refreshed,
+            as_of,
+            metrics.snapshot(),
+        )

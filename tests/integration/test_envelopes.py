@@ -1,0 +1,90 @@
+"""Raw posts in envelopes (many per Kafka record) through the real worker: the same
+counts as one post per record, every bad post dead-lettered alone."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
+
+from producers.keys import key_of
+from tests.hostile.corpus import fuzz_corpus
+from tests.hostile.pipeline_checks import dead_letter_raw, read_topic
+from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
+from tests.integration.test_determinism import paper_documents
+from trending_arxiv.core import counting
+from trending_arxiv.core.documents import counts_document
+from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_NDJSON, envelopes
+from trending_arxiv.core.models import parse_utc
+from trending_arxiv.core.simulate import read_lines, simulate
+from trending_arxiv.demo import bundled_sample_path
+
+pytestmark = pytest.mark.integration
+
+
+def test_envelopes_count_like_single_posts_and_dead_letter_bad_posts_alone(
+    namespace: str, stack_endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    corpus = fuzz_corpus().generate(total=1500, seed=3, order_safe=True)
+    lines = [*read_lines([bundled_sample_path()]), *(line.raw for line in corpus)]
+    reference = simulate(lines)
+    partitions = settings.topic_partitions
+
+    def partition_of(line: bytes) -> int:
+        key = key_of(line).key
+        return (
+            0
+            if key is None
+            else (murmur2(key.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF) % partitions
+        )
+
+    processes = start_pipeline(namespace, kafka, es_url, tmp_path)
+    try:
+        producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+        records = 0
+        for partition, value in envelopes(lines, partition_of, max_posts=50):
+            producer.send(
+                settings.topics.raw_posts,
+                value=value,
+                partition=partition,
+                headers=[(ENVELOPE_HEADER, ENVELOPE_NDJSON)],
+            )
+            records += 1
+        producer.flush()
+        producer.close()
+        assert records < len(lines) // 10
+
+        es = Elasticsearch(es_url)
+        deadline = time.monotonic() + 180
+        while True:
+            processes.check_alive()
+            wait_for_quiet(settings, timeout=240)
+            documents = paper_documents(es, settings.indices.papers)
+            counted = {a: d["posts"]["all"] for a, d in documents.items()}
+            if counted == reference.posts_by_paper or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert counted == reference.posts_by_paper
+        for arxiv_id, state in reference.states.items():
+            document = documents[arxiv_id]
+            update = counting.count_update(arxiv_id, state, parse_utc(document["counts_as_of"]))
+            want = counts_document(update)
+            assert {field: document.get(field) for field in want} == want, arxiv_id
+        es.indices.refresh(index=settings.indices.mentions)
+        assert es.count(index=settings.indices.mentions)["count"] == len(reference.mention_ids)
+
+        bad = [line for line in corpus if line.bad]
+        letters = read_topic(kafka, settings.topics.dead_letter, expected=len(bad))
+        assert Counter(letter["raw"] for letter in letters) == Counter(
+            dead_letter_raw(line.raw) for line in bad
+        )
+        assert all(letter["line"] and letter["stage"] == "parse" for letter in letters)
+    finally:
+        processes.stop()

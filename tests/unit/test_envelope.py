@@ -1,0 +1,37 @@
+"""Envelope framing: limits, order, headers."""
+
+from __future__ import annotations
+
+from trending_arxiv.core.envelope import (
+    ENVELOPE_HEADER,
+    ENVELOPE_NDJSON,
+    EnvelopeBuffer,
+    envelopes,
+    is_envelope,
+    open_envelope,
+)
+
+
+def test_envelopes_keep_each_partitions_order_within_the_limits() -> None:
+    lines = [b'{"n": %d}' % n for n in range(1000)]
+    sent = list(envelopes(lines, lambda line: int(line[6:-1]) % 3, max_posts=7, max_bytes=60))
+    assert all(len(open_envelope(value)) <= 7 and len(value) <= 60 for _, value in sent)
+    for partition in range(3):
+        got = [line for p, value in sent if p == partition for line in open_envelope(value)]
+        assert got == [line for line in lines if int(line[6:-1]) % 3 == partition]
+
+
+def test_a_post_larger_than_the_limit_travels_alone_and_lingering_ones_are_due() -> None:
+    buffer = EnvelopeBuffer(max_posts=100, max_bytes=100, linger_seconds=0.05)
+    assert buffer.add(0, b"a" * 10, now=0.0) == []
+    assert buffer.add(0, b"b" * 500, now=0.01) == [(0, b"a" * 10), (0, b"b" * 500)]
+    assert buffer.add(1, b"c", now=0.02) == []
+    assert buffer.due(0.05) == []
+    assert buffer.due(0.08) == [(1, b"c")]
+    assert list(buffer.drain()) == []
+
+
+def test_only_records_with_the_header_are_envelopes() -> None:
+    assert is_envelope([(ENVELOPE_HEADER, ENVELOPE_NDJSON)])
+    assert is_envelope({ENVELOPE_HEADER: ENVELOPE_NDJSON})
+    assert not is_envelope(None) and not is_envelope([]) and not is_envelope([("x", b"y")])

@@ -1,0 +1,109 @@
+"""The pipeline's steps, shared by the stream's agents and `simulate()` (pure).
+
+    line --parse_and_route--> (join key, routed record)  [ledger]--> mentions
+    mentions --count_papers--> per paper: state, count update, new alerts
+
+Each step's outcome depends only on its input, not on how the input is batched, so the
+stream (batches of any size, any number of workers and partitions) and the in-order
+reference give the same answers (`tests/unit/test_determinism.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from trending_arxiv.core import counting
+from trending_arxiv.core.alerting import AlertRules, evaluate
+from trending_arxiv.core.ledger import join_key, needs_join, routed_post
+from trending_arxiv.core.models import Alert, CountUpdate, Mention
+from trending_arxiv.core.posts import NormalizedPost, parse_line
+
+# Alert ids are remembered per paper for this long (they carry an hour bucket).
+ALERT_MEMORY_SECONDS = 2 * 86400.0
+
+PaperStates = MutableMapping[str, Any]
+
+
+def needs_ledger(post: NormalizedPost) -> bool:
+    """Whether a parsed post can change any count (else it is dropped after parsing)."""
+    return bool(post.arxiv_ids) or needs_join(post) or post.kind == "delete"
+
+
+@dataclass
+class ParsedLine:
+    """What one raw line became: its posts and the routed records of those that count."""
+
+    posts: int
+    routed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: The newest event time of its posts (epoch s), None if none has one.
+    newest: float | None = None
+
+    @property
+    def without_papers(self) -> int:
+        return self.posts - len(self.routed)
+
+
+def parse_and_route(line: bytes) -> ParsedLine:
+    """Parse one raw line (raises `PostParseError`) into routed records keyed by join key."""
+    posts = parse_line(line)
+    parsed = ParsedLine(posts=len(posts))
+    for post in posts:
+        if post.created_at is not None:
+            moment = post.created_at.timestamp()
+            if parsed.newest is None or moment > parsed.newest:
+                parsed.newest = moment
+        if needs_ledger(post):
+            parsed.routed.append((join_key(post), routed_post(post)))
+    return parsed
+
+
+def group_by_paper(mentions: Iterable[Mention]) -> dict[str, list[Mention]]:
+    """Mentions per paper, each paper's in their order."""
+    grouped: dict[str, list[Mention]] = {}
+    for mention in mentions:
+        grouped.setdefault(mention.arxiv_id, []).append(mention)
+    return grouped
+
+
+def count_paper(
+    arxiv_id: str,
+    state: dict[str, Any] | None,
+    mentions: Iterable[Mention],
+    accounts: counting.AccountStore,
+    as_of: datetime,
+    half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
+) -> tuple[dict[str, Any], CountUpdate]:
+    """Apply one paper's mentions to its state (a new one if None) and count it at `as_of`."""
+    if state is None:
+        state = counting.new_paper_state()
+    counting.apply_mentions(state, mentions, accounts)
+    counting.prune(state, as_of)
+    return state, counting.count_update(arxiv_id, state, as_of, half_life_hours)
+
+
+def new_alerts(state: dict[str, Any], update: CountUpdate, rules: AlertRules) -> list[Alert]:
+    """The alerts `update` fires that the paper has not fired yet (noted in its state),
+    forgetting alerts older than `ALERT_MEMORY_SECONDS`."""
+    fired: dict[str, float] = state.setdefault("alerts", {})
+    moment = update.as_of.timestamp()
+    fresh = []
+    for alert in evaluate(update, rules):
+        if alert.alert_id not in fired:
+            fired[alert.alert_id] = moment
+            fresh.append(alert)
+    horizon = moment - ALERT_MEMORY_SECONDS
+    for alert_id in [a for a, at in fired.items() if at < horizon]:
+        del fired[alert_id]
+    return fresh
+
+
+def final_counts(
+    states: PaperStates, as_of: datetime, half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS
+) -> Iterator[CountUpdate]:
+    """Every paper's count update at `as_of`."""
+    for arxiv_id, state in states.items():
+        if state:
+            yield counting.count_update(arxiv_id, state, as_of, half_life_hours)
