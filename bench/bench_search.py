@@ -366,8 +366,8 @@ def bulk_ceiling(
     es: Elasticsearch, settings: CommonSettings, chunks: list[ReadyChunk], run: int
 ) -> dict[str, Any]:
     """Baseline: the same papers as ready bulk bodies (parsed and serialized beforehand,
-    untimed), sent the same way (`send_chunk`, the same threads) into a fresh index: what
-    Elasticsearch alone does here."""
+    untimed), sent the same way (`send_chunk`, the same threads) into a fresh index and
+    refreshed at the end, as the loader does: what Elasticsearch alone does here."""
     target = CommonSettings(namespace=f"{settings.namespace}-ceiling{run}")
     ensure_indices(es, target)
     index = target.indices.papers
@@ -376,6 +376,7 @@ def bulk_ceiling(
         es_cpu, started = node_cpu_ms(es), time.perf_counter()
         with ThreadPoolExecutor(CATALOG_THREADS) as pool:
             results = list(pool.map(lambda chunk: send_chunk(es, index, chunk), chunks))
+        es.indices.refresh(index=index)  # searchable at the end, as the loader leaves them
         seconds = time.perf_counter() - started
         es_cpu = node_cpu_ms(es) - es_cpu
     finally:

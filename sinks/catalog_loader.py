@@ -46,6 +46,8 @@ from trending_arxiv.settings import CommonSettings
 MAX_PROBLEMS_KEPT = 20
 #: A bulk request is also cut at this size: Elasticsearch advises a few MB per request.
 CHUNK_BYTES = 8 * 1024 * 1024
+#: Papers in the first bulk request of a load; the next ones double up to the chunk size.
+FIRST_CHUNK = 500
 #: While loading, the papers index refreshes this rarely (each refresh writes a small
 #: segment that must be merged again). Not -1: a live trending page stays at most this
 #: stale during a long load. The previous value comes back (and one refresh) at the end.
@@ -167,18 +169,30 @@ _ADDED = (
 
 
 def chunked(
-    documents: Iterable[tuple[str, bytes]], op: Op, chunk_size: int, chunk_bytes: int
+    documents: Iterable[tuple[str, bytes]],
+    op: Op,
+    chunk_size: int,
+    chunk_bytes: int,
+    *,
+    first_size: int | None = None,
 ) -> Iterator[BulkChunk]:
-    """Bulk chunks of at most `chunk_size` papers and (about) `chunk_bytes` bytes."""
+    """Bulk chunks of at most `chunk_size` papers and (about) `chunk_bytes` bytes.
+
+    With `first_size`, the first chunk holds that many papers and each next one twice as
+    many, up to `chunk_size`: Elasticsearch gets work after a few milliseconds of parsing
+    instead of a whole chunk's.
+    """
+    size_now = min(first_size or chunk_size, chunk_size)
     chunk = BulkChunk(op)
     ids, sources, size = chunk.ids, chunk.sources, 0
     for arxiv_id, source in documents:  # BulkChunk.add, inlined: this runs for every paper
         ids.append(arxiv_id)
         sources.append(source)
         size += len(source) + len(arxiv_id) + 40
-        if len(ids) >= chunk_size or size >= chunk_bytes:
+        if len(ids) >= size_now or size >= chunk_bytes:
             chunk.size = size
             yield chunk
+            size_now = min(2 * size_now, chunk_size)
             chunk = BulkChunk(op)
             ids, sources, size = chunk.ids, chunk.sources, 0
     if ids:
@@ -406,7 +420,8 @@ def _load_file(
         # Progress follows the bytes read from disk, so it is right for gzip files too.
         raw = progress.wrap_file(raw_file, total=size, task_id=task)
         documents = catalog_documents(iter_catalog(open_catalog(raw)), summary, datetime.now(UTC))
-        for chunk in chunked(documents, "create", chunk_size, chunk_bytes):
+        chunks = chunked(documents, "create", chunk_size, chunk_bytes, first_size=FIRST_CHUNK)
+        for chunk in chunks:
             pipeline.submit(chunk)
             _submit_conflicts(pipeline, chunk_size, chunk_bytes, everything=False)
             progress.update(task, papers=summary.written)

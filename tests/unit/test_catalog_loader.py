@@ -41,6 +41,14 @@ def test_chunks_are_cut_by_count_and_by_bytes() -> None:
     assert [i for c in by_bytes for i in c.ids] == [i for i, _ in docs]  # order kept
 
 
+def test_first_chunks_ramp_up_to_the_chunk_size() -> None:
+    docs = [(f"2401.{i:05d}", b"x") for i in range(40)]
+    ramped = list(chunked(docs, "create", 8, 1 << 20, first_size=2))
+    assert [len(c.ids) for c in ramped] == [2, 4, 8, 8, 8, 8, 2]
+    assert [i for c in ramped for i in c.ids] == [i for i, _ in docs]
+    assert all(c.size == sum(len(i) + 1 + 40 for i in c.ids) for c in ramped)
+
+
 @pytest.mark.parametrize(
     "parts",
     [
