@@ -7,9 +7,11 @@ the same file changes nothing but `enriched_at`. Enrichment looks in the
 papers index before asking arXiv, so a loaded catalog saves those requests.
 
 Speed (see bench/bench_search.py): the file is parsed on the calling thread while up to
-`threads` bulk requests run on worker threads; bulk bodies are NDJSON bytes built with
-orjson (the client's per-action helpers cost more than parsing); requests are cut by
-count and by bytes; and the papers index refreshes rarely while the load runs.
+`threads` bulk requests run on worker threads; Kaggle lines are decoded by msgspec into
+the fields used (sinks.catalog); bulk bodies are NDJSON bytes built with orjson (the
+client's per-action helpers cost more than parsing); requests are cut by count and by
+bytes, the first ones small so Elasticsearch starts at once; and the papers index
+refreshes rarely while the load runs.
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def catalog_documents(
         try:
             if metadata and _METADATA_SET.issuperset(metadata) and all(metadata.values()):
                 # metadata_document would copy it as it is: serialize it as it is and
-                # write the fields it adds after it (a third of the cost of the copy).
+                # write the fields it adds after it (cheaper than the copy, same bytes).
                 key = orjson.dumps(arxiv_id)
                 source = orjson.dumps(metadata)[:-1] + _ADDED % (key, key[1:], key[1:]) + loaded
             else:
@@ -292,7 +294,8 @@ class BulkPipeline:
         chunk, future = self._in_flight.popleft()
         results = future.result()
         if chunk.op == "create":
-            # Most items of a first load are created: counted in C, the rest one by one.
+            # Most items of a first load are created: counted in one pass, the rest
+            # (conflicts, rejections) tallied one by one.
             created = [result.get("status") == 201 for result in results]
             self.summary.created += sum(created)
             if all(created):
