@@ -21,6 +21,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
 from producers.checkpoint import AckTracker
 from producers.metrics import ProducerMetrics
@@ -34,6 +35,13 @@ MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 class WriterStopped(RuntimeError):
     """Raised by a blocked `send`/connect when the stop event is set (shutdown)."""
+
+
+def _kafka_unavailable(error: BaseException) -> bool:
+    """Kafka down or not reachable yet (worth waiting for)."""
+    if isinstance(error, KafkaError):
+        return bool(error.retriable)
+    return isinstance(error, OSError)
 
 
 @dataclass(slots=True)
@@ -94,28 +102,35 @@ class RawPostWriter:
 
     def connect(self) -> KafkaProducer:
         """Connect (waiting for Kafka as long as it takes) and make sure the topic exists."""
-        if self._producer is not None:
-            return self._producer
-        delay = 1.0
-        while True:
-            if self.stop.is_set():
-                raise WriterStopped("stopped before Kafka was reachable")
-            try:
-                self._ensure_topic()
-                self._producer = KafkaProducer(**self._config())
-                return self._producer
-            except (KafkaError, OSError) as exc:
-                if isinstance(exc, KafkaError) and not exc.retriable:
-                    raise  # a configuration problem: waiting will not help
-                self.metrics.add_error("kafka_unavailable")
-                log.warning(
-                    "Kafka at %s unavailable (%s); retrying in %.0fs",
-                    self.settings.kafka_bootstrap_servers,
-                    type(exc).__name__,
-                    delay,
-                )
-                self._wait(delay)
-                delay = min(delay * 2, 30.0)
+        if self._producer is None:
+            retrying = Retrying(
+                # A KafkaError that is not retriable is a configuration problem: waiting
+                # will not help, so it goes up at once (as does WriterStopped).
+                retry=retry_if_exception(_kafka_unavailable),
+                wait=wait_exponential(multiplier=1.0, max=30.0),  # 1, 2, 4 ... 30 s
+                before_sleep=self._log_unavailable,
+                sleep=self._wait,
+                reraise=True,
+            )
+            self._producer = retrying(self._connect_once)
+        return self._producer
+
+    def _connect_once(self) -> KafkaProducer:
+        if self.stop.is_set():
+            raise WriterStopped("stopped before Kafka was reachable")
+        self._ensure_topic()
+        return KafkaProducer(**self._config())
+
+    def _log_unavailable(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.metrics.add_error("kafka_unavailable")
+        log.warning(
+            "Kafka at %s unavailable (%s); retrying in %.0fs",
+            self.settings.kafka_bootstrap_servers,
+            type(error).__name__,
+            wait,
+        )
 
     def _ensure_topic(self) -> None:
         admin = KafkaAdminClient(

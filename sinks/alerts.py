@@ -35,6 +35,7 @@ to all of them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -61,7 +62,7 @@ from sinks.alert_targets import (
 from sinks.consume_loop import ConsumeLoop, ConsumeOptions
 from trending_arxiv.core.models import Alert, to_utc_iso
 from trending_arxiv.kafka import ensure_topics
-from trending_arxiv.retry import Stopped
+from trending_arxiv.retry import Stopped, call_until_available
 from trending_arxiv.runtime import EXIT_USAGE, configure_logging, run_service
 from trending_arxiv.settings import CommonSettings
 
@@ -384,16 +385,18 @@ class AlertDeliverer:
         return reached
 
     def handle_until_stored(self, alert: Alert) -> None:
-        """Handle an alert, waiting out Elasticsearch outages (nothing is committed meanwhile)."""
-        wait = 1.0
-        while not self.stop_event.is_set():
-            try:
-                self.handle(alert)
-                return
-            except (TransportError, ApiError) as error:
-                log.warning("Elasticsearch unavailable (%s); retrying in %.0fs", error, wait)
-                self.stop_event.wait(wait)
-                wait = min(wait * 2, 30.0)
+        """Handle an alert, waiting out Elasticsearch outages (nothing is committed meanwhile).
+
+        Asked to stop meanwhile, it returns with the alert unhandled (`write_batch` then
+        leaves the batch uncommitted).
+        """
+        if self.stop_event.is_set():
+            return
+        with contextlib.suppress(Stopped):
+            call_until_available(
+                lambda: self.handle(alert), "Elasticsearch", (TransportError, ApiError),
+                self.stop_event, max_wait_seconds=30.0,
+            )  # fmt: skip
 
     def write_batch(self, records: list[ConsumerRecord]) -> None:
         """Handle a polled batch; `Stopped` if asked to stop first (then it is not committed)."""

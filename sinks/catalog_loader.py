@@ -38,6 +38,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from sinks.catalog import CatalogProblem, CatalogRecord, iter_catalog, open_catalog
 from sinks.indices import ensure_indices
@@ -205,32 +206,43 @@ def chunked(
 def send_chunk(es: Elasticsearch, index: str, chunk: BulkChunk) -> list[dict[str, Any]]:
     """The item results of one bulk request, in chunk order; 429s are retried with backoff.
 
-    A request that fails as a whole gives every one of its papers that error.
+    A request that fails as a whole gives every one of its papers that error. The body is
+    ready NDJSON bytes, so not `streaming_bulk`, which serializes action by action (the
+    client's per-action helpers cost more than parsing: see the module doc).
     """
     results: list[dict[str, Any]] = [{}] * len(chunk.ids)
     pending = list(range(len(chunk.ids)))
     client = es.options(request_timeout=BULK_TIMEOUT)
-    for attempt in range(MAX_RETRIES + 1):
-        if attempt:
-            time.sleep(2 ** (attempt - 1))
-        last = attempt == MAX_RETRIES
-        try:
-            response = client.bulk(
-                index=index,
-                # Ready NDJSON bytes go through the client as they are.
-                operations=chunk.lines(pending),  # type: ignore[arg-type]
-                filter_path=_RESPONSE_FIELDS,
-            )
-        except ApiError as error:
-            if error.status_code == 429 and not last:
-                continue
-            return _fail_all(results, pending, error.status_code, error)
-        except TransportError as error:
-            return _fail_all(results, pending, None, error)
-        pending = settle(results, pending, response["items"], last)
-        if not pending:
-            break
+    retrying = Retrying(
+        retry=retry_if_exception_type(_Overloaded),
+        stop=stop_after_attempt(MAX_RETRIES + 1),
+        wait=wait_exponential(multiplier=1.0),  # 1, 2, 4 ... s
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            last = attempt.retry_state.attempt_number > MAX_RETRIES
+            try:
+                response = client.bulk(
+                    index=index,
+                    # Ready NDJSON bytes go through the client as they are.
+                    operations=chunk.lines(pending),  # type: ignore[arg-type]
+                    filter_path=_RESPONSE_FIELDS,
+                )
+            except ApiError as error:
+                if error.status_code == 429 and not last:
+                    raise _Overloaded from error
+                return _fail_all(results, pending, error.status_code, error)
+            except TransportError as error:
+                return _fail_all(results, pending, None, error)
+            pending = settle(results, pending, response["items"], last)
+            if pending:
+                raise _Overloaded
     return results
+
+
+class _Overloaded(Exception):
+    """Elasticsearch answered 429 for the request or some of its items: send them again."""
 
 
 def settle(

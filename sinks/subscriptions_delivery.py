@@ -112,6 +112,10 @@ class SubscriptionService:
     def close(self) -> None:
         self._client.close()
 
+    def request_stop(self) -> None:
+        """Stop before the next update (an unfinished batch is not committed); signal-safe."""
+        self.stop_event.set()
+
     # -- subscriptions ------------------------------------------------------------------
     def reload(self) -> None:
         found, errors = load_stored(self.es, self.settings)

@@ -45,6 +45,8 @@ def _wait_for_index(es: Elasticsearch, index: str, process: subprocess.Popen[byt
         ("sink", "papers", "sink stopped:", signal.SIGTERM),
         ("alerts", "alerts", "alerts stopped:", signal.SIGINT),
         ("alerts", "alerts", "alerts stopped:", signal.SIGTERM),
+        ("subscriptions run", "alerts", "subscriptions stopped:", signal.SIGINT),
+        ("subscriptions run", "alerts", "subscriptions stopped:", signal.SIGTERM),
     ],
 )
 def test_command_stops_cleanly_on_signal(
@@ -57,8 +59,8 @@ def test_command_stops_cleanly_on_signal(
     sig: signal.Signals,
 ) -> None:
     es = Elasticsearch(stack_endpoints[1])
-    log = tmp_path / f"{command}.log"
-    process = _start([command], namespace, log)
+    log = tmp_path / f"{command.replace(' ', '-')}.log"
+    process = _start(command.split(), namespace, log)
     try:
         _wait_for_index(es, f"{namespace}-{index_suffix}", process)
         time.sleep(1.0)  # into its consume loop

@@ -7,8 +7,6 @@ parses options and calls `sinks.subscriptions` and `sinks.subscriptions_delivery
 from __future__ import annotations
 
 import json
-import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -146,17 +144,13 @@ def run_command(
 ) -> None:
     """Evaluate the subscriptions on the stream's counts and deliver alerts and digests."""
     from sinks.subscriptions_delivery import SubscriptionService, SubscriptionSettings
+    from trending_arxiv.runtime import configure_logging, run_service
 
     settings = SubscriptionSettings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     service = SubscriptionService(settings)
-    signal.signal(signal.SIGTERM, lambda *_: service.stop_event.set())
     try:
-        stats = service.run(idle_exit_seconds=idle_exit)
-    except KeyboardInterrupt:
-        service.stop_event.set()
-        return
+        stats = run_service(service, lambda: service.run(idle_exit_seconds=idle_exit))
     finally:
         service.close()
     typer.echo(f"subscriptions stopped: {stats}", err=True)

@@ -1,0 +1,92 @@
+"""ElasticsearchSink.write on the real Elasticsearch: every operation acknowledged, a
+rejected one dead-lettered with its document, a stop heard while Elasticsearch is down."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+from kafka import KafkaConsumer
+
+from sinks.elasticsearch_sink import ElasticsearchSink
+from sinks.indices import ensure_indices
+from trending_arxiv.retry import Stopped
+from trending_arxiv.settings import SinkSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(stack_endpoints: tuple[str, str], namespace: str) -> SinkSettings:
+    kafka, es_url = stack_endpoints
+    return SinkSettings(
+        kafka_bootstrap_servers=kafka, elasticsearch_url=es_url, namespace=namespace
+    )
+
+
+def test_operations_are_written_and_a_rejected_one_is_dead_lettered(
+    stack_endpoints: tuple[str, str], namespace: str
+) -> None:
+    settings = _settings(stack_endpoints, namespace)
+    es = Elasticsearch(settings.elasticsearch_url)
+    ensure_indices(es, settings)
+    sink = ElasticsearchSink(settings, es=es, metadata_lookup=lambda ids: {})
+    papers, mentions = settings.indices.papers, settings.indices.mentions
+    bad = {"@timestamp": "not a date", "arxiv_id": "2401.00002"}
+    operations = [
+        ({"index": {"_index": mentions, "_id": "1|2401.00001"}},
+         {"@timestamp": "2026-01-01T00:00:00Z", "arxiv_id": "2401.00001"}),
+        ({"index": {"_index": mentions, "_id": "2|2401.00002"}}, bad),
+        # A deleted post whose mention was never indexed: nothing to do, not an error.
+        ({"delete": {"_index": mentions, "_id": "3|2401.00001"}}, None),
+        # Two partial updates of one paper in one batch (metadata, then counts).
+        ({"update": {"_index": papers, "_id": "2401.00001"}},
+         {"doc": {"arxiv_id": "2401.00001", "title": "A title"}, "doc_as_upsert": True}),
+        ({"update": {"_index": papers, "_id": "2401.00001"}},
+         {"doc": {"arxiv_id": "2401.00001", "posts": {"all": 3}}, "doc_as_upsert": True}),
+    ]  # fmt: skip
+    sink.write(operations)
+
+    assert (sink.stats.mentions_indexed, sink.stats.mentions_deleted) == (1, 1)
+    assert (sink.stats.paper_updates, sink.stats.dead_letters) == (2, 1)
+    paper = es.get(index=papers, id="2401.00001")["_source"]
+    assert paper["title"] == "A title" and paper["posts"] == {"all": 3}
+    assert es.exists(index=mentions, id="1|2401.00001")
+    assert not es.exists(index=mentions, id="2|2401.00002")
+
+    consumer = KafkaConsumer(
+        settings.topics.dead_letter,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=20_000,
+    )
+    try:
+        letter = json.loads(next(iter(consumer)).value)
+    finally:
+        consumer.close()
+    assert letter["stage"] == "sink"
+    assert letter["reason"].startswith("Elasticsearch rejected index (400)")
+    assert json.loads(letter["raw"])["doc"] == bad
+
+
+def test_a_stop_is_heard_while_elasticsearch_is_down(
+    stack_endpoints: tuple[str, str], namespace: str
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"  # nothing listens there
+    settings = _settings(stack_endpoints, namespace)
+    sink = ElasticsearchSink(settings, es=Elasticsearch(dead), metadata_lookup=lambda ids: {})
+    operations: list[tuple[dict, Any]] = [
+        ({"index": {"_index": settings.indices.mentions, "_id": "1|2401.00001"}}, {})
+    ]
+    threading.Timer(3.0, sink.request_stop).start()
+    began = time.monotonic()
+    with pytest.raises(Stopped):
+        sink.write(operations)
+    assert time.monotonic() - began < 15
+    assert sink.stats.retries >= 2  # it kept retrying until asked to stop
