@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import httpx
 
 from producers.settings import BlueskyProducerSettings, MastodonProducerSettings, XProducerSettings
-from producers.x import XApiClient
+from producers.x_api import XApiClient
 
 MAX_PAGES = 1000  # 100k accounts on Bluesky; X allows 1000 a page, Mastodon 80
 

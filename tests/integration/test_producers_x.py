@@ -12,7 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from producers.settings import XProducerSettings
-from producers.x import EXPANSIONS, RULE_TAG_PREFIX, StreamBackoff, XProducer, arxiv_url_clause
+from producers.x import XProducer
+from producers.x_api import EXPANSIONS, RULE_TAG_PREFIX, StreamBackoff, arxiv_url_clause
 from tests.fakes import REAL_FIXTURES, Fail, FakeXApi, Serve
 from tests.fakes.kafka import delete_topic, fresh_namespace, headers_of, read_topic
 from tests.fakes.x_api import SEARCH_PATH, STREAM_PATH

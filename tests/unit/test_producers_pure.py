@@ -17,7 +17,7 @@ from producers.mastodon import iter_sse
 from producers.prefilter import jetstream_event_passes, mentions_arxiv
 from producers.replay import ReplayInputError, expand_inputs, iter_records
 from producers.settings import BlueskyProducerSettings, MastodonProducerSettings, XProducerSettings
-from producers.x import (
+from producers.x_api import (
     StreamBackoff,
     XConfigError,
     arxiv_url_clause,
