@@ -20,6 +20,7 @@ again, across restarts and re-reads of the topic. Delivery retries with back-off
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -54,7 +55,7 @@ from trending_arxiv.core.subscriptions import (
     velocity_crossings,
 )
 from trending_arxiv.kafka import ensure_topics
-from trending_arxiv.retry import Stopped
+from trending_arxiv.retry import Stopped, call_until_available
 from trending_arxiv.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -272,25 +273,23 @@ class SubscriptionService:
         self.send_due_digests(moment)
 
     def _with_es_retries(self, action: Any) -> None:
-        wait = 1.0
-        while not self.stop_event.is_set():
+        """Run `action` until Elasticsearch takes it (tenacity back-off while it is busy or
+        down); a request it refuses for good is counted and dropped, a stop ends the wait."""
+
+        def attempt() -> None:
             try:
                 action()
-                return
             except ApiError as error:
-                if error.status_code != 429 and error.status_code < 500:
-                    # A request Elasticsearch refuses for good: retrying would block the stream.
-                    log.error("Elasticsearch refused a subscription request: %s", error)
-                    self.stats["refused"] = self.stats.get("refused", 0) + 1
-                    return
-                wait = self._wait_for_es(error, wait)
-            except TransportError as error:
-                wait = self._wait_for_es(error, wait)
+                if error.status_code == 429 or error.status_code >= 500:
+                    raise
+                # A request Elasticsearch refuses for good: retrying would block the stream.
+                log.error("Elasticsearch refused a subscription request: %s", error)
+                self.stats["refused"] = self.stats.get("refused", 0) + 1
 
-    def _wait_for_es(self, error: Exception, wait: float) -> float:
-        log.warning("Elasticsearch unavailable (%s); retrying in %.0fs", error, wait)
-        self.stop_event.wait(wait)
-        return min(wait * 2, 30.0)
+        with contextlib.suppress(Stopped):  # write_batch reports the stop after the batch
+            call_until_available(
+                attempt, "Elasticsearch", (ApiError, TransportError), self.stop_event
+            )
 
     def _reload_when_due(self) -> None:
         if time.monotonic() - self._loaded_at >= self.settings.subscriptions_reload_seconds:
