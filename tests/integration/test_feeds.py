@@ -5,6 +5,7 @@ served by the API (FastAPI's TestClient on the real Elasticsearch)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from trending_arxiv.core.models import Mention, parse_utc
 from trending_arxiv.core.simulate import SimulationResult, read_lines, simulate
 from trending_arxiv.core.skyfeed import SkeletonCursor
 from trending_arxiv.demo import bundled_sample_path, wait_until_counted
-from trending_arxiv.search.queries import store_follow_list
+from trending_arxiv.search.queries import store_follow_list, stream_time
 from trending_arxiv.search.skyfeed import bluesky_posts
 from trending_arxiv.web.api import create_api
 from trending_arxiv.web.feed_settings import FeedDefinition, FeedSettings
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.integration
 
 PUBLISHER = "did:plc:trendingarxivtest0000001"
 HOST = "feeds.example.org"
+LAST_POST = datetime(2016, 2, 9, 11, 34, 52, tzinfo=UTC)  # the seed sample's last post
 FEEDS = [
     FeedDefinition(name="all-time", display_name="Trending arXiv: all", window="all"),
     FeedDefinition(name="cs-cl", display_name="cs.CL", window="all", category="cs.CL"),
@@ -81,11 +83,13 @@ def demo(
         feeds_hostname=HOST, feeds_publisher_did=PUBLISHER, feeds=FEEDS,
     )  # fmt: skip
     es = Elasticsearch(es_url)
-    # No count refresh while the test runs: a refresh moves counts_as_of on by the idle
-    # wall-clock time, and the tests check the stream's time exactly.
+    # Stream time is a watermark: while the replay is read it is the slowest partition's
+    # newest post, and once every partition is idle the count refresh brings the papers up
+    # to the last post (and on by the idle wall-clock time). The pipeline stops once that
+    # happened, so the stream's time the tests check is frozen.
     processes = start_pipeline(
         namespace, kafka, es_url, tmp_path_factory.mktemp("feeds"),
-        TRENDING_COUNTS_REFRESH_SECONDS="3600",
+        TRENDING_COUNTS_REFRESH_SECONDS="1",
     )  # fmt: skip
     try:
         try:
@@ -95,6 +99,10 @@ def demo(
                 settings, reference.posts_by_paper, len(reference.mention_ids), processes,
                 timeout=240, console=Console(quiet=True),
             )  # fmt: skip
+            deadline = time.monotonic() + 120
+            while (stream_time(es, settings) or LAST_POST) < LAST_POST:
+                assert time.monotonic() < deadline, "stream time never reached the last post"
+                time.sleep(0.5)
         finally:
             processes.stop()
         yield es, settings
@@ -213,11 +221,14 @@ def test_search_feed(client: TestClient) -> None:
     assert parsed.feed.title == "Trending arXiv: all time, most relevant, matching “slime mold”"
 
 
-def test_readers_poll_cheaply(client: TestClient) -> None:
+def test_readers_poll_cheaply(client: TestClient, demo: tuple[Elasticsearch, FeedSettings]) -> None:
     url = "/feeds/trending.atom?window=all&sort=posts"
     first = client.get(url)
     etag, modified = first.headers["etag"], first.headers["last-modified"]
-    assert modified == "Tue, 09 Feb 2016 11:34:52 GMT"  # the stream's time: the last post
+    # the stream's time: the last post (and the idle seconds the refresh added to it)
+    now = stream_time(demo[0], demo[1])
+    assert now is not None and now >= LAST_POST
+    assert modified == now.strftime("%a, %d %b %Y %H:%M:%S GMT")
     again = client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == etag
@@ -266,7 +277,7 @@ def _scroll(client: TestClient, feed: str, limit: int) -> tuple[list[list[str]],
 
 
 def test_skeleton_pages_through_every_bluesky_linked_paper_once(
-    client: TestClient, reference: SimulationResult
+    client: TestClient, reference: SimulationResult, demo: tuple[Elasticsearch, FeedSettings]
 ) -> None:
     bluesky = _seed_bluesky_posts(reference)
     assert len(bluesky) == 6 and len(bluesky["1602.02410"]) == 3
@@ -275,8 +286,8 @@ def test_skeleton_pages_through_every_bluesky_linked_paper_once(
     pages, cursors = _scroll(client, _feed("all-time"), limit=3)
     assert [uri for page in pages for uri in page] == expected
     assert [len(page) for page in pages[:2]] == [3, 3] and all(p == [] for p in pages[2:])
-    # the cursor holds the stream's time: the moment of the last post
-    assert SkeletonCursor.decode(cursors[0]).as_of == datetime(2016, 2, 9, 11, 34, 52, tzinfo=UTC)
+    # the cursor holds the stream's time: the last post (plus the refresh's idle seconds)
+    assert SkeletonCursor.decode(cursors[0]).as_of == stream_time(demo[0], demo[1])
     # the category feed: the same ranking, cs.CL only
     cl_ranking = _ids(client.get("/api/trending?window=all&category=cs.CL&limit=100").json())
     cl_pages, _ = _scroll(client, _feed("cs-cl"), limit=3)
