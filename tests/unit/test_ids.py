@@ -214,14 +214,40 @@ TEXTS = [
     ),
     ("twice: arXiv:2401.12345 and https://arxiv.org/abs/2401.12345v3", ["2401.12345"]),
     ("order: arXiv:2402.00002 then arXiv:2401.00001", ["2402.00002", "2401.00001"]),
-    # truncated display strings: never an ID
+    # truncated display strings: an ID only when the cut comes after a complete ID
     ("arxiv.org/abs/2401.1...", []),
     ("arxiv.org/abs/2401.1…", []),
-    ("arxiv.org/abs/2401.12345…", []),
-    ("arxiv.org/abs/2401.12345v…", []),
-    ("https://arxiv.org/abs/1410.1234...", []),
-    ("arXiv:2401.12345...", []),
-    ("www.alphaxiv.org/abs/2401.12345…", []),
+    ("arxiv.org/abs/2401.1234…", []),  # could be 2401.12345..12349
+    ("arxiv.org/abs/2401.12345/foo…", []),  # the cut is not right after the ID
+    ("arxiv.org/abs/hep-th/971120…", []),
+    ("arxiv.org/abs/2401.12345…", ["2401.12345"]),
+    ("arxiv.org/abs/2401.12345v…", ["2401.12345"]),
+    ("arxiv.org/abs/2401.12345v2…", ["2401.12345"]),
+    ("https://arxiv.org/abs/1410.1234...", ["1410.1234"]),  # 4 digits is all 1410 had
+    ("arXiv:2401.12345...", ["2401.12345"]),
+    ("www.alphaxiv.org/abs/2401.12345…", ["2401.12345"]),
+    ("arxiv.org/abs/hep-th/9711200…", ["hep-th/9711200"]),
+    # seen in real posts: a link cut by an ellipsis right after a complete ID
+    ("Great read arxiv.org/abs/1609.09049… #ml", ["1609.09049"]),
+    ("pdf: arxiv.org/pdf/1702.00783… (slides soon)", ["1702.00783"]),
+    # the title of arXiv's abstract page pasted as text
+    (
+        "[2103.11751] Functional Pearl: Witness Me -- Constructive Arguments Must Be Guided",
+        ["2103.11751"],
+    ),
+    ("Reading: [2103.11751v2] Functional Pearl: Witness Me", ["2103.11751"]),
+    ("[hep-th/9711200] The Large N Limit of Superconformal Field Theories", ["hep-th/9711200"]),
+    ("[math.GT/0211159] The entropy formula", ["math/0211159"]),
+    ("[12] Smith et al. showed", []),  # a citation number
+    ("[2024.01.12] release notes", []),  # a date
+    ("[12.05.2023] meetup", []),
+    ("[1602.02410]", []),  # no title follows: a bare bracketed number
+    ("[2413.12345] Not a month", []),
+    ("[2401.1234] Too short for 2401", []),
+    ("[[2103.11751] nested", []),
+    ("x[2103.11751] glued", []),
+    ("[10.1101/2024.01.12.575432] bioRxiv DOI", []),
+    ("[2103.11751](https://example.org) markdown link text", []),
     # traps
     ("price 2401.12345 EUR", []),  # a bare number is not an ID mention
     ("arXiv:2413.12345", []),
@@ -384,7 +410,9 @@ def test_truncated_display_never_yields_an_id(ident: str, cut: int) -> None:
     shown = full[: len(full) - cut]
     assert arxiv_ids_in_text(shown + "...") == []
     assert arxiv_ids_in_text(shown + "\u2026") == []
-    assert arxiv_ids_in_text(full + "\u2026") == []
+    # Cut right after the complete ID: the ID is all there.
+    assert arxiv_ids_in_text(full + "\u2026") == [ident]
+    assert arxiv_ids_in_text(full + "...") == [ident]
 
 
 # ---------------------------------------------------------------------------------
@@ -520,9 +548,26 @@ def _ref_pattern_at(low: str, needle: str, pos: int) -> re.Match[str] | None:
     return (_REF_AR5IV if needle == "ar5iv" else _REF_ALPHAXIV).match(low, pos)
 
 
+_REF_BRACKET = re.compile(r"\[" + ids._ID + r"\][ \t\u00a0]+\S")
+
+
+def _ref_bracket_at(low: str, pos: int) -> re.Match[str] | None:
+    before = low[pos - 1] if pos > 0 else " "
+    if before.isalnum() or before in "_[":
+        return None
+    return _REF_BRACKET.match(low, pos)
+
+
 def _reference_ids_in_text(text: str) -> list[str]:
     low = text.lower()
     found: dict[int, str] = {}
+    pos = low.find("[")
+    while pos >= 0:
+        m = _ref_bracket_at(low, pos)
+        ident = ids._from_match(m) if m is not None else None
+        if ident is not None:
+            found.setdefault(pos, ident)
+        pos = low.find("[", pos + 1)
     for needle in ("arxiv", "alphaxiv", "ar5iv", "/papers/"):
         pos = low.find(needle)
         while pos >= 0:
@@ -575,6 +620,10 @@ TEXT_PIECES = st.sampled_from(
         ":",
         "1",
         "a",
+        "[",
+        "]",
+        "] ",
+        "]\t",
     ]
 )
 
@@ -585,7 +634,7 @@ def test_text_scanner_answers_as_the_reference_rules(text: str) -> None:
     assert arxiv_ids_in_text(text) == _reference_ids_in_text(text)
 
 
-@given(st.text(alphabet="arxiv5lph.org/abs:0123456789v… -_10.48550/papersh", max_size=80))
+@given(st.text(alphabet="arxiv5lph.org/abs:0123456789v… -_10.48550/papersh[]", max_size=80))
 def test_text_scanner_answers_as_the_reference_rules_on_noise(text: str) -> None:
     assert arxiv_ids_in_text(text) == _reference_ids_in_text(text)
 

@@ -140,8 +140,13 @@ _HOSTS: dict[str, re.Pattern[str]] = _with_www(
 )
 
 # In free text the ID must not run on into more digits, and the rest of the token
-# must not end in an ellipsis: that is a truncated display string, never read.
-_TEXT_TAIL = r"(?!\d)(?!\S*?(?:\u2026|\.\.\.))"
+# must not end in an ellipsis: that is a truncated display string, never read --
+# unless the ellipsis comes right after the ID (or its version): the ID regex and the
+# validity rules already make it complete (a new-style ID has exactly 4 digits up to
+# 1412 and 5 from 1501, an old-style one 7), so "arxiv.org/abs/1609.09049…" names
+# 1609.09049 while "arxiv.org/abs/2401.1234…" (which could be 2401.12345) names nothing.
+_ELLIPSIS = r"(?:\u2026|\.\.\.)"
+_TEXT_TAIL = r"(?!\d)(?:(?=(?:v\d*)?" + _ELLIPSIS + r")|(?!\S*?" + _ELLIPSIS + r"))"
 # A site name or DOI must not be glued to a longer word ("fakearxiv.org", "x10.48550"):
 # the character before it is no letter, digit, "_" or "-" (\w is str.isalnum() or "_").
 _FREE = r"(?<![\w-])"
@@ -166,6 +171,11 @@ _TEXT_AT_ALPHAXIV = re.compile(_FREE + r"alphaxiv\.org/(?:abs|overview)/" + _ID 
 _TEXT_AT_PAPERS = re.compile(
     r"(?:(?<=" + _FREE + r"huggingface\.co)|(?<=" + _FREE + r"hf\.co))/papers/" + _ID + _TEXT_TAIL
 )
+
+# The title of arXiv's own abstract page, pasted as text: "[2103.11751] Functional
+# Pearl: ...". The ID must fill the brackets (never "[12]", "[2024.01.12]", "[a 2103.11751]")
+# and a title must follow on the same line, so a lone bracketed number is not read.
+_TEXT_AT_BRACKET = re.compile(r"(?<![\w\[])\[" + _ID + r"\](?=[ \t\u00a0]+\S)")
 
 
 _OLD_MIN, _OLD_MAX = 9108, 703  # yymm bounds of old-style IDs, 1991-08 .. 2007-03
@@ -340,8 +350,9 @@ def _scan(low: str, needle: str, pattern: re.Pattern[str], found: dict[int, str]
 
 
 def arxiv_ids_in_text(text: str) -> list[str]:
-    """IDs from ``arXiv:ID`` mentions and complete paper URLs in free text, in order,
-    without duplicates. Truncated display strings (ending in ``...``/``…``) give nothing.
+    """IDs from ``arXiv:ID`` mentions, complete paper URLs and arXiv page titles
+    (``[ID] Title``) in free text, in order, without duplicates. Truncated display
+    strings (an ellipsis before the ID is complete) give nothing.
     """
     if not text or not isinstance(text, str):
         return []
@@ -363,6 +374,8 @@ def _scan_text(low: str) -> dict[int, str]:
         _scan(low, "ar5iv", _TEXT_AT_AR5IV, found)
     if "/papers/" in low:
         _scan(low, "/papers/", _TEXT_AT_PAPERS, found)
+    if "[" in low:
+        _scan(low, "[", _TEXT_AT_BRACKET, found)
     return found
 
 
@@ -370,7 +383,7 @@ def add_arxiv_ids_in_text(text: str, ids: set[str]) -> None:
     """Add what `arxiv_ids_in_text` finds in ``text`` (a str) to ``ids``, unordered."""
     low = text.lower()
     # Most post texts name no paper site: the needle tests of `_scan_text`, inlined.
-    if "xiv" in low or "ar5iv" in low or "/papers/" in low:
+    if "xiv" in low or "ar5iv" in low or "/papers/" in low or "[" in low:
         found = _scan_text(low)
         if found:
             ids.update(found.values())
