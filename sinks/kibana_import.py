@@ -3,7 +3,9 @@
 The saved objects (`sinks/kibana/trending-arxiv.ndjson`: data views for the mentions,
 papers and alerts indices, six Lens visualisations and the "Trending arXiv" dashboard)
 are written for the default namespace `trending`; importing for another namespace
-rewrites the data views' index names. The request is
+rewrites the data views' index names and gives every object an id of that namespace
+(`saved_object_id`), so importing a second namespace adds its own dashboard instead of
+overwriting the first one's. The request is
 `POST {url}/api/saved_objects/_import?overwrite=true`, multipart with the NDJSON as the
 `file` part, and the `kbn-xsrf` header Kibana requires of API writes.
 """
@@ -22,8 +24,15 @@ DEFAULT_FILE = Path(__file__).resolve().parent / "kibana" / "trending-arxiv.ndjs
 DEFAULT_NAMESPACE = "trending"
 
 
+def saved_object_id(base_id: str, namespace: str) -> str:
+    """The id of a saved object for `namespace`: the file's id for the default namespace
+    (ids already imported stay the same), else prefixed with the namespace."""
+    return base_id if namespace == DEFAULT_NAMESPACE else f"{namespace}-{base_id}"
+
+
 def load_saved_objects(path: Path, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
-    """Parse the NDJSON; point the data views at `namespace`'s indices."""
+    """Parse the NDJSON; point the data views at `namespace`'s indices and derive every
+    object's id (and every reference to it) from `namespace`."""
     objects: list[dict[str, Any]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -39,6 +48,20 @@ def load_saved_objects(path: Path, namespace: str = DEFAULT_NAMESPACE) -> list[d
             if title.startswith(DEFAULT_NAMESPACE + "-"):
                 obj["attributes"]["title"] = namespace + title[len(DEFAULT_NAMESPACE) :]
         objects.append(obj)
+    if namespace != DEFAULT_NAMESPACE:
+        # Ids are rewritten as whole values (one id is a prefix of others), and only
+        # those of objects in the file: a reference to anything else stays as it is.
+        ours = {o["id"] for o in objects}
+        for obj in objects:
+            obj["id"] = saved_object_id(obj["id"], namespace)
+            for ref in obj.get("references", []):
+                if ref.get("id") in ours:
+                    ref["id"] = saved_object_id(ref["id"], namespace)
+            # Two namespaces' dashboards and data views are told apart by name too.
+            if obj["type"] == "dashboard":
+                obj["attributes"]["title"] += f" ({namespace})"
+            elif obj["type"] == "index-pattern" and obj["attributes"].get("name"):
+                obj["attributes"]["name"] += f" ({namespace})"
     return objects
 
 

@@ -31,6 +31,50 @@ def bundled_sample_path() -> Path:
     return Path(str(resources.files("trending_arxiv") / "data" / "seed_posts.jsonl"))
 
 
+def remove_namespace(settings: CommonSettings, force: bool = False) -> dict[str, list[str]]:
+    """Delete one namespace's topics (the worker's changelogs and Faust's own topics too),
+    consumer groups, indices and index templates; return what was removed by kind.
+
+    Only names derived from this namespace are touched. Refuses (DemoError) while one of
+    its consumer groups has live members, unless `force`.
+    """
+    from elasticsearch import Elasticsearch
+
+    from sinks.alerts import AlertSettings, alerts_index
+    from streams.app import app_id
+    from trending_arxiv.kafka import delete_topics_and_groups, group_state
+    from trending_arxiv.settings import SinkSettings, WorkerSettings
+
+    namespace = settings.namespace
+    worker = WorkerSettings(namespace=namespace)
+    groups = [
+        app_id(worker),
+        f"{namespace}-{SinkSettings(namespace=namespace).sink_group_id}",
+        f"{namespace}-{AlertSettings(namespace=namespace).alerts_group_id}",
+    ]
+    bootstrap = settings.kafka_bootstrap_servers
+    if not force:
+        for group in groups:
+            _, members = group_state(bootstrap, group)
+            if members:
+                raise DemoError(
+                    f"namespace {namespace!r} is in use: consumer group {group} has {members} "
+                    "live members (stop its processes first, or pass --force)"
+                )
+    topics, gone_groups = delete_topics_and_groups(
+        bootstrap, settings.all_topics, [app_id(worker) + "-"], groups
+    )
+    es = Elasticsearch(**settings.elasticsearch_client_kwargs())
+    names = settings.indices
+    wanted = [names.papers, names.mentions, names.follows, alerts_index(settings)]
+    indices = [i for i in wanted if es.indices.exists(index=i)]
+    if indices:
+        es.indices.delete(index=indices)
+    for template in wanted:
+        es.options(ignore_status=404).indices.delete_index_template(name=template)
+    return {"topics": topics, "consumer groups": gone_groups, "indices": indices}
+
+
 def wait_until_counted(
     settings: CommonSettings,
     expected_posts: dict[str, int],

@@ -229,3 +229,46 @@ def remove_all_members(bootstrap_servers: str, group: str, timeout_ms: int = 5_0
         return len(members)
     finally:
         admin.close()
+
+
+def group_state(bootstrap_servers: str, group: str, timeout_ms: int = 10_000) -> tuple[str, int]:
+    """(state, live members) of a consumer group as its coordinator describes it.
+
+    A group nobody ever joined is "Dead" with 0 members. Raises KafkaError (or OSError)
+    when Kafka does not answer.
+    """
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="trending-arxiv-health",
+        request_timeout_ms=timeout_ms,
+    )  # fmt: skip
+    try:
+        info = admin.describe_groups([group]).get(group) or {}
+        return str(info.get("group_state") or "Dead"), len(info.get("members") or ())
+    finally:
+        admin.close()
+
+
+def delete_topics_and_groups(
+    bootstrap_servers: str, topics: Sequence[str], topic_prefixes: Sequence[str],
+    groups: Sequence[str],
+) -> tuple[list[str], list[str]]:  # fmt: skip
+    """Delete `topics`, topics starting with one of `topic_prefixes`, and `groups`
+    (those that exist); return the topics and groups deleted."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="trending-arxiv-clean")
+    try:
+        existing = set(admin.list_topics())
+        doomed = sorted(
+            t for t in existing
+            if t in topics or any(t.startswith(prefix) for prefix in topic_prefixes)
+        )  # fmt: skip
+        if doomed:
+            admin.delete_topics(doomed)
+        known_groups = {g.get("group_id") for g in admin.list_groups()}
+        gone = [g for g in groups if g in known_groups]
+        if gone:
+            # A group with live members cannot be deleted; its owner is still running.
+            with contextlib.suppress(Exception):
+                admin.delete_groups(gone)
+        return doomed, gone
+    finally:
+        admin.close()

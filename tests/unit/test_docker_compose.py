@@ -115,6 +115,36 @@ def test_standard_ports_are_published(services: dict[str, dict[str, Any]]) -> No
     assert "localhost:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
 
 
+def test_published_ports_are_bound_to_loopback_only(services: dict[str, dict[str, Any]]) -> None:
+    # Security is off ("local use only"): nothing may listen on every interface.
+    specs = [(name, str(spec)) for name, s in services.items() for spec in s.get("ports", [])]
+    assert len(specs) >= 4
+    for name, spec in specs:
+        assert spec.startswith("127.0.0.1:") and spec.count(":") == 2, (name, spec)
+
+
+def test_our_long_running_processes_are_healthchecked_by_our_command(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from typer.main import get_command
+
+    from trending_arxiv.cli.main import HealthRole, _register_subapps, app
+
+    _register_subapps()
+    roles = {role.value for role in HealthRole}
+    click_command = get_command(app)
+    for name in ("worker", "sink", "alerts", "api"):
+        test = services[name]["healthcheck"]["test"]
+        assert test[0] == "CMD", name
+        assert test[1:4] == ["trending-arxiv", "healthcheck", name], name
+        assert name in roles
+        # The healthcheck's arguments parse with the real command line.
+        subcommand = click_command.commands["healthcheck"]  # type: ignore[attr-defined]
+        context = subcommand.make_context("healthcheck", list(test[3:]))
+        assert context.params["role"] == HealthRole(name), name
+    assert "http://localhost:8000" in services["api"]["healthcheck"]["test"]
+
+
 def test_infrastructure_is_healthchecked_and_waited_for(
     services: dict[str, dict[str, Any]],
 ) -> None:

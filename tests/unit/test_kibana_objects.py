@@ -112,6 +112,31 @@ def test_namespace_rewrites_data_views() -> None:
     assert titles == {"prod-mentions", "prod-papers", "prod-alerts"}
 
 
+def test_a_second_namespace_gets_its_own_ids_and_references() -> None:
+    default = load_saved_objects(DEFAULT_FILE)
+    first, second = (load_saved_objects(DEFAULT_FILE, ns) for ns in ("demo-a", "demo-b"))
+    default_ids = {(o["type"], o["id"]) for o in default}
+    first_ids = {(o["type"], o["id"]) for o in first}
+    second_ids = {(o["type"], o["id"]) for o in second}
+    # Importing one namespace never overwrites another's objects (Kibana keys by type+id).
+    assert len(first_ids) == len(second_ids) == len(default_ids) == len(default)
+    assert not first_ids & second_ids and not first_ids & default_ids
+    assert {i for _, i in first_ids} == {f"demo-a-{o['id']}" for o in default}
+    for objects in (first, second):
+        ids = {(o["type"], o["id"]) for o in objects}
+        for obj in objects:  # every reference points into the same namespace's objects
+            for ref in obj["references"]:
+                assert (ref["type"], ref["id"]) in ids, (obj["id"], ref)
+    dashboards = [o["attributes"]["title"] for o in first if o["type"] == "dashboard"]
+    assert dashboards == ["Trending arXiv (demo-a)"]
+    names = {o["attributes"]["name"] for o in first if o["type"] == "index-pattern"}
+    assert names == {f"Trending arXiv {kind} (demo-a)" for kind in ("mentions", "papers", "alerts")}
+    # The default namespace keeps the file's ids, so an existing import is updated in place.
+    assert default_ids == {
+        (o["type"], o["id"]) for o in load_saved_objects(DEFAULT_FILE, "trending")
+    }
+
+
 class FakeKibana(FakeHttpServer):
     def __init__(self, answer: dict[str, Any], status: int = 200) -> None:
         super().__init__()
@@ -143,7 +168,7 @@ def test_import_request_is_what_kibana_expects(objects: list[dict[str, Any]]) ->
     payload = part.get_payload(decode=True)
     assert isinstance(payload, bytes)
     sent = [json.loads(line) for line in payload.decode().splitlines()]
-    assert [o["id"] for o in sent] == [o["id"] for o in objects]
+    assert [o["id"] for o in sent] == [f"demo-1-{o['id']}" for o in objects]
     views = {o["attributes"]["title"] for o in sent if o["type"] == "index-pattern"}
     assert views == {"demo-1-mentions", "demo-1-papers", "demo-1-alerts"}
 

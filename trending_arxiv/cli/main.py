@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -187,6 +188,89 @@ def demo(
         serve = sys.stdin.isatty() and sys.stdout.isatty() and not as_json
     if serve:
         serve_page(settings, port, serve_seconds, console)
+
+
+class HealthRole(StrEnum):
+    worker = "worker"
+    sink = "sink"
+    alerts = "alerts"
+    api = "api"
+
+
+def consumer_group_of(role: HealthRole, namespace: str) -> str:
+    """The Kafka consumer group a long-running role joins (as each process names it)."""
+    from sinks.alerts import AlertSettings
+    from trending_arxiv.settings import SinkSettings, WorkerSettings
+
+    if role is HealthRole.worker:
+        return f"{namespace}-{WorkerSettings(namespace=namespace).worker_id}"
+    if role is HealthRole.sink:
+        return f"{namespace}-{SinkSettings(namespace=namespace).sink_group_id}"
+    return f"{namespace}-{AlertSettings(namespace=namespace).alerts_group_id}"
+
+
+@app.command()
+def healthcheck(
+    role: Annotated[HealthRole, typer.Argument(help="Which process to check.")],
+    url: Annotated[str, typer.Option(help="The API's base URL (role api).")] = (
+        "http://127.0.0.1:8000"
+    ),
+) -> None:
+    """Exit 0 when a process is healthy (for docker-compose): worker, sink and alerts
+    while their consumer group has a live member in Kafka, the API while /healthz is 200."""
+    from trending_arxiv.settings import CommonSettings
+
+    if role is HealthRole.api:
+        import httpx
+
+        try:
+            answer = httpx.get(url.rstrip("/") + "/healthz", timeout=5.0)
+        except httpx.HTTPError as error:
+            raise _fail(f"the API at {url} does not answer: {type(error).__name__}") from error
+        if answer.status_code != 200:
+            raise _fail(f"{url}/healthz answered {answer.status_code}: {answer.text[:200]}")
+        typer.echo(f"api healthy: {answer.text[:200]}")
+        return
+    from kafka.errors import KafkaError
+
+    from trending_arxiv.kafka import group_state
+
+    settings = CommonSettings()
+    group = consumer_group_of(role, settings.namespace)
+    try:
+        state, members = group_state(settings.kafka_bootstrap_servers, group)
+    except (KafkaError, OSError) as error:
+        raise _fail(f"Kafka at {settings.kafka_bootstrap_servers} does not answer: "
+                    f"{type(error).__name__}") from error  # fmt: skip
+    if members == 0 or state != "Stable":
+        raise _fail(f"the {role.value}'s consumer group {group} is {state} "
+                    f"with {members} live members")  # fmt: skip
+    typer.echo(f"{role.value} healthy: group {group} {state}, {members} live members")
+
+
+@app.command()
+def clean(
+    namespace: Annotated[str, typer.Argument(help="The namespace to remove, e.g. demo-1a2b3c4d.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove it even while its processes run.")
+    ] = False,
+) -> None:
+    """Delete a namespace: its Kafka topics (the worker's too), consumer groups,
+    Elasticsearch indices and index templates. Other namespaces are not touched."""
+    from trending_arxiv.demo import DemoError, remove_namespace
+    from trending_arxiv.settings import CommonSettings
+
+    try:
+        settings = CommonSettings(namespace=namespace)
+    except ValueError as error:
+        raise _fail(f"not a namespace: {namespace!r}") from error
+    configure_logging("WARNING")
+    try:
+        removed = remove_namespace(settings, force=force)
+    except DemoError as error:
+        raise _fail(str(error)) from error
+    for kind, names in removed.items():
+        typer.echo(f"removed {len(names)} {kind}" + (": " + ", ".join(names) if names else ""))
 
 
 def main() -> None:
