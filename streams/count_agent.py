@@ -11,7 +11,7 @@ import orjson
 
 from streams.context import WorkerContext
 from trending_arxiv.core.models import Mention
-from trending_arxiv.core.pipeline import count_paper, group_by_paper, new_alerts
+from trending_arxiv.core.pipeline import count_paper_with_history, group_by_paper, new_alerts
 
 
 async def publish_counts(
@@ -55,14 +55,22 @@ def register(worker: WorkerContext) -> None:
                 newest_mention[:] = [newest]
             as_of = worker.watermark.current() or datetime.fromtimestamp(newest_mention[0], UTC)
             for arxiv_id, paper_mentions in group_by_paper(mentions).items():
-                state, update = count_paper(
+                # The rules see the batch's history step by step in event time (a
+                # replayed file can land in one batch), then the counts as of now.
+                state, update, history = count_paper_with_history(
                     arxiv_id,
                     worker.papers.get(arxiv_id),
                     paper_mentions,
                     worker.paper_accounts,
                     as_of,
+                    worker.rules,
                     settings.trend_half_life_hours,
                 )
+                for alert in history:
+                    worker.metrics.add("alerts.published")
+                    await worker.send(
+                        worker.topics.alerts, arxiv_id.encode(), alert.to_json_bytes()
+                    )
                 await publish_counts(worker, arxiv_id, state, update)
                 worker.papers[arxiv_id] = state
                 partition = partition_of[arxiv_id]

@@ -8,14 +8,18 @@ simulation says it should, and returns the ranked papers.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 
+from trending_arxiv.core.models import Alert
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.core.vocabulary import MAX_PAGE_SIZE
 from trending_arxiv.devstack.pipeline import PipelineProcesses, ProcessExited, pipeline_env
@@ -99,17 +103,15 @@ def wait_until_counted(
             try:
                 es.indices.refresh(index=[settings.indices.papers, settings.indices.mentions])
                 mentions = es.count(index=settings.indices.mentions)["count"]
+                # Done is the counts and mentions, not the metadata: a paper the catalog
+                # doesn't know (and arXiv, off by default) is listed by its ID.
                 hits = es.search(
                     index=settings.indices.papers,
                     query={"range": {"posts.all": {"gt": 0}}},
-                    source_includes=["posts.all", "title"],
+                    source_includes=["posts.all"],
                     size=10_000,
                 )["hits"]["hits"]
-                seen = {
-                    h["_id"]: h["_source"]["posts"]["all"]
-                    for h in hits
-                    if h["_source"].get("title")
-                }
+                seen = {h["_id"]: h["_source"]["posts"]["all"] for h in hits}
             except NotFoundError:
                 pass  # the sink hasn't created the indices yet
             status.update(
@@ -126,23 +128,98 @@ def wait_until_counted(
     )
 
 
+@dataclass
+class DemoResult:
+    """What a demo run produced, and where (its namespace is still there)."""
+
+    rows: list[dict]
+    settings: CommonSettings
+    alerts: list[Alert]
+    work_dir: Path
+
+
+def demo_inputs(input_path: Path | None) -> list[Path]:
+    """The files to replay: the bundled sample, a file, or a folder's files (as
+    `produce replay` takes them)."""
+    from producers.replay import ReplayInputError, expand_inputs
+
+    try:
+        return expand_inputs([input_path or bundled_sample_path()])
+    except ReplayInputError as error:
+        raise DemoError(str(error)) from error
+
+
+def read_alerts(
+    settings: CommonSettings,
+    expected_ids: set[str],
+    processes: PipelineProcesses,
+    timeout: float,
+) -> list[Alert]:
+    """Every alert on the namespace's alerts topic, in event-time order, once it holds
+    at least the alerts of the reference (`expected_ids`)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    try:
+        topic = settings.topics.alerts
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        found: dict[str, Alert] = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    alert = Alert.from_json(record.value)
+                    found.setdefault(alert.alert_id, alert)
+            if expected_ids <= set(found):
+                # Anything already produced past what we read is read too.
+                ends = consumer.end_offsets(partitions)
+                if all(consumer.position(tp) >= ends[tp] for tp in partitions):
+                    break
+            elif time.monotonic() > deadline:
+                missing = sorted(expected_ids - set(found))
+                raise DemoError(
+                    f"timed out waiting for {len(missing)} alerts ({', '.join(missing[:3])}"
+                    f"{', ...' if len(missing) > 3 else ''}); see the logs in {processes.log_dir}"
+                )
+            try:
+                processes.check_alive()
+            except ProcessExited as error:
+                raise DemoError(str(error)) from error
+    finally:
+        consumer.close()
+    return sorted(found.values(), key=lambda a: (a.triggered_at, a.arxiv_id, a.rule))
+
+
 def run_demo(
-    input_file: Path | None, timeout: float, console: Console
-) -> tuple[list[dict], CommonSettings]:
-    """Run the demo; return every counted paper, ranked by all-time posts, and where."""
+    input_path: Path | None, timeout: float, console: Console, keep: bool = True
+) -> DemoResult:
+    """Run the demo; return every counted paper, ranked by all-time posts, the alerts
+    the input's own history triggered, and where. The namespace is left in place
+    (`remove_namespace` removes it) unless the run fails and not `keep`."""
     from elasticsearch import Elasticsearch
 
     from producers.replay import replay
     from producers.settings import ProducerSettings
+    from trending_arxiv.core.alerting import AlertRules
     from trending_arxiv.devstack.stack import StackError, ensure_stack
     from trending_arxiv.search.queries import TrendingQuery, top_papers
+    from trending_arxiv.settings import WorkerSettings
 
-    path = input_file or bundled_sample_path()
-    if not path.exists():
-        raise DemoError(f"input file {path} does not exist")
-    reference = simulate(read_lines([path]))
+    files = demo_inputs(input_path)
+    name = input_path.name if input_path else files[0].name
+    worker_settings = WorkerSettings()
+    rules = AlertRules(
+        min_accounts_1h=worker_settings.alert_min_accounts_1h,
+        velocity_ratio=worker_settings.alert_velocity_ratio,
+        velocity_min_posts_1h=worker_settings.alert_velocity_min_posts_1h,
+    )
+    reference = simulate(read_lines(files), alert_rules=rules)
     if not reference.counts:
-        raise DemoError(f"{path} has no post that links an arXiv paper")
+        raise DemoError(f"{input_path or files[0]} has no post that links an arXiv paper")
     try:
         endpoints = ensure_stack(log=lambda line: console.print(f"[dim]{line}[/]"))
     except StackError as error:
@@ -153,10 +230,17 @@ def run_demo(
     env = pipeline_env(
         endpoints.kafka_bootstrap_servers, endpoints.elasticsearch_url, namespace, work_dir
     )
+    # One partition: the worker then reads the file's history in order, as it happened,
+    # so every alert is evaluated on exact windows, as the reference does. With several
+    # partitions a paper's posts reach the counter as one run per partition, and the
+    # posts of a later run that are over a day older than the paper's newest sit in hour
+    # buckets the rules of that past hour cannot see (see `alerting.count_and_alert`).
+    env["TRENDING_TOPIC_PARTITIONS"] = "1"
     settings = CommonSettings(
         kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
         elasticsearch_url=endpoints.elasticsearch_url,
         namespace=namespace,
+        topic_partitions=1,
     )
     console.print(f"namespace [bold]{namespace}[/]; logs in {work_dir}")
     processes = PipelineProcesses(env=env, log_dir=work_dir)
@@ -167,8 +251,9 @@ def run_demo(
         producer_settings = ProducerSettings(
             kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers, namespace=namespace
         )
-        summary = replay([path], producer_settings, progress=console.is_terminal, console=console)
-        console.print(f"replayed {summary.sent} posts from {path.name}")
+        summary = replay(files, producer_settings, progress=console.is_terminal, console=console)
+        console.print(f"replayed {summary.sent} posts from {name}")
+        started = time.monotonic()
         wait_until_counted(
             settings,
             reference.posts_by_paper,
@@ -176,6 +261,12 @@ def run_demo(
             processes,
             timeout,
             console,
+        )
+        alerts = read_alerts(
+            settings,
+            {a.alert_id for a in reference.alerts},
+            processes,
+            max(10.0, timeout - (time.monotonic() - started)),
         )
         es = Elasticsearch(**settings.elasticsearch_client_kwargs())
         rows = top_papers(
@@ -187,9 +278,32 @@ def run_demo(
                 limit=min(MAX_PAGE_SIZE, max(1, len(reference.counts))),
             ),
         )
-    finally:
+    except BaseException:
         processes.stop()
-    return rows, settings
+        if not keep:
+            with contextlib.suppress(Exception):
+                remove_namespace(settings, force=True)
+        raise
+    processes.stop()
+    return DemoResult(rows=rows, settings=settings, alerts=alerts, work_dir=work_dir)
+
+
+def print_alerts(alerts: list[Alert], as_json: bool, console: Console) -> None:
+    """The alerts after the ranking, one line each in event-time order: on standard
+    output, or (with --json, whose standard output is one paper per line) on standard
+    error."""
+    lines = [
+        f"{alert.triggered_at:%Y-%m-%d %H:%M}  {alert.arxiv_id}  {alert.rule:<11}  {alert.reason}"
+        for alert in alerts
+    ]
+    if as_json:
+        for alert in alerts:
+            console.print(f"alert {alert.alert_id}: {alert.reason}", soft_wrap=True, markup=False)
+        return
+    out = sys.stdout
+    out.write(f"\nAlerts the input's own history triggered ({len(alerts)}, event time UTC):\n")
+    out.write("\n".join(lines) + "\n" if lines else "none: no paper crossed a threshold\n")
+    out.flush()
 
 
 def serve_page(

@@ -174,20 +174,36 @@ def demo(
     serve_seconds: Annotated[
         float | None, typer.Option(help="Stop serving after this many seconds.")
     ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="Keep the demo's namespace (topics, indices) when it ends."),
+    ] = False,
 ) -> None:
-    """The main job: replay posts through Kafka, Faust and Elasticsearch; print the top."""
-    from trending_arxiv.demo import DemoError, run_demo, serve_page
+    """The main job: replay posts through Kafka, Faust and Elasticsearch; print the top
+    papers and the alerts their history triggered. The demo's namespace is removed when
+    it ends (after serving the page), unless --keep."""
+    from trending_arxiv.demo import DemoError, print_alerts, remove_namespace, run_demo, serve_page
 
     configure_logging("WARNING")
     try:
-        rows, settings = run_demo(input_file, timeout=timeout, console=console)
+        result = run_demo(input_file, timeout=timeout, console=console, keep=keep)
     except DemoError as error:
         raise _fail(str(error)) from error
+    rows = result.rows
     print_papers(rows[:limit] if limit else rows, as_json, "all")
+    print_alerts(result.alerts, as_json, console)
     if serve is None:
         serve = sys.stdin.isatty() and sys.stdout.isatty() and not as_json
-    if serve:
-        serve_page(settings, port, serve_seconds, console)
+    try:
+        if serve:
+            serve_page(result.settings, port, serve_seconds, console)
+    finally:
+        namespace = result.settings.namespace
+        if keep:
+            console.print(f"kept namespace {namespace} (trending-arxiv clean {namespace})")
+        else:
+            remove_namespace(result.settings, force=True)
+            console.print(f"removed namespace {namespace} (--keep keeps it)")
 
 
 class HealthRole(StrEnum):

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from trending_arxiv.core import counting
-from trending_arxiv.core.alerting import AlertRules, evaluate
+from trending_arxiv.core.alerting import AlertRules, count_and_alert, evaluate
 from trending_arxiv.core.ledger import join_key, needs_join, routed_post
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 from trending_arxiv.core.posts import NormalizedPost, parse_line
@@ -82,6 +82,31 @@ def count_paper(
     counting.apply_mentions(state, mentions, accounts)
     counting.prune(state, as_of)
     return state, counting.count_update(arxiv_id, state, as_of, half_life_hours)
+
+
+def count_paper_with_history(
+    arxiv_id: str,
+    state: dict[str, Any] | None,
+    mentions: Iterable[Mention],
+    accounts: counting.AccountStore,
+    as_of: datetime,
+    rules: AlertRules,
+    half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
+) -> tuple[dict[str, Any], CountUpdate, list[Alert]]:
+    """`count_paper`, with the alert rules evaluated at each step of the mentions' own
+    event time on the way (`alerting.count_and_alert`): a history that arrives in one
+    batch (a replayed file) alerts as it happened, not only as of `as_of`. Returns the
+    state, the count update at `as_of` (whose alerts `new_alerts` gives) and the alerts
+    of the steps before it. Exact when a paper's mentions arrive in event-time order
+    across batches (one partition, or live); see `count_and_alert` for late history."""
+    if state is None:
+        state = counting.new_paper_state()
+    fired: dict[str, float] = state.setdefault("alerts", {})
+    history = count_and_alert(
+        arxiv_id, state, mentions, accounts, rules, fired, half_life_hours, evaluated_next=as_of
+    )
+    counting.prune(state, as_of)
+    return state, counting.count_update(arxiv_id, state, as_of, half_life_hours), history
 
 
 def new_alerts(state: dict[str, Any], update: CountUpdate, rules: AlertRules) -> list[Alert]:

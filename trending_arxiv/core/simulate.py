@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from trending_arxiv.core import counting
+from trending_arxiv.core.alerting import AlertRules, count_and_alert
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.ledger import Ledger
-from trending_arxiv.core.models import CountUpdate
+from trending_arxiv.core.models import Alert, CountUpdate
 from trending_arxiv.core.pipeline import final_counts, parse_and_route
 from trending_arxiv.core.posts import PostParseError
 
@@ -31,6 +32,8 @@ class SimulationResult:
     posts: int = 0
     #: Each paper's counting state at the end (`trending_arxiv.core.counting`).
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The alerts the history triggers, in the order they fire (with `alert_rules`).
+    alerts: list[Alert] = field(default_factory=list)
 
     @property
     def posts_by_paper(self) -> dict[str, int]:
@@ -47,13 +50,20 @@ def read_lines(paths: Iterable[Path]) -> Iterator[bytes]:
                     yield line.rstrip(b"\r\n")
 
 
-def simulate(lines: Iterable[bytes], repost_wait_seconds: float = 3600.0) -> SimulationResult:
-    """Parse, route, dedupe and count `lines` exactly as the stream does."""
+def simulate(
+    lines: Iterable[bytes],
+    repost_wait_seconds: float = 3600.0,
+    alert_rules: AlertRules | None = None,
+) -> SimulationResult:
+    """Parse, route, dedupe and count `lines` exactly as the stream does; with
+    `alert_rules`, also evaluate them after each mention, at its event time
+    (`alerting.count_and_alert`, as the worker does)."""
     store: dict[str, Any] = {}
     ledger = Ledger(store, repost_wait_seconds)
     clock = StreamClock()
     states: dict[str, dict[str, Any]] = {}
     account_entries: dict[str, Any] = {}
+    fired: dict[str, float] = {}
     result = SimulationResult(counts={}, states=states)
     queue: deque[dict[str, Any]] = deque()
     for number, line in enumerate(lines, start=1):
@@ -68,11 +78,17 @@ def simulate(lines: Iterable[bytes], repost_wait_seconds: float = 3600.0) -> Sim
         record = queue.popleft()
         if record["post"].get("t"):
             clock.observe_iso(record["post"]["t"])
-        applied = ledger.apply(record, clock.stream_time or datetime.now(UTC))
+        now = clock.stream_time or datetime.now(UTC)
+        applied = ledger.apply(record, now)
         queue.extend(rerouted for _, rerouted in applied.reroutes)
         for mention in applied.mentions:
             state = states.setdefault(mention.arxiv_id, counting.new_paper_state())
-            counting.apply_mentions(state, [mention], account_entries)
+            if alert_rules is None:
+                counting.apply_mentions(state, [mention], account_entries)
+            else:
+                result.alerts.extend(count_and_alert(
+                    mention.arxiv_id, state, [mention], account_entries, alert_rules, fired
+                ))  # fmt: skip
             if mention.op == "add":
                 result.mention_ids.add(mention.document_id)
             else:
