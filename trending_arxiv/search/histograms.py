@@ -37,11 +37,13 @@ def hourly_histograms(
     arxiv_ids: list[str],
     hours: int = 168,
     as_of: datetime | None = None,
+    user: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per paper: `{"end": iso, "counts": [n, ...]}`, `hours` hourly buckets, oldest first.
 
     Each series ends at `as_of` when given, else at the paper's own last mention, so an
-    old paper still shows the shape of its activity rather than a flat line.
+    old paper still shows the shape of its activity rather than a flat line. With
+    `user`, only the posts of the accounts that user follows count (as in their ranking).
     """
     if not 1 <= hours <= MAX_HOURS:
         raise ValueError(f"hours must be between 1 and {MAX_HOURS}, got {hours}")
@@ -68,6 +70,7 @@ def hourly_histograms(
                     "bool": {
                         "filter": [
                             {"term": {"arxiv_id": arxiv_id}},
+                            *_user_filters(settings, user),
                             {
                                 "range": {
                                     "@timestamp": {
@@ -109,6 +112,14 @@ def hourly_histograms(
             counts.append(by_hour.get(int(hour.timestamp() * 1000), 0))
         result[arxiv_id] = {"end": to_utc_iso(last_hour), "counts": counts}
     return result
+
+
+def _user_filters(settings: CommonSettings, user: str | None) -> list[dict[str, Any]]:
+    """The posts of the accounts `user` follows (a terms lookup into their list)."""
+    if not user:
+        return []
+    lookup = {"index": settings.indices.follows, "id": user, "path": "accounts"}
+    return [{"terms": {"account": lookup}}]
 
 
 def category_counts(

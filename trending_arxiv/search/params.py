@@ -116,6 +116,16 @@ class SearchParams(_Page):
     q: str = Field(min_length=1, max_length=MAX_SEARCH_TEXT, description="Search text.")
     window: Window = "all"
     sort: SearchSort = "relevance"
+    user: str | None = Field(
+        default=None,
+        max_length=MAX_USER_NAME,
+        description="Only papers the accounts this user follows posted.",
+    )
+
+    @field_validator("user", mode="before")
+    @classmethod
+    def _empty_user_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("q")
     @classmethod
@@ -127,7 +137,7 @@ class SearchParams(_Page):
     def query(self) -> SearchQuery:
         return SearchQuery(
             text=self.q, window=self.window, sort=self.sort, limit=self.limit,
-            offset=self.offset, category=self.category, source=self.source,
+            offset=self.offset, category=self.category, source=self.source, user=self.user,
         )  # fmt: skip
 
 

@@ -175,9 +175,13 @@ class SearchQuery:
     offset: int = 0
     category: str | None = None
     source: str | None = None
+    #: Only papers posted by the accounts this user follows (their stored list).
+    user: str | None = None
 
     def __post_init__(self) -> None:
         _check_common(self.window, self.limit, self.offset, self.category, self.source)
+        if self.user is not None:
+            _check_user(self.user)
         if self.sort not in SEARCH_SORTS:
             raise ValueError(f"sort must be one of {', '.join(SEARCH_SORTS)}, got {self.sort!r}")
         if not isinstance(self.text, str) or not self.text.strip():
@@ -484,6 +488,8 @@ def search_papers(es: Elasticsearch, settings: CommonSettings, query: SearchQuer
         filters.append({"term": {"categories": query.category}})
     if query.source:
         filters.append(_source_filter(query.source))
+    if query.user:
+        filters.append({"ids": {"values": _papers_followed(es, settings, query.user)}})
     text_query = {
         "simple_query_string": {
             "query": query.text,
@@ -525,6 +531,22 @@ def search_papers(es: Elasticsearch, settings: CommonSettings, query: SearchQuer
         row["highlight"] = hit.get("highlight", {})
         rows.append(row)
     return rows
+
+
+def _papers_followed(es: Elasticsearch, settings: CommonSettings, user: str) -> list[str]:
+    """The papers the accounts `user` follows have posted (the MAX_CANDIDATES they posted
+    most); UnknownUserError when the user has no stored follow list."""
+    response = es.search(
+        index=settings.indices.mentions,
+        query={"bool": {"filter": [_follows_filter(settings, user)]}},
+        size=0,
+        aggs={"papers": {"terms": {"field": "arxiv_id", "size": MAX_CANDIDATES}}},
+        track_total_hits=False,
+    )
+    buckets = response.get("aggregations", {}).get("papers", {}).get("buckets", [])
+    if not buckets and get_follow_list(es, settings, user) is None:
+        raise UnknownUserError(f"no follow list stored for user {user!r}")
+    return [bucket["key"] for bucket in buckets]
 
 
 # -- one paper ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from trending_arxiv.search import queries
 from trending_arxiv.search.histograms import MAX_HOURS, MAX_IDS, category_counts, hourly_histograms
 from trending_arxiv.search.params import RankingParams, SearchParams, TrendingParams
 from trending_arxiv.settings import CommonSettings
+from trending_arxiv.web.pages import add_pages
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -174,7 +175,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         title="Trending arXiv",
         summary="arXiv papers ranked by the social posts that link them.",
         version="0.1.0",
-        docs_url="/docs",
+        docs_url=None,  # served by web/pages.py from local files (offline)
         redoc_url=None,
     )
     app.state.settings = settings
@@ -267,6 +268,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
             "sort": params.sort,
             "category": params.category,
             "source": params.source,
+            "user": params.user,
             "limit": params.limit,
             "offset": params.offset,
             "papers": rows,
@@ -298,6 +300,9 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         ],
         hours: Annotated[int, Query(ge=1, le=MAX_HOURS)] = 168,
         as_of: AsOf = None,
+        user: Annotated[
+            str | None, Query(max_length=100, description="Only posts of accounts user follows.")
+        ] = None,
     ) -> dict[str, Any]:
         """Hourly mention counts of several papers (ending at as_of or each last mention)."""
         wanted: list[str] = []
@@ -311,9 +316,9 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         if len(wanted) > MAX_IDS:
             raise ApiProblem(422, f"at most {MAX_IDS} ids per request, got {len(wanted)}")
         moment = _parse_as_of(as_of)
-        series = _es_call(
-            settings, lambda: hourly_histograms(client, settings, wanted, hours, moment)
-        )
+        series = _es_call(settings, lambda: hourly_histograms(
+            client, settings, wanted, hours, moment, user or None
+        ))  # fmt: skip
         return {"hours": hours, "series": series}
 
     @app.get("/api/categories", tags=["papers"])
@@ -366,5 +371,6 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
     from trending_arxiv.web.feeds import add_feed_routes  # it imports this module
 
     add_feed_routes(app, settings, client)
+    add_pages(app)  # /docs and /papers/<id>
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="page")
     return app

@@ -19,7 +19,9 @@ const state = {
   half_life: "", // trend score half-life in hours ("" = the stream's own)
   offset: 0,
   loading: 0, // generation counter: a stale response is ignored
+  sparkEnd: "", // the end of the shared sparkline axis (ISO), for the whole list
 };
+const SPARK_HOURS = 168;
 
 const $ = (id) => document.getElementById(id);
 
@@ -59,6 +61,7 @@ function apiUrl() {
     path = "api/search";
     params.set("q", state.q);
     params.set("sort", state.sort === "field" ? "relevance" : state.sort);
+    if (state.user) params.set("user", state.user);
   } else {
     path = state.user ? "api/users/" + encodeURIComponent(state.user) + "/trending" : "api/trending";
     params.set("sort", state.sort === "relevance" ? "posts" : state.sort);
@@ -167,7 +170,10 @@ function renderPaper(paper) {
   link.textContent = paper.title || "arXiv:" + id + " (metadata pending)";
   const abs = safeHref(paper.abs_url) || "https://arxiv.org/abs/" + encodeURIComponent(id).replace("%2F", "/");
   link.href = abs;
-  node.querySelector(".arxiv-id").textContent = "arXiv:" + id;
+  const idLink = node.querySelector(".arxiv-id");
+  idLink.textContent = "arXiv:" + id;
+  idLink.href = "papers/" + id.split("/").map(encodeURIComponent).join("/");
+  idLink.title = "Counts, timeline and posts of this paper";
   const cats = node.querySelector(".cats");
   const categories = Array.isArray(paper.categories) && paper.categories.length
     ? paper.categories
@@ -266,59 +272,120 @@ async function loadPosts(arxivId, list) {
   }
 }
 
-// Leading empty hours are cut (keeping at least a day) so short bursts stay readable.
-function trimSeries(counts) {
-  let first = counts.findIndex((count) => count > 0);
-  if (first < 0) first = counts.length;
-  const keep = Math.min(counts.length, Math.max(24, counts.length - first));
-  return counts.slice(counts.length - keep);
+function hourLabel(ms) {
+  const date = new Date(ms);
+  return date.toISOString().slice(5, 10) + " " + date.toISOString().slice(11, 13) + "h";
 }
 
-function sparkline(allCounts, end) {
-  const counts = trimSeries(allCounts);
-  const width = 120;
-  const height = 24;
+// Every sparkline covers the same hours (state.sparkEnd back SPARK_HOURS), so papers can
+// be compared: the x axis is shared and labelled, the y axis runs from 0 to the paper's
+// own peak, which is written next to it.
+function sparkline(counts, end) {
+  const width = 200;
+  const height = 46;
+  const plotTop = 4;
+  const plotHeight = 26;
   const svg = document.createElementNS(SVG_NS, "svg");
   svg.setAttribute("viewBox", "0 0 " + width + " " + height);
   svg.setAttribute("width", String(width));
   svg.setAttribute("height", String(height));
   svg.setAttribute("class", "sparkline");
   svg.setAttribute("role", "img");
+  const endMs = new Date(end).getTime();
+  const startMs = endMs - (counts.length - 1) * 3600 * 1000;
+  svg.dataset.start = new Date(startMs).toISOString();
+  svg.dataset.end = new Date(endMs).toISOString();
   const total = counts.reduce((a, b) => a + b, 0);
-  const peak = Math.max(1, ...counts);
+  const peak = Math.max(0, ...counts);
+  svg.dataset.peak = String(peak);
   const title = document.createElementNS(SVG_NS, "title");
   title.textContent =
     total + " mentions in the " + counts.length + " hours up to " + formatTime(end) +
     " (peak " + peak + " in one hour)";
   svg.append(title);
+  const scale = Math.max(1, peak);
   const step = counts.length > 1 ? width / (counts.length - 1) : width;
+  const baseline = plotTop + plotHeight;
   const points = counts.map((count, i) => {
     const x = (i * step).toFixed(1);
-    const y = (height - 1 - (count / peak) * (height - 3)).toFixed(1);
+    const y = (baseline - (count / scale) * plotHeight).toFixed(1);
     return x + "," + y;
   });
+  const axis = document.createElementNS(SVG_NS, "line");
+  axis.setAttribute("x1", "0");
+  axis.setAttribute("x2", String(width));
+  axis.setAttribute("y1", String(baseline + 0.5));
+  axis.setAttribute("y2", String(baseline + 0.5));
+  axis.setAttribute("class", "spark-axis");
   const area = document.createElementNS(SVG_NS, "polygon");
-  area.setAttribute("points", "0," + height + " " + points.join(" ") + " " + width + "," + height);
+  area.setAttribute("points", "0," + baseline + " " + points.join(" ") + " " + width + "," + baseline);
   area.setAttribute("class", "spark-area");
   const line = document.createElementNS(SVG_NS, "polyline");
   line.setAttribute("points", points.join(" "));
   line.setAttribute("class", "spark-line");
-  svg.append(area, line);
+  svg.append(area, line, axis);
+  const text = (x, y, anchor, cls, value) => {
+    const node = document.createElementNS(SVG_NS, "text");
+    node.setAttribute("x", String(x));
+    node.setAttribute("y", String(y));
+    node.setAttribute("text-anchor", anchor);
+    node.setAttribute("class", cls);
+    node.textContent = value;
+    svg.append(node);
+  };
+  text(0, height - 2, "start", "spark-tick", hourLabel(startMs));
+  text(width, height - 2, "end", "spark-tick", hourLabel(endMs));
+  const peakAt = counts.indexOf(peak);
+  if (peak > 0) {
+    const x = Math.min(width - 2, Math.max(2, peakAt * step));
+    const mark = document.createElementNS(SVG_NS, "circle");
+    mark.setAttribute("cx", x.toFixed(1));
+    mark.setAttribute("cy", String(plotTop));
+    mark.setAttribute("r", "1.8");
+    mark.setAttribute("class", "spark-mark");
+    svg.append(mark);
+  }
   return svg;
+}
+
+// The shared axis ends at the moment asked for, or at the newest post of any paper in
+// the list (so a paper active long ago shows as quiet at the end, as it is).
+function sparkEndFor(papers) {
+  if (state.as_of) return state.as_of;
+  let newest = state.sparkEnd ? new Date(state.sparkEnd).getTime() : 0;
+  for (const paper of papers) {
+    const seen = new Date(paper.last_seen || 0).getTime();
+    if (!Number.isNaN(seen) && seen > newest) newest = seen;
+  }
+  return newest ? new Date(newest).toISOString() : "";
 }
 
 async function loadSparklines(nodes, generation) {
   const ids = nodes.map((node) => node.dataset.arxivId).filter(Boolean);
-  if (ids.length === 0) return;
-  const params = new URLSearchParams({ ids: ids.join(","), hours: "168" });
-  if (state.as_of) params.set("as_of", state.as_of);
+  if (ids.length === 0 || !state.sparkEnd) return;
+  const end = state.sparkEnd;
+  const params = new URLSearchParams({ ids: ids.join(","), hours: String(SPARK_HOURS), as_of: end });
+  if (state.user && !state.q) params.set("user", state.user); // as the ranking counts
   try {
     const body = await getJson("api/sparklines?" + params.toString());
-    if (generation !== state.loading) return;
+    if (generation !== state.loading || end !== state.sparkEnd) return;
     for (const node of nodes) {
       const series = body.series[node.dataset.arxivId];
-      if (series) node.querySelector(".spark").replaceChildren(sparkline(series.counts, series.end));
+      if (!series) continue;
+      const peak = Math.max(0, ...series.counts);
+      const holder = node.querySelector(".spark");
+      holder.replaceChildren(
+        sparkline(series.counts, series.end),
+        el("span", "spark-peak", "peak " + peak + "/h"),
+      );
     }
+    const axis = $("spark-axis");
+    const whose = state.user && !state.q ? " by accounts " + state.user + " follows" : "";
+    axis.textContent =
+      "Sparklines: mentions per hour" + whose + " over the same " + SPARK_HOURS / 24 +
+      " days for every paper, up to " +
+      formatTime(body.series[ids[0]] ? body.series[ids[0]].end : end) + "; each from 0 to its own peak.";
+    axis.hidden = false;
   } catch (_) {
     // Sparklines are decoration: the list stays usable without them.
   }
@@ -327,7 +394,12 @@ async function loadSparklines(nodes, generation) {
 function describe(count) {
   const parts = [];
   if (state.q) parts.push("matching “" + state.q + "”");
-  if (state.user) parts.push("posted by accounts " + state.user + " follows");
+  if (state.user && state.q) {
+    // Search keeps each paper's counts over all accounts; only the list is the user's.
+    parts.push("among the papers accounts " + state.user + " follows posted (counts from all accounts)");
+  } else if (state.user) {
+    parts.push("posted by accounts " + state.user + " follows");
+  }
   if (state.category) parts.push("in " + state.category);
   parts.push(state.window === "all" ? "all time" : "last " + state.window);
   return count + (count === 1 ? " paper " : " papers ") + parts.join(", ");
@@ -355,7 +427,9 @@ async function load(append) {
   const generation = ++state.loading;
   if (!append) {
     state.offset = 0;
+    state.sparkEnd = "";
     $("papers").replaceChildren();
+    $("spark-axis").hidden = true;
   }
   $("more").hidden = true;
   document.body.classList.add("busy");
@@ -371,7 +445,14 @@ async function load(append) {
     setStatus(shown ? describe(shown) : "No papers " + describe(0).replace(/^0 papers /, "") + ".");
     $("more").hidden = papers.length < PAGE_SIZE;
     state.offset += papers.length;
-    loadSparklines(nodes, generation);
+    const end = sparkEndFor(papers);
+    if (end !== state.sparkEnd) {
+      // A later page brought a newer post: redraw every sparkline on the longer axis.
+      state.sparkEnd = end;
+      loadSparklines([...$("papers").children], generation);
+    } else {
+      loadSparklines(nodes, generation);
+    }
     document.dispatchEvent(new CustomEvent("papers-loaded")); // live.js (re)opens its stream
   } catch (error) {
     if (generation !== state.loading) return;
