@@ -21,7 +21,7 @@ from trending_arxiv.demo import bundled_sample_path
 from trending_arxiv.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
-CLI = [sys.executable, "-m", "trending_arxiv.cli"]
+CLI = [sys.executable, "-m", "trending_arxiv.cli.main"]
 # Every seed paper but these two gets an ID the catalog doesn't know (same posts).
 KEPT = ("1602.02410", "1601.04589")
 
