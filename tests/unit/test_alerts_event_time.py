@@ -3,10 +3,14 @@ step by step (`alerting.count_and_alert`), as the reference simulation does."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from trending_arxiv.core import counting
+import msgspec
+import pytest
+
+from trending_arxiv.core import alerting, counting
 from trending_arxiv.core.alerting import AlertRules, count_and_alert
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.ledger import Ledger, routed_post
@@ -109,3 +113,46 @@ def test_the_seed_in_one_batch_alerts_as_the_reference_does() -> None:
     # Without rules the reference counts exactly as before and lists no alerts.
     plain = simulate(read_lines([bundled_sample_path()]))
     assert plain.alerts == [] and plain.posts_by_paper == reference.posts_by_paper
+
+
+def test_the_cheap_precheck_never_hides_an_alert(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bursts, quiet spells, steady chatter, late posts and deletes: the same alerts
+    with the precheck as with the full count at every step."""
+    rnd = random.Random(14)
+    mentions: list[Mention] = []
+    for n in range(3000):
+        paper = rnd.choice(["2401.00001", "2401.00002", "2401.00003"])
+        minutes = rnd.choice([rnd.uniform(0, 3 * 1440), 600 + rnd.uniform(0, 40)])
+        mentions.append(
+            Mention(
+                f"p{n}",
+                paper,
+                T0 + timedelta(minutes=minutes),
+                "x",
+                "post",
+                author_id=f"a{rnd.randrange(400)}",
+            )
+        )
+        if rnd.random() < 0.02:  # a delete of an earlier post
+            old = rnd.choice(mentions)
+            mentions.append(msgspec.structs.replace(old, op="remove"))
+    rules = AlertRules(min_accounts_1h=6, velocity_ratio=3.0, velocity_min_posts_1h=4)
+
+    def run() -> list[str]:
+        states: dict[str, dict[str, Any]] = {}
+        accounts: dict[str, Any] = {}
+        fired: dict[str, dict[str, float]] = {}
+        found = []
+        for start in range(0, len(mentions), 97):  # batches in arrival (not time) order
+            for paper, items in _by_paper(mentions[start : start + 97]).items():
+                state = states.setdefault(paper, counting.new_paper_state())
+                alerts = count_and_alert(
+                    paper, state, items, accounts, rules, fired.setdefault(paper, {})
+                )
+                found += [a.alert_id for a in alerts]
+        return found
+
+    with_precheck = run()
+    monkeypatch.setattr(alerting, "_could_fire", lambda *args: True)
+    assert with_precheck == run()
+    assert len(with_precheck) > 10

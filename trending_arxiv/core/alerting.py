@@ -25,8 +25,9 @@ class AlertRules:
     velocity_min_posts_1h: int = 5
 
 
-def _bucket(update: CountUpdate) -> str:
-    return update.as_of.strftime("%Y-%m-%dT%H")
+def alert_id(arxiv_id: str, rule: str, moment: datetime) -> str:
+    """The id of `rule`'s alert for a paper in the hour (of stream time) of `moment`."""
+    return f"{arxiv_id}:{rule}:{moment.strftime('%Y-%m-%dT%H')}"
 
 
 def evaluate(update: CountUpdate, rules: AlertRules) -> list[Alert]:
@@ -44,7 +45,7 @@ def evaluate(update: CountUpdate, rules: AlertRules) -> list[Alert]:
     if accounts_1h >= rules.min_accounts_1h:
         alerts.append(
             Alert(
-                alert_id=f"{update.arxiv_id}:accounts_1h:{_bucket(update)}",
+                alert_id=alert_id(update.arxiv_id, "accounts_1h", update.as_of),
                 arxiv_id=update.arxiv_id,
                 rule="accounts_1h",
                 reason=(
@@ -58,7 +59,7 @@ def evaluate(update: CountUpdate, rules: AlertRules) -> list[Alert]:
     if posts_1h >= rules.velocity_min_posts_1h and update.velocity >= rules.velocity_ratio:
         alerts.append(
             Alert(
-                alert_id=f"{update.arxiv_id}:velocity:{_bucket(update)}",
+                alert_id=alert_id(update.arxiv_id, "velocity", update.as_of),
                 arxiv_id=update.arxiv_id,
                 rule="velocity",
                 reason=(
@@ -117,7 +118,7 @@ def count_and_alert(
         assert moment is not None
         counting.apply_mentions(state, pending, accounts)
         pending.clear()
-        if not _could_fire(state, moment, rules):
+        if not _could_fire(state, moment, rules, fired, arxiv_id):
             return
         update = counting.count_update(arxiv_id, state, moment, half_life_hours)
         for alert in evaluate(update, rules):
@@ -140,24 +141,58 @@ def count_and_alert(
     return alerts
 
 
-def _could_fire(state: dict[str, Any], moment: datetime, rules: AlertRules) -> bool:
-    """A cheap bound before the full count: every rule needs at least its threshold of
-    posts in the hour's window (an hour's accounts are at most its posts). Within 24
-    hours of the paper's newest post that window only holds minute buckets (they cover
-    the 25 hours up to it), so 60 lookups settle it; further back, count in full."""
-    threshold = min(rules.min_accounts_1h, rules.velocity_min_posts_1h)
-    if state["all_posts"] < threshold:
+def _could_fire(
+    state: dict[str, Any],
+    moment: datetime,
+    rules: AlertRules,
+    fired: dict[str, float],
+    arxiv_id: str,
+) -> bool:
+    """A cheap bound before the full count (which walks every bucket): False only when no
+    rule can fire a new alert at `moment`.
+
+    Both ids of the moment's hour already fired: nothing new. Else the hour's posts and
+    accounts: within 23 hours of the paper's newest post the hour's window only holds
+    minute buckets (they cover the 25 hours up to it), so 60 lookups give them exactly;
+    velocity is at most posts / (a day's posts from minute buckets only, a lower bound).
+    Further back, count in full."""
+    if state["all_posts"] < min(rules.min_accounts_1h, rules.velocity_min_posts_1h):
+        return False
+    accounts_open = alert_id(arxiv_id, "accounts_1h", moment) not in fired
+    velocity_open = alert_id(arxiv_id, "velocity", moment) not in fired
+    if not (accounts_open or velocity_open):
         return False
     now = moment.timestamp()
     if now <= state["last"] - counting.MINUTE_SPAN_SECONDS + 2 * counting.HOUR:
         return True
     minutes = state["min"]
     end = int(-(-now // counting.MINUTE)) * counting.MINUTE
-    posts = 0
-    for back in range(0, counting.HOUR, counting.MINUTE):
+    posts_1h = accounts_1h = 0
+    if len(minutes) < 60:  # fewer buckets than the hour's minutes: walk the buckets
+        start = end - counting.HOUR
+        for key, bucket in minutes.items():
+            if start < int(key) <= end:
+                posts_1h += bucket[counting.POSTS]
+                accounts_1h += bucket[counting.LATEST]
+    else:
+        for back in range(0, counting.HOUR, counting.MINUTE):
+            bucket = minutes.get(str(end - back))
+            if bucket is not None:
+                posts_1h += bucket[counting.POSTS]
+                accounts_1h += bucket[counting.LATEST]
+    if accounts_open and accounts_1h >= rules.min_accounts_1h:
+        return True
+    if not velocity_open or posts_1h < max(rules.velocity_min_posts_1h, rules.velocity_ratio):
+        return False  # velocity is at most the hour's posts (its baseline is >= 1)
+    # velocity = posts_1h / max(earlier / 23, 1) with `earlier` the 23 hours before: below
+    # the ratio as soon as `earlier` exceeds this, which a steady paper reaches in a few
+    # hours of buckets (the walk stops there).
+    enough = 23.0 * posts_1h / (rules.velocity_ratio - 1e-6)  # velocity is rounded
+    earlier = 0
+    for back in range(counting.HOUR, 86400, counting.MINUTE):
         bucket = minutes.get(str(end - back))
         if bucket is not None:
-            posts += bucket[counting.POSTS]
-            if posts >= threshold:
-                return True
-    return False
+            earlier += bucket[counting.POSTS]
+            if earlier > enough:
+                return False
+    return True
