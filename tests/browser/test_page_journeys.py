@@ -102,7 +102,8 @@ def test_sparklines_share_one_labelled_time_axis_with_each_peak(
     assert len({(s["start"], s["end"]) for s in sparks}) == 1
     start, end = parse_utc(sparks[0]["start"]), parse_utc(sparks[0]["end"])
     assert (end - start).total_seconds() == 167 * 3600
-    newest = max(parse_utc(p["last_seen"]) for p in _papers(url))
+    # It ends at the moment the counts are for (the stream's time the API answers with).
+    newest = parse_utc(_ranking(url)["as_of"])
     assert end == newest.replace(minute=0, second=0, microsecond=0)
     for spark in sparks:
         assert len(spark["ticks"]) == 2 and all(spark["ticks"])
@@ -125,11 +126,11 @@ def test_sparklines_share_one_labelled_time_axis_with_each_peak(
     _screenshot(driver, "main.png")
 
 
-def _papers(url: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = httpx.get(
-        f"{url}/api/trending", params={"window": "all", "limit": 100}
-    ).json()["papers"]
-    return rows
+def _ranking(url: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(
+        f"{url}/api/trending", params={"window": "all", "sort": "date", "limit": 100}
+    ).json()
+    return answer
 
 
 def test_more_papers_shows_only_when_there_are_more(
@@ -163,7 +164,8 @@ def test_search_in_a_user_view_is_filtered_by_the_user(
 
 def test_user_view_screenshot(server: tuple, driver: webdriver.Chrome) -> None:
     url, _, _ = server
-    driver.get(f"{url}/?window=all&sort=posts&user={USER}")
+    # A window of replayed history, measured from the stream's time (one clock).
+    driver.get(f"{url}/?window=7d&sort=posts&user={USER}")
     _wait_loaded(driver)
     assert _card_ids(driver) == [HOT]
     WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.sparkline"))

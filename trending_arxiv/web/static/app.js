@@ -348,10 +348,12 @@ function sparkline(counts, end) {
   return svg;
 }
 
-// The shared axis ends at the moment asked for, or at the newest post of any paper in
-// the list (so a paper active long ago shows as quiet at the end, as it is).
-function sparkEndFor(papers) {
+// The shared axis ends at the moment the counts are for (asked for, or the stream's
+// time the API answers with), else at the newest post of any paper in the list (a
+// search has no moment); a paper active long ago shows as quiet at the end, as it is.
+function sparkEndFor(papers, countsAsOf) {
   if (state.as_of) return state.as_of;
+  if (countsAsOf) return countsAsOf;
   let newest = state.sparkEnd ? new Date(state.sparkEnd).getTime() : 0;
   for (const paper of papers) {
     const seen = new Date(paper.last_seen || 0).getTime();
@@ -445,7 +447,7 @@ async function load(append) {
     setStatus(shown ? describe(shown) : "No papers " + describe(0).replace(/^0 papers /, "") + ".");
     $("more").hidden = papers.length < PAGE_SIZE;
     state.offset += papers.length;
-    const end = sparkEndFor(papers);
+    const end = sparkEndFor(papers, body.as_of);
     if (end !== state.sparkEnd) {
       // A later page brought a newer post: redraw every sparkline on the longer axis.
       state.sparkEnd = end;
