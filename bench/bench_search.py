@@ -65,13 +65,9 @@ from sinks.catalog_loader import (
 from sinks.indices import ensure_indices
 from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, to_utc_iso
 from trending_arxiv.core.vocabulary import SOURCES
-from trending_arxiv.search.queries import (
-    SearchQuery,
-    TrendingQuery,
-    search_papers,
-    store_follow_list,
-    top_papers,
-)
+from trending_arxiv.search.follows import store_follow_list
+from trending_arxiv.search.papers import SearchQuery, search_papers
+from trending_arxiv.search.queries import TrendingQuery, top_papers
 from trending_arxiv.settings import CommonSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.browser.chrome import chromium
 from tests.webdata import seed_mentions, seed_papers, seeded_namespace
 from trending_arxiv.core.models import parse_utc, to_utc_iso
-from trending_arxiv.search.queries import store_follow_list
+from trending_arxiv.search.follows import store_follow_list
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.server import BackgroundServer
 

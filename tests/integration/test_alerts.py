@@ -16,7 +16,7 @@ from sinks.alerts import AlertDeliverer, AlertSettings, alerts_index, load_rules
 from sinks.indices import ensure_indices
 from tests.fakes.http import FakeHttpServer, Reply, Request
 from trending_arxiv.core.models import Alert
-from trending_arxiv.search.queries import store_follow_list
+from trending_arxiv.search.follows import store_follow_list
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from tests.webdata import (
     seed_papers,
     seeded_namespace,
 )
-from trending_arxiv.search.queries import store_follow_list
+from trending_arxiv.search.follows import store_follow_list
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.api import create_api
 from trending_arxiv.web.server import BackgroundServer

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from sinks.catalog_loader import BulkChunk, BulkPipeline, LoadSummary, load_catalog
 from sinks.indices import ensure_indices
 from trending_arxiv.cli.queries import catalog_app
-from trending_arxiv.search.queries import SearchQuery, search_papers
+from trending_arxiv.search.papers import SearchQuery, search_papers
 from trending_arxiv.settings import CommonSettings
 
 pytestmark = pytest.mark.integration

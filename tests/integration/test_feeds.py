@@ -30,7 +30,8 @@ from trending_arxiv.core.models import Mention, parse_utc
 from trending_arxiv.core.simulate import SimulationResult, read_lines, simulate
 from trending_arxiv.core.skyfeed import SkeletonCursor
 from trending_arxiv.demo import bundled_sample_path, wait_until_counted
-from trending_arxiv.search.queries import store_follow_list, stream_time
+from trending_arxiv.search.follows import store_follow_list
+from trending_arxiv.search.queries import stream_time
 from trending_arxiv.search.skyfeed import bluesky_posts
 from trending_arxiv.web.api import create_api
 from trending_arxiv.web.feed_settings import FeedDefinition, FeedSettings

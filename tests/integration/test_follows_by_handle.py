@@ -23,7 +23,7 @@ from tests.fakes.directories import FakeBlueskyAppView, FakeMastodon
 from tests.fakes.paths import REAL_FIXTURES
 from tests.fakes.x_api import FakeXApi
 from tests.webdata import seeded_namespace
-from trending_arxiv.search.queries import get_follow_list
+from trending_arxiv.search.follows import get_follow_list
 from trending_arxiv.settings import CommonSettings
 
 pytestmark = pytest.mark.integration

@@ -14,16 +14,9 @@ from elasticsearch.helpers import bulk
 from sinks.indices import ensure_indices
 from trending_arxiv.core.documents import mention_document, metadata_document
 from trending_arxiv.core.models import Mention, to_utc_iso
-from trending_arxiv.search.queries import (
-    SearchQuery,
-    TrendingQuery,
-    UnknownUserError,
-    get_follow_list,
-    paper_detail,
-    search_papers,
-    store_follow_list,
-    top_papers,
-)
+from trending_arxiv.search.follows import UnknownUserError, get_follow_list, store_follow_list
+from trending_arxiv.search.papers import SearchQuery, paper_detail, search_papers
+from trending_arxiv.search.queries import TrendingQuery, top_papers
 from trending_arxiv.settings import CommonSettings
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,8 @@ from trending_arxiv.core.vocabulary import (
     SOURCES,
     WINDOWS,
 )
-from trending_arxiv.search.queries import SearchQuery, TrendingQuery
+from trending_arxiv.search.papers import SearchQuery
+from trending_arxiv.search.queries import TrendingQuery
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.api import create_api
 

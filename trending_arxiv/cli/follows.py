@@ -96,7 +96,7 @@ def _store(user: str, resolution: Resolution, what: str) -> None:
     from elasticsearch import Elasticsearch
 
     from sinks.indices import ensure_indices
-    from trending_arxiv.search.queries import store_follow_list
+    from trending_arxiv.search.follows import store_follow_list
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()

@@ -236,8 +236,8 @@ def search_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Full-text search over titles, abstracts and authors."""
+    from trending_arxiv.search.papers import search_papers
     from trending_arxiv.search.params import SearchParams
-    from trending_arxiv.search.queries import search_papers
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()
@@ -263,7 +263,7 @@ def paper_command(
 ) -> None:
     """One paper: metadata, counts, its posts (newest first) and mentions per hour."""
     from trending_arxiv.core.ids import paper_id
-    from trending_arxiv.search.queries import paper_detail
+    from trending_arxiv.search.papers import paper_detail
     from trending_arxiv.settings import CommonSettings
 
     settings = CommonSettings()

@@ -34,14 +34,16 @@ from trending_arxiv.core.field_baseline import (
     field_sort_key,
 )
 from trending_arxiv.core.models import to_utc_iso
+from trending_arxiv.search.follows import (
+    UnknownUserError,
+    follows_filter,
+    get_follow_list,
+)
 from trending_arxiv.search.queries import (
     PAPER_SOURCE_FIELDS,
     TrendingQuery,
-    UnknownUserError,
-    _follows_filter,
-    _mget_papers,
-    _paper_row,
-    get_follow_list,
+    mget_papers,
+    paper_row,
     window_range,
 )
 from trending_arxiv.settings import CommonSettings
@@ -170,7 +172,7 @@ def _from_papers(
         if "error" in answer:
             raise RuntimeError(f"field ranking failed: {answer['error']}")
         for hit in answer["hits"]["hits"]:
-            row = _paper_row(hit["_source"], query.window)
+            row = paper_row(hit["_source"], query.window)
             baseline = chosen[row.get("primary_category") or NO_CATEGORY]
             row.update(_field_numbers(baseline, baseline.percentile(row["accounts"])))
             rows.append(row)
@@ -236,7 +238,7 @@ def _from_mentions(
     if query.source:
         filters.append({"term": {"source": query.source}})
     if query.user:
-        filters.append(_follows_filter(settings, query.user))
+        filters.append(follows_filter(settings, query.user))
     papers = _view_papers(es, settings, filters, window, recent)
     if not papers and query.user and get_follow_list(es, settings, query.user) is None:
         raise UnknownUserError(f"no follow list stored for user {query.user!r}")
@@ -254,7 +256,7 @@ def _from_mentions(
         ranked.append((field_sort_key(percentile, paper["accounts"], arxiv_id), baseline))
     ranked.sort(key=lambda item: item[0])
     page = ranked[query.offset : query.offset + query.limit]
-    metadata = _mget_papers(es, settings, [key[2] for key, _ in page], PAPER_SOURCE_FIELDS)
+    metadata = mget_papers(es, settings, [key[2] for key, _ in page], PAPER_SOURCE_FIELDS)
     rows = []
     for (negative_percentile, _, arxiv_id), baseline in page:
         paper, found = papers[arxiv_id], metadata.get(arxiv_id) or {"arxiv_id": arxiv_id}

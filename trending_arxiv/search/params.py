@@ -24,9 +24,11 @@ from trending_arxiv.core.vocabulary import (
     Source,
     Window,
 )
+from trending_arxiv.search.papers import (
+    SearchQuery,
+)
 from trending_arxiv.search.queries import (
     HALF_LIFE_RANGE,
-    SearchQuery,
     TrendingQuery,
     check_as_of,
 )

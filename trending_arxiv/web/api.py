@@ -36,7 +36,7 @@ from trending_arxiv.core.vocabulary import (
     MAX_RESULT_WINDOW,
     MAX_USER_NAME,
 )
-from trending_arxiv.search import queries
+from trending_arxiv.search import follows, papers, queries
 from trending_arxiv.search.histograms import MAX_HOURS, MAX_IDS, category_counts, hourly_histograms
 from trending_arxiv.search.params import RankingParams, SearchParams, TrendingParams
 from trending_arxiv.settings import CommonSettings
@@ -94,7 +94,7 @@ def _es_call(settings: CommonSettings, call: Callable[[], T]) -> T:
     """Run one query; turn bad input and Elasticsearch trouble into ApiProblems."""
     try:
         return call()
-    except queries.UnknownUserError as error:
+    except follows.UnknownUserError as error:
         raise ApiProblem(404, str(error)) from error
     except ValueError as error:
         raise ApiProblem(400, str(error)) from error
@@ -261,7 +261,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         """Full-text search over titles, abstracts and authors of counted papers."""
         _check_page(params.limit, params.offset)
         query = _es_call(settings, params.query)
-        rows = _es_call(settings, lambda: queries.search_papers(client, settings, query))
+        rows = _es_call(settings, lambda: papers.search_papers(client, settings, query))
         return {
             "q": params.q,
             "window": params.window,
@@ -287,7 +287,7 @@ def create_api(settings: CommonSettings | None = None, es: Elasticsearch | None 
         moment = _parse_as_of(as_of)
         detail = _es_call(
             settings,
-            lambda: queries.paper_detail(client, settings, canonical, posts_limit, moment),
+            lambda: papers.paper_detail(client, settings, canonical, posts_limit, moment),
         )
         if detail is None:
             raise ApiProblem(404, f"paper {canonical} is not known here")

@@ -31,7 +31,7 @@ from trending_arxiv.core.skyfeed import (
     xrpc_error,
 )
 from trending_arxiv.core.vocabulary import Sort, Source, Window
-from trending_arxiv.search import queries
+from trending_arxiv.search import follows, papers, queries
 from trending_arxiv.search.skyfeed import feed_skeleton
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.api import ApiProblem, AsOf, Category, _es_call, _parse_as_of
@@ -76,11 +76,11 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
                 raise ApiProblem(422, "q (a search) cannot be combined with user or as_of")
             if sort == "field":
                 raise ApiProblem(422, "sort=field ranks a view, not a search (no q)")
-            search = _es_call(settings, lambda: queries.SearchQuery(
+            search = _es_call(settings, lambda: papers.SearchQuery(
                 text=q, window=window, sort=sort, limit=limit, category=category,  # type: ignore[arg-type]
                 source=source,
             ))  # fmt: skip
-            return _es_call(settings, lambda: queries.search_papers(es, settings, search))
+            return _es_call(settings, lambda: papers.search_papers(es, settings, search))
         if sort == "relevance":
             raise ApiProblem(422, "sort=relevance needs q (a search)")
         query = _es_call(settings, lambda: queries.TrendingQuery(
@@ -237,7 +237,7 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
         def page() -> tuple[list[str], SkeletonCursor | None]:
             try:
                 return feed_skeleton(es, settings, definition.view, size, position)
-            except queries.UnknownUserError as error:
+            except follows.UnknownUserError as error:
                 # A configured feed of a user whose follow list is not stored (yet): empty.
                 log.warning("feed %s: %s", definition.name, error)
                 return [], None

@@ -27,7 +27,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from trending_arxiv.core.vocabulary import MAX_USER_NAME, Sort, Source, Window
-from trending_arxiv.search import queries
+from trending_arxiv.search import follows, queries
 from trending_arxiv.settings import CommonSettings
 from trending_arxiv.web.api import Category, _es_call
 
@@ -136,7 +136,7 @@ async def _events(
                 if gained
                 else {}
             )
-        except (queries.UnknownUserError, ValueError) as error:
+        except (follows.UnknownUserError, ValueError) as error:
             yield sse("problem", {"error": str(error)})  # will not change: end the stream
             return
         except (ApiError, TransportError) as error:
