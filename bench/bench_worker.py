@@ -45,9 +45,13 @@ GOAL_RATIO = 0.5
 
 
 def preload(path: pathlib.Path, namespace: str, partitions: int) -> dict[str, Any]:
-    """Replay the corpus into the raw topic with the project's producer; its own rate."""
+    """Replay the corpus into the raw topic with the project's producer, one post per
+    record (envelopes off: `preload_envelopes` makes those); its own rate."""
     settings = ProducerSettings(
-        kafka_bootstrap_servers=common.KAFKA, namespace=namespace, topic_partitions=partitions
+        kafka_bootstrap_servers=common.KAFKA,
+        namespace=namespace,
+        topic_partitions=partitions,
+        kafka_envelopes=False,
     )
     summary = replay([path], settings, progress=False)
     if not summary.complete:

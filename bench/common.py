@@ -31,6 +31,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import TopicPartition
 
+from trending_arxiv.core.envelope import is_envelope
 from trending_arxiv.devstack.pipeline import PipelineProcesses, pipeline_env
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
 
@@ -195,7 +196,9 @@ def end_offsets(topic: str) -> int:
 
 
 def bare_consumer_rate(topic: str, expected: int, timeout: float = 300.0) -> dict[str, Any]:
-    """kafka-python consumer, no group, reading `topic` from the start: records/s."""
+    """kafka-python consumer, no group, reading `topic` from the start until it has seen
+    `expected` posts (an envelope counts its posts, as its lines: a reader that only
+    splits them); posts/s."""
     consumer = KafkaConsumer(
         bootstrap_servers=KAFKA,
         enable_auto_commit=False,
@@ -208,23 +211,28 @@ def bare_consumer_rate(topic: str, expected: int, timeout: float = 300.0) -> dic
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     seen = 0
+    posts = 0
     size = 0
     started = time.perf_counter()
     deadline = time.monotonic() + timeout
     try:
-        while seen < expected and time.monotonic() < deadline:
+        while posts < expected and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
                 seen += len(records)
-                size += sum(len(r.value or b"") for r in records)
+                for record in records:
+                    value = record.value or b""
+                    size += len(value)
+                    posts += value.count(b"\n") + 1 if is_envelope(record.headers) else 1
         elapsed = time.perf_counter() - started
     finally:
         consumer.close()
     return {
         "client": "kafka-python",
         "records": seen,
+        "posts": posts,
         "bytes": size,
         "seconds": round(elapsed, 3),
-        "posts_per_second": round(seen / elapsed, 1) if elapsed else None,
+        "posts_per_second": round(posts / elapsed, 1) if elapsed else None,
     }
 
 

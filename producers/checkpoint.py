@@ -47,6 +47,15 @@ class AckTracker:
                 entry[2] = True
                 self._advance()
 
+    def ack_many(self, seqs: list[int]) -> None:
+        """Acknowledge several reads at once (the posts of one envelope)."""
+        with self._lock:
+            for seq in seqs:
+                entry = self._by_seq.pop(seq, None)
+                if entry is not None:
+                    entry[2] = True
+            self._advance()
+
     def _advance(self) -> None:
         while self._window and self._window[0][2]:
             position = self._window.popleft()[1]

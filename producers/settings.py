@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from trending_arxiv.core.envelope import MAX_ENVELOPE_BYTES, MAX_ENVELOPE_POSTS
 from trending_arxiv.settings import CommonSettings
 
 # Hosts X matches with `url:` rules. `url:` matches on tokenised URLs, so "arxiv.org" also
@@ -70,6 +71,23 @@ class ProducerSettings(CommonSettings):
         default=10_000,
         ge=1,
         description="Records sent but not yet acknowledged before `send` blocks (back-pressure).",
+    )
+    kafka_envelopes: bool = Field(
+        default=True,
+        description=(
+            "Write posts.raw in envelopes (many posts per record, header "
+            "trending-envelope: ndjson); false: one post per record."
+        ),
+    )
+    kafka_envelope_linger_ms: int = Field(
+        default=50,
+        ge=0,
+        le=1000,
+        description="Longest an envelope's first post waits for more posts of its partition.",
+    )
+    kafka_envelope_max_posts: int = Field(default=MAX_ENVELOPE_POSTS, ge=1, le=10_000)
+    kafka_envelope_max_bytes: int = Field(
+        default=MAX_ENVELOPE_BYTES, ge=1024, le=MAX_ENVELOPE_BYTES
     )
     metrics_log_seconds: float = Field(default=30.0, gt=0)
 

@@ -4,11 +4,44 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer
 
+from producers.envelopes import partition_of
+from producers.keys import key_of
+from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.settings import CommonSettings
+
+
+@dataclass(frozen=True)
+class RawPost:
+    """One post of posts.raw: a plain record, or one line of an envelope (then `key` is
+    the post's own key, `headers` the envelope's and `line` its 1-based line)."""
+
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+    partition: int
+    offset: int
+    line: int | None = None
+
+
+def posts_of(record: Any, partitions: int) -> list[RawPost]:
+    """The posts of one raw record; asserts an envelope's keyed posts are on its partition
+    (murmur2 of their key, as Kafka places single posts)."""
+    headers = list(record.headers or [])
+    if not is_envelope(headers):
+        return [RawPost(record.value, record.key, headers, record.partition, record.offset)]
+    posts = []
+    for number, line in enumerate(open_envelope(record.value), start=1):
+        key = key_of(line).key
+        key_bytes = key.encode("utf-8", "surrogatepass") if key is not None else None
+        if key_bytes is not None:
+            assert partition_of(key_bytes, partitions) == record.partition, (key, record)
+        posts.append(RawPost(line, key_bytes, headers, record.partition, record.offset, number))
+    return posts
 
 
 def fresh_namespace(prefix: str = "test-producers") -> str:
@@ -21,9 +54,9 @@ def read_topic(
     expected: int,
     timeout: float = 30.0,
     settle: float = 1.0,
-) -> list[Any]:
-    """Every record of the raw-posts topic, waiting for `expected` then `settle` more
-    seconds (so that extra, duplicated records would show up too)."""
+) -> list[RawPost]:
+    """Every post of the raw-posts topic (envelopes opened), waiting for `expected` posts
+    then `settle` more seconds (so that extra, duplicated posts would show up too)."""
     consumer = KafkaConsumer(
         settings.topics.raw_posts,
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -32,14 +65,16 @@ def read_topic(
         group_id=None,
         consumer_timeout_ms=500,
     )
-    records: list[Any] = []
+    records: list[RawPost] = []
     try:
         deadline = time.monotonic() + timeout
         settle_until: float | None = None
         while time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=300)
             for partition_records in batch.values():
-                records.extend(partition_records)
+                partitions = len(consumer.partitions_for_topic(settings.topics.raw_posts) or ())
+                for record in partition_records:
+                    records.extend(posts_of(record, partitions))
             if len(records) >= expected and settle_until is None:
                 settle_until = time.monotonic() + settle
             if settle_until is not None and time.monotonic() >= settle_until:

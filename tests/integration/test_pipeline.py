@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,12 +115,21 @@ def _assert_refreshes_send_only_changed_papers(log: Path, reference: SimulationR
     """A refresh that republished every paper with posts within 30 days of the newest
     would send 13 papers each second; windows change only when a post leaves one
     (`counting.next_count_change`), so nearly every refresh sends none."""
-    refreshed = [
-        int(match) for match in re.findall(r"refreshed counts of (\d+) papers", log.read_text())
-    ]
     newest = max(state["last"] for state in reference.states.values())
     recent = [s for s in reference.states.values() if s["last"] >= newest - 30 * 86400]
     assert len(recent) == 13
+    # One refresh may re-send them all once, when stream time (the watermark) passes the
+    # posts of a partition that lagged: with envelopes a partition's posts arrive in a few
+    # records, so that catch-up can come late in a short test. Then they must settle.
+    deadline = time.monotonic() + 15
+    while True:
+        refreshed = [
+            int(n) for n in re.findall(r"refreshed counts of (\d+) papers", log.read_text())
+        ]
+        settled = len(refreshed) >= 5 and sum(refreshed[-5:]) < len(recent)
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert len(refreshed) >= 5, refreshed  # a refresh a second while the test ran
     assert sum(refreshed[-5:]) < len(recent), refreshed
 

@@ -64,7 +64,8 @@ def consumer_groups(settings: CommonSettings) -> dict[str, tuple[str, list[str]]
 
 
 def kafka_status(settings: CommonSettings) -> dict[str, Any]:
-    """Lag per consumer group and the raw posts taken in so far (end offset of posts.raw)."""
+    """Lag per consumer group and the raw posts taken in so far (end offset of posts.raw:
+    records, so an envelope of many posts counts once)."""
     from kafka.errors import KafkaError
 
     from trending_arxiv.kafka import consumer_lags
