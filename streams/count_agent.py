@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import faust
 import orjson
 
 from streams.context import WorkerContext
-from trending_arxiv.core.models import Mention
-from trending_arxiv.core.pipeline import count_paper_with_history, group_by_paper, new_alerts
+from streams.direct_table import key_partition
+from trending_arxiv.core.models import Alert, CountUpdate, Mention
+from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at, new_alerts
 
 
 async def publish_counts(
-    worker: WorkerContext, arxiv_id: str, state: dict[str, Any], update: Any
+    worker: WorkerContext, arxiv_id: str, update: CountUpdate, alerts: list[Alert]
 ) -> None:
     """Send a paper's count update and the alerts it fires for the first time."""
     topics, metrics = worker.topics, worker.metrics
@@ -23,57 +24,86 @@ async def publish_counts(
     worker.refresh.note_sent(arxiv_id, update.as_of)
     await worker.send(topics.counts, arxiv_id.encode(), update.to_json_bytes())
     metrics.add("count.updates")
-    for alert in new_alerts(state, update, worker.rules):
+    for alert in alerts:
         metrics.add("alerts.published")
         await worker.send(topics.alerts, arxiv_id.encode(), alert.to_json_bytes())
 
 
 def register(worker: WorkerContext) -> None:
-    settings = worker.settings
     newest_mention: list[float] = []  # stream time's fallback before any raw post is read
 
     @worker.app.agent(worker.topics.mention_batches, name="count-mentions")
     async def count_mentions(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for events in worker.batches(stream):
-            mentions: list[Mention] = []
+            # Each paper's mentions with the offset of the record they came in.
+            by_paper: dict[str, list[tuple[int, Mention]]] = {}
             partition_of: dict[str, int] = {}
+            newest: float | None = None
             for event in events:
                 try:
                     batch = [Mention.from_json(m) for m in orjson.loads(event.value)["mentions"]]
                 except (ValueError, KeyError, TypeError) as error:
                     await worker.dead_letter("count", f"unreadable mention batch: {error}", event)
                     continue
+                offset = event.message.offset
                 for mention in batch:
                     # Every mention of a paper comes on the paper's partition (MentionBatcher).
                     partition_of[mention.arxiv_id] = event.message.partition
-                mentions.extend(batch)
-            if not mentions:
+                    by_paper.setdefault(mention.arxiv_id, []).append((offset, mention))
+                    moment = mention.created_at.timestamp()
+                    newest = moment if newest is None or moment > newest else newest
+            if newest is None:
                 yield None
                 continue
-            newest = max(m.created_at.timestamp() for m in mentions)
             if not newest_mention or newest > newest_mention[0]:
                 newest_mention[:] = [newest]
             as_of = worker.watermark.current() or datetime.fromtimestamp(newest_mention[0], UTC)
-            for arxiv_id, paper_mentions in group_by_paper(mentions).items():
-                # The rules see the batch's history step by step in event time (a
-                # replayed file can land in one batch), then the counts as of now.
-                state, update, history = count_paper_with_history(
-                    arxiv_id,
-                    worker.papers.get(arxiv_id),
-                    paper_mentions,
-                    worker.paper_accounts,
-                    as_of,
-                    worker.rules,
-                    settings.trend_half_life_hours,
-                )
-                for alert in history:
-                    worker.metrics.add("alerts.published")
-                    await worker.send(
-                        worker.topics.alerts, arxiv_id.encode(), alert.to_json_bytes()
-                    )
-                await publish_counts(worker, arxiv_id, state, update)
-                worker.papers[arxiv_id] = state
-                partition = partition_of[arxiv_id]
-                await worker.paper_accounts.flush(partition)
-                await worker.papers.flush(partition)
+            await count_batch(worker, by_paper, partition_of, as_of)
             yield None
+
+
+async def count_batch(
+    worker: WorkerContext,
+    by_paper: dict[str, list[tuple[int, Mention]]],
+    partition_of: dict[str, int],
+    as_of: datetime,
+) -> None:
+    """Count a batch's mentions; save the paper summaries, and once they are durable, the
+    account entries (the order `count_paper_at` relies on to replay a batch exactly)."""
+    settings, partitions = worker.settings, worker.partitions
+    accounts = StagedAccounts(worker.paper_accounts)
+    published: list[tuple[str, CountUpdate, list[Alert], list[Alert]]] = []
+    for arxiv_id, positioned in by_paper.items():
+        # The rules see the batch's history step by step in event time (a replayed
+        # file can land in one batch), then the counts as of now.
+        state, update, history = count_paper_at(
+            arxiv_id,
+            worker.papers.get(arxiv_id),
+            positioned,
+            partition_of[arxiv_id],
+            accounts,
+            as_of,
+            worker.rules,
+            settings.trend_half_life_hours,
+        )
+        published.append((arxiv_id, update, history, new_alerts(state, update, worker.rules)))
+        worker.papers[arxiv_id] = state
+
+    def paper_partition(arxiv_id: str) -> int:
+        found = partition_of.get(arxiv_id)
+        return key_partition(arxiv_id, partitions) if found is None else found
+
+    # No await since the writes above: this flush takes all of them.
+    summaries_saved = await worker.papers.flush(paper_partition)
+    for arxiv_id, update, history, alerts in published:
+        for alert in history:
+            worker.metrics.add("alerts.published")
+            await worker.send(worker.topics.alerts, arxiv_id.encode(), alert.to_json_bytes())
+        await publish_counts(worker, arxiv_id, update, alerts)
+    await asyncio.gather(*summaries_saved)
+    for key, entry in accounts.changes.items():
+        if entry is None:
+            del worker.paper_accounts[key]
+        else:
+            worker.paper_accounts[key] = entry
+    await worker.paper_accounts.flush(lambda key: paper_partition(key.split(" ", 1)[0]))

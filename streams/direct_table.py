@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 import orjson
@@ -50,17 +50,25 @@ class DirectTable(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self.store)
 
-    async def flush(self, partition: int | Callable[[str], int]) -> None:
+    async def flush(self, partition: int | Callable[[str], int]) -> list[Awaitable[Any]]:
         """Send the changed keys to changelog `partition` (their source event's).
 
         A function instead gives each key's partition (a sweep over many partitions).
+        Returns the sends' acknowledgements (awaiting them waits until the records are
+        durable in Kafka).
         """
         # Taken before the first await: a timer's sweep that runs while a send waits (a
         # full producer buffer) then flushes only its own writes, to its own partitions.
         changed, self.changed = self.changed, set()
+        acks: list[Awaitable[Any]] = []
         for key in changed:
             value = self.store.get(key)
             encoded = None if value is None else orjson.dumps(value)
             # Faust's Table serializes str keys as JSON too (whatever the schema says).
             target = partition if isinstance(partition, int) else partition(key)
-            await self.producer.send(self.topic, orjson.dumps(key), encoded, target, None, None)
+            acks.append(
+                await self.producer.send(
+                    self.topic, orjson.dumps(key), encoded, target, None, None
+                )
+            )
+        return acks

@@ -10,7 +10,7 @@ reference give the same answers (`tests/unit/test_determinism.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -107,6 +107,92 @@ def count_paper_with_history(
     )
     counting.prune(state, as_of)
     return state, counting.count_update(arxiv_id, state, as_of, half_life_hours), history
+
+
+# A paper summary notes here the mention-batch position it has applied up to:
+# [partition, offset] of the last mention-batch record whose mentions of it it holds.
+APPLIED_THROUGH = "through"
+
+
+def applied_through(state: dict[str, Any] | None, partition: int) -> int:
+    """The mention-batch offset on `partition` a paper summary has applied up to (-1 for
+    none: a new summary, or one stored before summaries noted it)."""
+    marker = state.get(APPLIED_THROUGH) if state else None
+    if not marker or marker[0] != partition:
+        return -1
+    return int(marker[1])
+
+
+class StagedAccounts(MutableMapping[str, Any]):
+    """Account entries read through to `saved`, written aside (`changes`) to be saved
+    only once the paper summaries of the same batch are durable (`count_paper_at`)."""
+
+    def __init__(self, saved: MutableMapping[str, Any]) -> None:
+        self.saved = saved
+        self.changes: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.changes:
+            value = self.changes[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return self.saved[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.changes[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # KeyError if missing
+        self.changes[key] = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (k for k, v in self.changes.items() if v is not None)
+        yield from (k for k in self.saved if k not in self.changes)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def count_paper_at(
+    arxiv_id: str,
+    state: dict[str, Any] | None,
+    positioned: Sequence[tuple[int, Mention]],
+    partition: int,
+    accounts: counting.AccountStore,
+    as_of: datetime,
+    rules: AlertRules | None = None,
+    half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
+) -> tuple[dict[str, Any], CountUpdate, list[Alert]]:
+    """`count_paper_with_history` (`count_paper` without `rules`) for mentions read at
+    (`partition`, offset), exact on a replay.
+
+    The summary and its account entries are two stores (two changelog writes), so a
+    crash can keep one write and lose the other; the uncommitted mention batches are
+    then replayed. The stream saves a batch's summaries first and its account entries
+    only once those are durable, so on a replay an account entry never holds a mention
+    its summary lacks. Mentions at or before the summary's `applied_through` are in the
+    summary already: they only bring the account entries up to date (an account entry
+    alone is idempotent per post id: a known add, or a repeated removal, changes
+    nothing). The others are counted as usual.
+    """
+    through = applied_through(state, partition)
+    replayed = [mention for offset, mention in positioned if offset <= through]
+    fresh = [mention for offset, mention in positioned if offset > through]
+    if replayed:
+        # An account entry's own changes do not depend on the summary: a scratch one.
+        counting.apply_mentions(counting.new_paper_state(), replayed, accounts)
+    history: list[Alert] = []
+    if rules is None:
+        state, update = count_paper(arxiv_id, state, fresh, accounts, as_of, half_life_hours)
+    else:
+        state, update, history = count_paper_with_history(
+            arxiv_id, state, fresh, accounts, as_of, rules, half_life_hours
+        )
+    newest = max((offset for offset, _ in positioned), default=-1)
+    if newest > through:
+        state[APPLIED_THROUGH] = [partition, newest]
+    return state, update, history
 
 
 def new_alerts(state: dict[str, Any], update: CountUpdate, rules: AlertRules) -> list[Alert]:
