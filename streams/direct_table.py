@@ -67,8 +67,6 @@ class DirectTable(MutableMapping[str, Any]):
             # Faust's Table serializes str keys as JSON too (whatever the schema says).
             target = partition if isinstance(partition, int) else partition(key)
             acks.append(
-                await self.producer.send(
-                    self.topic, orjson.dumps(key), encoded, target, None, None
-                )
+                await self.producer.send(self.topic, orjson.dumps(key), encoded, target, None, None)
             )
         return acks

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from trending_arxiv.core import counting
+from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 
 
@@ -82,7 +82,7 @@ def _step(moment: datetime) -> tuple[float, str]:
 
 def count_and_alert(
     arxiv_id: str,
-    state: dict[str, Any],
+    state: PaperState,
     mentions: Iterable[Mention],
     accounts: counting.AccountStore,
     rules: AlertRules,
@@ -142,7 +142,7 @@ def count_and_alert(
 
 
 def _could_fire(
-    state: dict[str, Any],
+    state: PaperState,
     moment: datetime,
     rules: AlertRules,
     fired: dict[str, float],
@@ -163,11 +163,12 @@ def _could_fire(
     if not (accounts_open or velocity_open):
         return False
     now = moment.timestamp()
-    if now <= state["last"] - counting.MINUTE_SPAN_SECONDS + 2 * counting.HOUR:
+    newest = now if state["last"] is None else state["last"]
+    if now <= newest - counting.MINUTE_SPAN_SECONDS + 2 * counting.HOUR:
         return True
     minutes = state["min"]
     end = int(-(-now // counting.MINUTE)) * counting.MINUTE
-    posts_1h = accounts_1h = 0
+    posts_1h = accounts_1h = 0.0
     if len(minutes) < 60:  # fewer buckets than the hour's minutes: walk the buckets
         start = end - counting.HOUR
         for key, bucket in minutes.items():
@@ -176,10 +177,10 @@ def _could_fire(
                 accounts_1h += bucket[counting.LATEST]
     else:
         for back in range(0, counting.HOUR, counting.MINUTE):
-            bucket = minutes.get(str(end - back))
-            if bucket is not None:
-                posts_1h += bucket[counting.POSTS]
-                accounts_1h += bucket[counting.LATEST]
+            found = minutes.get(str(end - back))
+            if found is not None:
+                posts_1h += found[counting.POSTS]
+                accounts_1h += found[counting.LATEST]
     if accounts_open and accounts_1h >= rules.min_accounts_1h:
         return True
     if not velocity_open or posts_1h < max(rules.velocity_min_posts_1h, rules.velocity_ratio):
@@ -188,11 +189,11 @@ def _could_fire(
     # the ratio as soon as `earlier` exceeds this, which a steady paper reaches in a few
     # hours of buckets (the walk stops there).
     enough = 23.0 * posts_1h / (rules.velocity_ratio - 1e-6)  # velocity is rounded
-    earlier = 0
+    earlier = 0.0
     for back in range(counting.HOUR, 86400, counting.MINUTE):
-        bucket = minutes.get(str(end - back))
-        if bucket is not None:
-            earlier += bucket[counting.POSTS]
+        found = minutes.get(str(end - back))
+        if found is not None:
+            earlier += found[counting.POSTS]
             if earlier > enough:
                 return False
     return True

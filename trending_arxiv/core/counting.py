@@ -28,7 +28,7 @@ import bisect
 import math
 from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, CountUpdate, Mention
 
@@ -38,8 +38,29 @@ MINUTE, HOUR = 60, 3600
 # Minute buckets are kept this far back from a paper's newest post: past the 24h window.
 MINUTE_SPAN_SECONDS = 25 * HOUR
 _FINITE_WINDOW_SECONDS = [int(s) for s in WINDOW_SECONDS.values() if s is not None]
-# Bucket fields.
+# A bucket is [posts, accounts whose latest post falls in it, trend weight]: a list
+# rather than a record because every paper's summary goes to the changelog as JSON at
+# each change (three numbers, not three named fields), read through these indices.
 POSTS, LATEST, WEIGHT = 0, 1, 2
+Bucket = list[float]
+
+
+class PaperState(TypedDict):
+    """A paper's counting summary, as stored in the worker's table and its changelog."""
+
+    all_posts: int
+    all_accounts: int
+    sources: dict[str, int]  # live posts per network
+    first: float | None  # epoch seconds of the oldest and newest live post
+    last: float | None
+    min: dict[str, Bucket]  # str(minute end, epoch s) -> bucket, the last 25 hours
+    hr: dict[str, Bucket]  # str(hour end, epoch s) -> bucket, up to 30 days
+    # The worker's bookkeeping: the mention-batch position applied up to
+    # ([partition, offset], `pipeline.APPLIED_THROUGH`) and the alerts fired (id -> time).
+    through: NotRequired[list[int]]
+    alerts: NotRequired[dict[str, float]]
+
+
 # Trend weights are kept as integers in these units (1/k rounded once per post), so a
 # bucket's weight is an exact sum whatever order its posts were added and withdrawn in
 # (float sums of 1/k differ in the last bits with the order, and so did trend ranks).
@@ -53,15 +74,15 @@ def account_key(arxiv_id: str, account: str) -> str:
     return f"{arxiv_id} {account}"
 
 
-def new_paper_state() -> dict[str, Any]:
+def new_paper_state() -> PaperState:
     return {
         "all_posts": 0,
         "all_accounts": 0,
         "sources": {},
         "first": None,
         "last": None,
-        "min": {},  # str(minute end, epoch s) -> [posts, latest accounts, weight]
-        "hr": {},  # str(hour end, epoch s) -> same
+        "min": {},
+        "hr": {},
     }
 
 
@@ -69,17 +90,18 @@ def _ceil(moment: float, step: int) -> int:
     return -int(-moment // step) * step
 
 
-def _bucket_for_new(state: dict[str, Any], moment: float) -> list[float]:
+def _bucket_for_new(state: PaperState, moment: float) -> list[float]:
     """The bucket a new event at `moment` lands in (created if missing)."""
     minute = str(_ceil(moment, MINUTE))
     # An existing minute bucket takes it (it is folded into its hour later as a whole),
     # so an event is always found where `_existing_bucket` looks first.
-    if minute in state["min"] or int(minute) > state["last"] - MINUTE_SPAN_SECONDS:
+    newest = moment if state["last"] is None else state["last"]
+    if minute in state["min"] or int(minute) > newest - MINUTE_SPAN_SECONDS:
         return state["min"].setdefault(minute, [0, 0, 0])
     return state["hr"].setdefault(str(_ceil(moment, HOUR)), [0, 0, 0])
 
 
-def _existing_bucket(state: dict[str, Any], moment: float) -> list[float] | None:
+def _existing_bucket(state: PaperState, moment: float) -> list[float] | None:
     """The bucket already holding an event at `moment`, if not pruned yet."""
     found: list[float] | None = state["min"].get(str(_ceil(moment, MINUTE)))
     if found is None:
@@ -102,7 +124,7 @@ def post_weight(rank: int) -> int:
     return round(WEIGHT_UNITS / rank)
 
 
-def _reweigh(state: dict[str, Any], posts: dict[str, list[Any]]) -> None:
+def _reweigh(state: PaperState, posts: dict[str, list[Any]]) -> None:
     """Give the account's live posts their weights by event-time order (ties by post id):
     the k-th weighs 1/k, whatever order they arrived in; move changed weights between
     buckets."""
@@ -115,7 +137,7 @@ def _reweigh(state: dict[str, Any], posts: dict[str, list[Any]]) -> None:
             entry[3] = weight
 
 
-def _fold_minutes(state: dict[str, Any]) -> None:
+def _fold_minutes(state: PaperState) -> None:
     """Fold minute buckets 25 h or more before the paper's newest post into their hours.
 
     Done whenever the newest post moves, so which buckets hold a post depends only on
@@ -132,9 +154,7 @@ def _fold_minutes(state: dict[str, Any]) -> None:
             into[field] += folded[field]
 
 
-def apply_mentions(
-    state: dict[str, Any], mentions: Iterable[Mention], accounts: AccountStore
-) -> bool:
+def apply_mentions(state: PaperState, mentions: Iterable[Mention], accounts: AccountStore) -> bool:
     """Add or withdraw mentions of one paper in place; return whether anything changed.
 
     Idempotent per post: the same post added twice counts once; a removal is
@@ -222,7 +242,7 @@ def _decrement(counter: dict[str, int], key: str) -> None:
     counter[key] = max(counter.get(key, 0) - 1, 0)
 
 
-def prune(state: dict[str, Any], as_of: datetime) -> None:
+def prune(state: PaperState, as_of: datetime) -> None:
     """Fold minute buckets older than 25 h into hours; drop buckets older than 30 days."""
     _fold_minutes(state)
     # The same old ends as `window_counts` uses for the 30-day window.
@@ -239,7 +259,7 @@ def _past_retention(end: int, width: int, now: float) -> bool:
     return end <= _ceil(now, HOUR) - RETENTION_SECONDS
 
 
-def _buckets(state: dict[str, Any]) -> Iterable[tuple[int, int, list[float]]]:
+def _buckets(state: PaperState) -> Iterable[tuple[int, int, list[float]]]:
     """(end, width, bucket) of every bucket."""
     for key, bucket in state["min"].items():
         yield int(key), MINUTE, bucket
@@ -263,7 +283,7 @@ def window_bounds(window: str, as_of: datetime) -> tuple[int | None, int]:
     return _ceil(as_of.timestamp(), _start_step(seconds)) - int(seconds), end
 
 
-def window_counts(state: dict[str, Any], as_of: datetime) -> tuple[dict[str, int], dict[str, int]]:
+def window_counts(state: PaperState, as_of: datetime) -> tuple[dict[str, int], dict[str, int]]:
     """Posts and distinct accounts per window at `as_of` (see the module docstring)."""
     end_minute = _ceil(as_of.timestamp(), MINUTE)
     starts = [(w, window_bounds(w, as_of)[0]) for w in WINDOWS if WINDOW_SECONDS[w] is not None]
@@ -283,7 +303,7 @@ def window_counts(state: dict[str, Any], as_of: datetime) -> tuple[dict[str, int
 
 
 def trend_score(
-    state: dict[str, Any], as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
+    state: PaperState, as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
 ) -> float:
     """Exponentially decayed post count, each account's k-th post weighted 1/k.
 
@@ -295,7 +315,7 @@ def trend_score(
 
 
 def trend_score_and_rank(
-    state: dict[str, Any], as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
+    state: PaperState, as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
 ) -> tuple[float, float | None]:
     """`trend_score` and `trend_rank` in one pass over the buckets."""
     now = as_of.timestamp()
@@ -328,7 +348,7 @@ def _rank(weighted: list[tuple[float, float]]) -> float | None:
 
 
 def trend_rank(
-    state: dict[str, Any],
+    state: PaperState,
     half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
     as_of: datetime | None = None,
 ) -> float | None:
@@ -349,7 +369,7 @@ def trend_rank(
                   and (now is None or not _past_retention(end, width, now))])  # fmt: skip
 
 
-def next_count_change(state: dict[str, Any], as_of: datetime) -> float | None:
+def next_count_change(state: PaperState, as_of: datetime) -> float | None:
     """The moment (epoch s) after which `window_counts` may first differ from its value at
     `as_of`, if the state does not change; None if it never will.
 
@@ -387,7 +407,7 @@ def velocity(posts: dict[str, int]) -> float:
 
 def count_update(
     arxiv_id: str,
-    state: dict[str, Any],
+    state: PaperState,
     as_of: datetime,
     half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
 ) -> CountUpdate:

@@ -17,6 +17,7 @@ from typing import Any
 
 from trending_arxiv.core import counting
 from trending_arxiv.core.alerting import AlertRules, count_and_alert, evaluate
+from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.ledger import join_key, needs_join, routed_post
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 from trending_arxiv.core.posts import NormalizedPost, parse_line
@@ -24,7 +25,7 @@ from trending_arxiv.core.posts import NormalizedPost, parse_line
 # Alert ids are remembered per paper for this long (they carry an hour bucket).
 ALERT_MEMORY_SECONDS = 2 * 86400.0
 
-PaperStates = MutableMapping[str, Any]
+PaperStates = MutableMapping[str, PaperState]
 
 
 def needs_ledger(post: NormalizedPost) -> bool:
@@ -70,12 +71,12 @@ def group_by_paper(mentions: Iterable[Mention]) -> dict[str, list[Mention]]:
 
 def count_paper(
     arxiv_id: str,
-    state: dict[str, Any] | None,
+    state: PaperState | None,
     mentions: Iterable[Mention],
     accounts: counting.AccountStore,
     as_of: datetime,
     half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
-) -> tuple[dict[str, Any], CountUpdate]:
+) -> tuple[PaperState, CountUpdate]:
     """Apply one paper's mentions to its state (a new one if None) and count it at `as_of`."""
     if state is None:
         state = counting.new_paper_state()
@@ -86,13 +87,13 @@ def count_paper(
 
 def count_paper_with_history(
     arxiv_id: str,
-    state: dict[str, Any] | None,
+    state: PaperState | None,
     mentions: Iterable[Mention],
     accounts: counting.AccountStore,
     as_of: datetime,
     rules: AlertRules,
     half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
-) -> tuple[dict[str, Any], CountUpdate, list[Alert]]:
+) -> tuple[PaperState, CountUpdate, list[Alert]]:
     """`count_paper`, with the alert rules evaluated at each step of the mentions' own
     event time on the way (`alerting.count_and_alert`): a history that arrives in one
     batch (a replayed file) alerts as it happened, not only as of `as_of`. Returns the
@@ -111,13 +112,13 @@ def count_paper_with_history(
 
 # A paper summary notes here the mention-batch position it has applied up to:
 # [partition, offset] of the last mention-batch record whose mentions of it it holds.
-APPLIED_THROUGH = "through"
+APPLIED_THROUGH = "through"  # (PaperState's key; mypy needs it spelled out where used)
 
 
-def applied_through(state: dict[str, Any] | None, partition: int) -> int:
+def applied_through(state: PaperState | None, partition: int) -> int:
     """The mention-batch offset on `partition` a paper summary has applied up to (-1 for
     none: a new summary, or one stored before summaries noted it)."""
-    marker = state.get(APPLIED_THROUGH) if state else None
+    marker = state.get("through") if state else None
     if not marker or marker[0] != partition:
         return -1
     return int(marker[1])
@@ -156,14 +157,14 @@ class StagedAccounts(MutableMapping[str, Any]):
 
 def count_paper_at(
     arxiv_id: str,
-    state: dict[str, Any] | None,
+    state: PaperState | None,
     positioned: Sequence[tuple[int, Mention]],
     partition: int,
     accounts: counting.AccountStore,
     as_of: datetime,
     rules: AlertRules | None = None,
     half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
-) -> tuple[dict[str, Any], CountUpdate, list[Alert]]:
+) -> tuple[PaperState, CountUpdate, list[Alert]]:
     """`count_paper_with_history` (`count_paper` without `rules`) for mentions read at
     (`partition`, offset), exact on a replay.
 
@@ -191,11 +192,11 @@ def count_paper_at(
         )
     newest = max((offset for offset, _ in positioned), default=-1)
     if newest > through:
-        state[APPLIED_THROUGH] = [partition, newest]
+        state["through"] = [partition, newest]
     return state, update, history
 
 
-def new_alerts(state: dict[str, Any], update: CountUpdate, rules: AlertRules) -> list[Alert]:
+def new_alerts(state: PaperState, update: CountUpdate, rules: AlertRules) -> list[Alert]:
     """The alerts `update` fires that the paper has not fired yet (noted in its state),
     forgetting alerts older than `ALERT_MEMORY_SECONDS`."""
     fired: dict[str, float] = state.setdefault("alerts", {})

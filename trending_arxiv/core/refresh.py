@@ -15,9 +15,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 from trending_arxiv.core import counting
+from trending_arxiv.core.counting import PaperState
 
 
 class RefreshSchedule:
@@ -45,7 +45,7 @@ class RefreshSchedule:
         the next `due` works out when it goes stale, once however many were sent)."""
         self._sent_at[arxiv_id] = as_of
 
-    def schedule(self, arxiv_id: str, state: dict[str, Any], as_of: datetime) -> None:
+    def schedule(self, arxiv_id: str, state: PaperState, as_of: datetime) -> None:
         """The paper's counts as of `as_of` were sent: note when they go stale."""
         moment = counting.next_count_change(state, as_of)
         if moment is None:
@@ -59,7 +59,7 @@ class RefreshSchedule:
 
     def due(
         self,
-        states: Mapping[str, dict[str, Any] | None],
+        states: Mapping[str, PaperState | None],
         as_of: datetime,
         owned: Callable[[str], bool],
     ) -> list[str]:
@@ -80,7 +80,7 @@ class RefreshSchedule:
             return [
                 arxiv_id
                 for arxiv_id, state in states.items()
-                if state and state.get("last") is not None and state["last"] >= horizon
+                if state and (last := state["last"]) is not None and last >= horizon
                 and owned(arxiv_id)
             ]  # fmt: skip
         due = []

@@ -18,6 +18,7 @@ from typing import Any
 from trending_arxiv.core import counting
 from trending_arxiv.core.alerting import AlertRules, count_and_alert
 from trending_arxiv.core.clock import StreamClock
+from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.ledger import Ledger
 from trending_arxiv.core.models import Alert, CountUpdate
 from trending_arxiv.core.pipeline import final_counts, parse_and_route
@@ -31,7 +32,7 @@ class SimulationResult:
     dead_letters: list[tuple[int, str]] = field(default_factory=list)
     posts: int = 0
     #: Each paper's counting state at the end (`trending_arxiv.core.counting`).
-    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    states: dict[str, PaperState] = field(default_factory=dict)
     #: The alerts the history triggers, in the order they fire (with `alert_rules`).
     alerts: list[Alert] = field(default_factory=list)
 
@@ -61,7 +62,7 @@ def simulate(
     store: dict[str, Any] = {}
     ledger = Ledger(store, repost_wait_seconds)
     clock = StreamClock()
-    states: dict[str, dict[str, Any]] = {}
+    states: dict[str, PaperState] = {}
     account_entries: dict[str, Any] = {}
     fired: dict[str, float] = {}
     result = SimulationResult(counts={}, states=states)
