@@ -5,7 +5,6 @@ from __future__ import annotations
 from trending_arxiv.core.envelope import (
     ENVELOPE_HEADER,
     ENVELOPE_NDJSON,
-    EnvelopeBuffer,
     envelopes,
     is_envelope,
     open_envelope,
@@ -21,14 +20,10 @@ def test_envelopes_keep_each_partitions_order_within_the_limits() -> None:
         assert got == [line for line in lines if int(line[6:-1]) % 3 == partition]
 
 
-def test_a_post_larger_than_the_limit_travels_alone_and_lingering_ones_are_due() -> None:
-    buffer = EnvelopeBuffer(max_posts=100, max_bytes=100, linger_seconds=0.05)
-    assert buffer.add(0, b"a" * 10, now=0.0) == []
-    assert buffer.add(0, b"b" * 500, now=0.01) == [(0, b"a" * 10), (0, b"b" * 500)]
-    assert buffer.add(1, b"c", now=0.02) == []
-    assert buffer.due(0.05) == []
-    assert buffer.due(0.08) == [(1, b"c")]
-    assert list(buffer.drain()) == []
+def test_a_post_larger_than_the_limit_travels_alone() -> None:
+    lines = [b"a" * 10, b"b" * 500, b"c"]
+    sent = list(envelopes(lines, lambda line: 0 if line[:1] != b"c" else 1, max_bytes=100))
+    assert sent == [(0, b"a" * 10), (0, b"b" * 500), (1, b"c")]
 
 
 def test_only_records_with_the_header_are_envelopes() -> None:

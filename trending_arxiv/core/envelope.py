@@ -14,8 +14,6 @@ co-partitioned tables rely on it. A bad post inside an envelope is dead-lettered
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 ENVELOPE_HEADER = "trending-envelope"
 ENVELOPE_NDJSON = b"ndjson"
@@ -44,62 +42,29 @@ def seal(lines: Iterable[bytes]) -> bytes:
     return b"\n".join(lines)
 
 
-@dataclass
-class _Pending:
-    lines: list[bytes] = field(default_factory=list)
-    size: int = 0
-    since: float = 0.0  # when its first line came (the caller's clock)
-
-
-class EnvelopeBuffer:
-    """Collects raw posts per partition into envelopes of at most `max_posts` posts and
-    `max_bytes` bytes; the caller sends what `add` returns and, every so often, what
-    `due(now)` returns (the linger) and finally `drain()`."""
-
-    def __init__(
-        self,
-        max_posts: int = MAX_ENVELOPE_POSTS,
-        max_bytes: int = MAX_ENVELOPE_BYTES,
-        linger_seconds: float = 0.05,
-    ) -> None:
-        self.max_posts, self.max_bytes, self.linger_seconds = max_posts, max_bytes, linger_seconds
-        self._pending: dict[int, _Pending] = {}
-
-    def add(self, partition: int, line: bytes, now: float = 0.0) -> list[tuple[int, bytes]]:
-        """Add one post; return the envelopes that are full (to send now)."""
-        ready = []
-        pending = self._pending.get(partition)
-        if pending is not None and pending.size + len(line) + 1 > self.max_bytes:
-            ready.append((partition, seal(self._pending.pop(partition).lines)))
-            pending = None
-        if pending is None:
-            pending = self._pending[partition] = _Pending(since=now)
-        pending.lines.append(line)
-        pending.size += len(line) + 1
-        if len(pending.lines) >= self.max_posts or pending.size >= self.max_bytes:
-            ready.append((partition, seal(self._pending.pop(partition).lines)))
-        return ready
-
-    def due(self, now: float) -> list[tuple[int, bytes]]:
-        """Envelopes whose first post waited `linger_seconds` or more."""
-        late = [
-            p for p, pending in self._pending.items() if now - pending.since >= self.linger_seconds
-        ]
-        return [(p, seal(self._pending.pop(p).lines)) for p in late]
-
-    def drain(self) -> Iterator[tuple[int, bytes]]:
-        """Every envelope still pending."""
-        pending, self._pending = self._pending, {}
-        for partition, envelope in pending.items():
-            yield partition, seal(envelope.lines)
-
-
 def envelopes(
-    lines: Iterable[bytes], partition_of: Callable[[bytes], int], **limits: Any
+    lines: Iterable[bytes],
+    partition_of: Callable[[bytes], int],
+    max_posts: int = MAX_ENVELOPE_POSTS,
+    max_bytes: int = MAX_ENVELOPE_BYTES,
 ) -> Iterator[tuple[int, bytes]]:
     """(partition, envelope) for `lines` in order, each line on `partition_of(line)`
-    (for the stream: murmur2 of the post's key, as Kafka places single posts)."""
-    buffer = EnvelopeBuffer(**limits)
+    (for the stream: murmur2 of the post's key, as Kafka places single posts), at most
+    `max_posts` posts and `max_bytes` bytes an envelope (a larger post travels alone).
+    For a file at hand; a live producer also needs the linger and per-post
+    acknowledgements of `producers.envelopes.EnvelopeBatcher`."""
+    pending: dict[int, tuple[list[bytes], int]] = {}
     for line in lines:
-        yield from buffer.add(partition_of(line), line)
-    yield from buffer.drain()
+        partition = partition_of(line)
+        group, size = pending.pop(partition, ([], 0))
+        if group and size + len(line) + 1 > max_bytes:
+            yield partition, seal(group)
+            group, size = [], 0
+        group.append(line)
+        size += len(line) + 1
+        if len(group) >= max_posts or size >= max_bytes:
+            yield partition, seal(group)
+        else:
+            pending[partition] = (group, size)
+    for partition, (group, _) in pending.items():
+        yield partition, seal(group)

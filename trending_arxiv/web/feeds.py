@@ -132,44 +132,34 @@ def add_feed_routes(app: FastAPI, settings: CommonSettings, es: Elasticsearch) -
             return Response(status_code=304, headers=headers)
         return Response(body, media_type=f"{media_type}; charset=utf-8", headers=headers)
 
-    @app.get("/feeds/trending.atom", tags=["feeds"], response_class=Response)
-    def atom_feed(
-        request: Request,
-        window: Annotated[
-            Window | None, Query(description="Default: 24h, or all with q (as the API).")
-        ] = None,
-        sort: FeedSort | None = None,
-        category: Category = None,
-        q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
-        user: Annotated[str | None, Query(max_length=100)] = None,
-        source: Source | None = None,
-        as_of: AsOf = None,
-        limit: FeedLimit = 20,
-    ) -> Response:
-        """The papers of a view as an Atom feed (the parameters of /api/trending, or q)."""
-        return feed_response(request, "atom", window=window, sort=sort, category=category,
-                             q=q, user=user, source=source, as_of=as_of, limit=limit)  # fmt: skip
+    def feed_route(kind: str, name: str) -> Callable[..., Response]:
+        def route(
+            request: Request,
+            window: Annotated[
+                Window | None, Query(description="Default: 24h, or all with q (as the API).")
+            ] = None,
+            sort: FeedSort | None = None,
+            category: Category = None,
+            q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+            user: Annotated[str | None, Query(max_length=100)] = None,
+            source: Source | None = None,
+            as_of: AsOf = None,
+            limit: FeedLimit = 20,
+        ) -> Response:
+            view = {"window": window, "sort": sort, "category": category, "q": q, "user": user,
+                    "source": source, "as_of": as_of, "limit": limit}  # fmt: skip
+            return feed_response(request, kind, **view)
 
-    @app.get("/feeds/trending.rss", tags=["feeds"], response_class=Response)
-    def rss_feed(
-        request: Request,
-        window: Annotated[
-            Window | None, Query(description="Default: 24h, or all with q (as the API).")
-        ] = None,
-        sort: FeedSort | None = None,
-        category: Category = None,
-        q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
-        user: Annotated[str | None, Query(max_length=100)] = None,
-        source: Source | None = None,
-        as_of: AsOf = None,
-        limit: FeedLimit = 20,
-    ) -> Response:
-        """The papers of a view as an RSS 2.0 feed (the parameters of /api/trending, or q)."""
-        return feed_response(request, "rss", window=window, sort=sort, category=category,
-                             q=q, user=user, source=source, as_of=as_of, limit=limit)  # fmt: skip
+        route.__name__ = f"{kind}_feed"
+        route.__doc__ = (
+            f"The papers of a view as {name} feed (the parameters of /api/trending, or q)."
+        )
+        return route
 
-    # HEAD too (some readers ask it before a GET); one operation each in the docs.
-    for path, endpoint in (("/feeds/trending.atom", atom_feed), ("/feeds/trending.rss", rss_feed)):
+    for kind, name in (("atom", "an Atom"), ("rss", "an RSS 2.0")):
+        endpoint, path = feed_route(kind, name), f"/feeds/trending.{kind}"
+        app.add_api_route(path, endpoint, methods=["GET"], tags=["feeds"], response_class=Response)
+        # HEAD too (some readers ask it before a GET); one operation each in the docs.
         app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False,
                           response_class=Response)  # fmt: skip
 
