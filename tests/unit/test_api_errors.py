@@ -149,9 +149,10 @@ def test_page_script_never_builds_html_from_strings() -> None:
         for sink in (".innerHTML", ".outerHTML", ".insertAdjacentHTML", "document.write", "eval("):
             assert sink not in source, (script.name, sink)
     # Only our own files, no inline script (the CSP allows 'self' only); the paper page
-    # (paper.html) loads paper.js, the main page every other script.
+    # (paper.html) loads the shared helpers (common.js) and paper.js, the main page every
+    # script but paper.js.
     pages = {"index.html": [s for s in scripts if s.name != "paper.js"], "paper.html": []}
-    pages["paper.html"] = [STATIC_DIR / "paper.js"]
+    pages["paper.html"] = [STATIC_DIR / "common.js", STATIC_DIR / "paper.js"]
     for name, loaded in pages.items():
         page = Path(STATIC_DIR / name).read_text()
         assert page.count("<script") == len(loaded), name

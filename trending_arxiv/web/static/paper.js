@@ -10,13 +10,6 @@ const POSTS_LIMIT = 200;
 
 const $ = (id) => document.getElementById(id);
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 function svgEl(tag, attributes, text) {
   const node = document.createElementNS(SVG_NS, tag);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
@@ -24,47 +17,11 @@ function svgEl(tag, attributes, text) {
   return node;
 }
 
-function safeHref(url) {
-  if (typeof url !== "string") return null;
-  try {
-    const parsed = new URL(url, location.href);
-    return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
-  } catch (_) {
-    return null;
-  }
-}
-
-function formatTime(value) {
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) return "";
-  return date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
-}
-
 function paperId() {
   const marker = "/papers/";
   const path = location.pathname;
   const at = path.indexOf(marker);
   return at < 0 ? "" : decodeURIComponent(path.slice(at + marker.length)).replace(/\/+$/, "");
-}
-
-async function getJson(url) {
-  let response;
-  try {
-    response = await fetch(url, { headers: { Accept: "application/json" } });
-  } catch (error) {
-    throw new Error("the server cannot be reached (" + error.message + ")");
-  }
-  let body = null;
-  try {
-    body = await response.json();
-  } catch (_) {
-    body = null;
-  }
-  if (!response.ok) {
-    const message = body && typeof body.error === "string" ? body.error : response.statusText;
-    throw new Error(message + " (HTTP " + response.status + ")");
-  }
-  return body;
 }
 
 function renderMeta(paper) {
