@@ -11,6 +11,7 @@ named in logs and errors by their configured name.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -26,6 +27,17 @@ from tenacity import (
 )
 
 from trending_arxiv.core.models import Alert, to_utc_iso
+
+
+def secret_url(url: SecretStr | None, url_env: str | None, owner: str) -> SecretStr:
+    """A target's URL as configured: given (`url`) or read from the variable `url_env`
+    (secrets stay out of rule and subscription files); `owner` names it in the error."""
+    if url is not None:
+        return url
+    value = os.environ.get(url_env or "")
+    if not value:
+        raise ValueError(f"{owner}: environment variable {url_env} is empty")
+    return SecretStr(value)
 
 
 class DeliveryError(Exception):

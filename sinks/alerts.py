@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -58,6 +57,7 @@ from sinks.alert_targets import (
     Target,
     WebhookTarget,
     deliver_with_retries,
+    secret_url,
 )
 from sinks.consume_loop import ConsumeLoop, ConsumeOptions
 from trending_arxiv.core.models import Alert, to_utc_iso
@@ -148,12 +148,7 @@ class TargetConfig(BaseModel):
         return self
 
     def resolved_url(self) -> SecretStr:
-        if self.url is not None:
-            return self.url
-        value = os.environ.get(self.url_env or "")
-        if not value:
-            raise ValueError(f"target {self.name!r}: environment variable {self.url_env} is empty")
-        return SecretStr(value)
+        return secret_url(self.url, self.url_env, f"target {self.name!r}")
 
 
 class RuleConfig(BaseModel):

@@ -18,7 +18,6 @@ File format (`trending-arxiv subscriptions add --file subs.yaml`)::
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +26,7 @@ import yaml
 from elasticsearch import Elasticsearch, NotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from sinks.alert_targets import secret_url
 from trending_arxiv.core.ids import canonicalize
 from trending_arxiv.core.models import to_utc_iso
 from trending_arxiv.core.subscriptions import PaperQuery, Trigger, check_name
@@ -117,12 +117,7 @@ class DeliveryConfig(BaseModel):
         return self
 
     def resolved_url(self, name: str) -> SecretStr:
-        if self.url is not None:
-            return self.url
-        value = os.environ.get(self.url_env or "")
-        if not value:
-            raise ValueError(f"subscription {name!r}: environment variable {self.url_env} is empty")
-        return SecretStr(value)
+        return secret_url(self.url, self.url_env, f"subscription {name!r}")
 
 
 class SubscriptionConfig(BaseModel):

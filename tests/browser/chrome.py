@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = (
@@ -58,3 +59,14 @@ def chromium() -> Iterator[webdriver.Chrome]:
             yield driver
         finally:
             driver.quit()
+
+
+def wait_loaded(driver: webdriver.Chrome) -> None:
+    """Until the page has answered its current view (not busy, a status line shown)."""
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script(
+            "return !document.body.classList.contains('busy')"
+            " && document.getElementById('status').textContent !== 'Loading…'"
+            " && document.getElementById('status').textContent !== ''"
+        )
+    )

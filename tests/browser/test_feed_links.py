@@ -11,7 +11,6 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.chrome import chromium
 from tests.webdata import seed_papers, seeded_namespace
 from trending_arxiv.web.server import BackgroundServer
 
@@ -22,13 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 def server_url() -> Iterator[str]:
     with seeded_namespace("feedlinks") as (_, settings), BackgroundServer(settings) as srv:
         yield srv.url
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[webdriver.Chrome]:
-    with chromium() as browser:
-        browser.set_page_load_timeout(30)
-        yield browser
 
 
 def _loaded(driver: webdriver.Chrome) -> None:

@@ -11,7 +11,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.chrome import chromium
+from tests.browser.chrome import wait_loaded
 from tests.fakes.paths import REPO
 from tests.webdata import EVIL_PAPER, EVIL_TEXT, seed_documents, seed_papers, seeded_namespace
 from trending_arxiv.search.queries import TrendingQuery, top_papers
@@ -26,23 +26,6 @@ ARTIFACTS = REPO / "test-artifacts"
 def server() -> Iterator[tuple[str, Elasticsearch, CommonSettings]]:
     with seeded_namespace("pagetest") as (es, settings), BackgroundServer(settings) as srv:
         yield srv.url, es, settings
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[webdriver.Chrome]:
-    with chromium() as browser:
-        browser.set_page_load_timeout(30)
-        yield browser
-
-
-def _wait_loaded(driver: webdriver.Chrome) -> None:
-    WebDriverWait(driver, 15).until(
-        lambda d: d.execute_script(
-            "return !document.body.classList.contains('busy')"
-            " && document.getElementById('status').textContent !== 'Loading…'"
-            " && document.getElementById('status').textContent !== ''"
-        )
-    )
 
 
 def _cards(driver: webdriver.Chrome) -> list[dict]:
@@ -65,7 +48,7 @@ def _cards(driver: webdriver.Chrome) -> list[dict]:
 def test_seed_replica_sorted_by_date(server: tuple, driver: webdriver.Chrome) -> None:
     url, _, _ = server
     driver.get(f"{url}/?window=all&sort=date")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     seed = seed_papers()
     WebDriverWait(driver, 10).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "svg.sparkline")) == len(seed)
@@ -88,9 +71,9 @@ def test_window_switch_and_sort(server: tuple, driver: webdriver.Chrome) -> None
     url, _, _ = server
     papers, _ = seed_documents()
     driver.get(f"{url}/?window=all&sort=posts")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     driver.find_element(By.CSS_SELECTOR, '#windows button[data-window="24h"]').click()
-    _wait_loaded(driver)
+    wait_loaded(driver)
     expected = sorted(
         ((p["posts"]["24h"], p["arxiv_id"]) for p in papers if p["posts"]["24h"] > 0),
         key=lambda pair: (-pair[0], pair[1]),
@@ -109,11 +92,11 @@ def test_window_switch_and_sort(server: tuple, driver: webdriver.Chrome) -> None
 def test_search_box(server: tuple, driver: webdriver.Chrome) -> None:
     url, _, _ = server
     driver.get(f"{url}/?window=all&sort=date")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     box = driver.find_element(By.ID, "q")
     box.send_keys("slime mold")
     driver.find_element(By.CSS_SELECTOR, "#search-form button").click()
-    _wait_loaded(driver)
+    wait_loaded(driver)
     cards = _cards(driver)
     assert cards and cards[0]["id"] == "1601.02712"
     assert "q=slime+mold" in driver.current_url
@@ -123,7 +106,7 @@ def test_search_box(server: tuple, driver: webdriver.Chrome) -> None:
 def test_posts_expand_and_markup_is_shown_as_text(server: tuple, driver: webdriver.Chrome) -> None:
     url, _, _ = server
     driver.get(f"{url}/?window=all&sort=date")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     card = driver.find_element(By.CSS_SELECTOR, f'li.paper[data-arxiv-id="{EVIL_PAPER}"]')
     summary = card.find_element(By.CSS_SELECTOR, "details.posts summary")
     driver.execute_script("arguments[0].scrollIntoView()", summary)
@@ -145,7 +128,7 @@ def test_field_sort_and_how_ranking_works(server: tuple, driver: webdriver.Chrom
     "How ranking works" explains it and sets the trend score's half-life."""
     url, es, settings = server
     driver.get(f"{url}/?window=all&sort=field")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     expected = top_papers(es, settings, TrendingQuery(window="all", sort="field", limit=20))
     cards = _cards(driver)
     assert [c["id"] for c in cards] == [row["arxiv_id"] for row in expected]
@@ -161,6 +144,6 @@ def test_field_sort_and_how_ranking_works(server: tuple, driver: webdriver.Chrom
     box = driver.find_element(By.ID, "half-life")
     box.send_keys("12")
     driver.find_element(By.CSS_SELECTOR, "#half-life-form button").click()
-    _wait_loaded(driver)
+    wait_loaded(driver)
     assert "half_life=12" in driver.current_url and "sort=score" in driver.current_url
     assert driver.find_element(By.ID, "sort").get_attribute("value") == "score"

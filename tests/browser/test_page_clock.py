@@ -12,7 +12,6 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.chrome import chromium
 from tests.webdata import seed_documents, seeded_namespace
 from trending_arxiv.search.follows import store_follow_list
 from trending_arxiv.settings import CommonSettings
@@ -25,13 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 def server() -> Iterator[tuple[str, Elasticsearch, CommonSettings]]:
     with seeded_namespace("clocktest") as (es, settings), BackgroundServer(settings) as srv:
         yield srv.url, es, settings
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[webdriver.Chrome]:
-    with chromium() as browser:
-        browser.set_page_load_timeout(30)
-        yield browser
 
 
 def _settled(driver: webdriver.Chrome) -> dict:

@@ -21,7 +21,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.chrome import chromium
+from tests.browser.chrome import wait_loaded
 from tests.webdata import seed_mentions, seed_papers, seeded_namespace
 from trending_arxiv.core.models import parse_utc, to_utc_iso
 from trending_arxiv.search.follows import store_follow_list
@@ -50,23 +50,6 @@ def server() -> Iterator[tuple[str, Elasticsearch, CommonSettings]]:
         yield srv.url, es, settings
 
 
-@pytest.fixture(scope="module")
-def driver() -> Iterator[webdriver.Chrome]:
-    with chromium() as browser:
-        browser.set_page_load_timeout(30)
-        yield browser
-
-
-def _wait_loaded(driver: webdriver.Chrome) -> None:
-    WebDriverWait(driver, 15).until(
-        lambda d: d.execute_script(
-            "return !document.body.classList.contains('busy')"
-            " && document.getElementById('status').textContent !== 'Loading…'"
-            " && document.getElementById('status').textContent !== ''"
-        )
-    )
-
-
 def _card_ids(driver: webdriver.Chrome) -> list[str]:
     ids: list[str] = driver.execute_script(
         "return [...document.querySelectorAll('#papers > li.paper')].map(li => li.dataset.arxivId)"
@@ -86,7 +69,7 @@ def test_sparklines_share_one_labelled_time_axis_with_each_peak(
     url, _, _ = server
     seed = seed_papers()
     driver.get(f"{url}/?window=all&sort=date")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     WebDriverWait(driver, 10).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "svg.sparkline")) == len(seed)
     )
@@ -139,7 +122,7 @@ def test_more_papers_shows_only_when_there_are_more(
     url, _, _ = server
     for query in ("q=slime+mold", "q=zzzznothing", "window=1h"):
         driver.get(f"{url}/?{query}")
-        _wait_loaded(driver)
+        wait_loaded(driver)
         assert len(_card_ids(driver)) <= 2, query
         assert not driver.find_element(By.ID, "more").is_displayed(), query
 
@@ -151,7 +134,7 @@ def test_search_in_a_user_view_is_filtered_by_the_user(
     everyone = httpx.get(f"{url}/api/search", params={"q": "language"}).json()["papers"]
     assert HOT in [p["arxiv_id"] for p in everyone] and len(everyone) > 1
     driver.get(f"{url}/?window=all&q=language&user={USER}")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     assert _card_ids(driver) == [HOT]
     status = driver.find_element(By.ID, "status").text
     assert "language" in status and f"accounts {USER} follows posted" in status
@@ -166,7 +149,7 @@ def test_user_view_screenshot(server: tuple, driver: webdriver.Chrome) -> None:
     url, _, _ = server
     # A window of replayed history, measured from the stream's time (one clock).
     driver.get(f"{url}/?window=7d&sort=posts&user={USER}")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     assert _card_ids(driver) == [HOT]
     WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.sparkline"))
     # The sparkline counts what the ranking counts: the followed account's one post.
@@ -198,7 +181,7 @@ def test_a_page_per_paper(server: tuple, driver: webdriver.Chrome) -> None:
     url, _, _ = server
     detail = httpx.get(f"{url}/api/papers/{HOT}", params={"posts_limit": 200}).json()
     driver.get(f"{url}/?window=all&sort=date")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     link = driver.find_element(By.CSS_SELECTOR, f'li.paper[data-arxiv-id="{HOT}"] a.arxiv-id')
     driver.execute_script("arguments[0].scrollIntoView()", link)
     link.click()
@@ -249,7 +232,7 @@ def test_metrics_are_not_linked_from_the_public_footer(
 ) -> None:
     url, _, _ = server
     driver.get(f"{url}/?window=all")
-    _wait_loaded(driver)
+    wait_loaded(driver)
     footer_links = [
         a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "footer a")
     ]

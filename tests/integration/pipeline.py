@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
+from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 
@@ -93,3 +95,30 @@ def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
             return
         time.sleep(1.0)
     raise AssertionError(f"pipeline still busy after {timeout}s (lags {lags})")
+
+
+def paper_documents(es: Elasticsearch, index: str) -> dict[str, dict[str, Any]]:
+    """Every paper document with counts, after a refresh."""
+    es.indices.refresh(index=index)
+    hits = es.search(index=index, size=10_000)["hits"]["hits"]
+    return {hit["_id"]: hit["_source"] for hit in hits if "posts" in hit["_source"]}
+
+
+def wait_for_counts(
+    es: Elasticsearch,
+    settings: CommonSettings,
+    processes: PipelineProcesses,
+    posts_by_paper: dict[str, int],
+    timeout: float = 180.0,
+) -> dict[str, dict[str, Any]]:
+    """The paper documents, once their all-time posts are `posts_by_paper` (or the
+    timeout passed: the caller's assertion then shows the difference)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        processes.check_alive()
+        wait_for_quiet(settings, timeout=240)
+        documents = paper_documents(es, settings.indices.papers)
+        counted = {a: d["posts"]["all"] for a, d in documents.items()}
+        if counted == posts_by_paper or time.monotonic() > deadline:
+            return documents
+        time.sleep(1)

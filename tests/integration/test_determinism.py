@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -14,7 +13,7 @@ from elasticsearch import Elasticsearch
 from producers.replay import replay
 from producers.settings import ProducerSettings
 from tests.hostile.corpus import fuzz_corpus
-from tests.integration.pipeline import start_pipeline, wait_for_quiet
+from tests.integration.pipeline import paper_documents, start_pipeline, wait_for_quiet
 from trending_arxiv.core import counting
 from trending_arxiv.core.documents import counts_document
 from trending_arxiv.core.models import parse_utc
@@ -27,12 +26,6 @@ pytestmark = pytest.mark.integration
 
 # Fields of a paper document that do not depend on when it was counted.
 TIMELESS = ("trend_rank", "first_seen", "last_seen", "sources")
-
-
-def paper_documents(es: Elasticsearch, index: str) -> dict[str, dict[str, Any]]:
-    es.indices.refresh(index=index)
-    hits = es.search(index=index, size=10_000)["hits"]["hits"]
-    return {hit["_id"]: hit["_source"] for hit in hits if "posts" in hit["_source"]}
 
 
 def run(

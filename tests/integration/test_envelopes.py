@@ -3,7 +3,6 @@ counts as one post per record, every bad post dead-lettered alone."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,8 +14,7 @@ from kafka.partitioner.default import murmur2
 from producers.keys import key_of
 from tests.hostile.corpus import fuzz_corpus
 from tests.hostile.pipeline_checks import dead_letter_raw, read_topic
-from tests.integration.pipeline import settings_for, start_pipeline, wait_for_quiet
-from tests.integration.test_determinism import paper_documents
+from tests.integration.pipeline import settings_for, start_pipeline, wait_for_counts
 from trending_arxiv.core import counting
 from trending_arxiv.core.documents import counts_document
 from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_NDJSON, envelopes
@@ -62,15 +60,8 @@ def test_envelopes_count_like_single_posts_and_dead_letter_bad_posts_alone(
         assert records < len(lines) // 10
 
         es = Elasticsearch(es_url)
-        deadline = time.monotonic() + 180
-        while True:
-            processes.check_alive()
-            wait_for_quiet(settings, timeout=240)
-            documents = paper_documents(es, settings.indices.papers)
-            counted = {a: d["posts"]["all"] for a, d in documents.items()}
-            if counted == reference.posts_by_paper or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        documents = wait_for_counts(es, settings, processes, reference.posts_by_paper)
+        counted = {a: d["posts"]["all"] for a, d in documents.items()}
         assert counted == reference.posts_by_paper
         for arxiv_id, state in reference.states.items():
             document = documents[arxiv_id]

@@ -4,7 +4,6 @@ envelope is dead-lettered alone, and envelopes turned off give one post per reco
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from tests.fakes.kafka import delete_topic, fresh_namespace, headers_of, read_to
 from tests.hostile.corpus import fuzz_corpus
 from tests.hostile.pipeline_checks import dead_letter_raw
 from tests.hostile.pipeline_checks import read_topic as read_json_topic
-from tests.integration.pipeline import start_pipeline, wait_for_quiet
-from tests.integration.test_determinism import paper_documents
+from tests.integration.pipeline import start_pipeline, wait_for_counts
 from trending_arxiv.core.envelope import ENVELOPE_HEADER, MAX_ENVELOPE_BYTES
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
@@ -87,15 +85,8 @@ def test_replayed_envelopes_count_exactly_and_bad_lines_are_dead_lettered_alone(
             assert headers["fetched_at"].endswith(b"Z")
 
         es = Elasticsearch(es_url)
-        deadline = time.monotonic() + 180
-        while True:
-            processes.check_alive()
-            wait_for_quiet(settings, timeout=240)
-            documents = paper_documents(es, settings.indices.papers)
-            counted = {a: d["posts"]["all"] for a, d in documents.items()}
-            if counted == reference.posts_by_paper or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        documents = wait_for_counts(es, settings, processes, reference.posts_by_paper)
+        counted = {a: d["posts"]["all"] for a, d in documents.items()}
         assert counted == reference.posts_by_paper
         es.indices.refresh(index=settings.indices.mentions)
         assert es.count(index=settings.indices.mentions)["count"] == len(reference.mention_ids)
