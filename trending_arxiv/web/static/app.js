@@ -343,7 +343,6 @@ async function loadSparklines(nodes, generation) {
       "Sparklines: mentions per hour" + whose + " over the same " + SPARK_HOURS / 24 +
       " days for every paper, up to " +
       formatTime(body.series[ids[0]] ? body.series[ids[0]].end : end) + "; each from 0 to its own peak.";
-    axis.hidden = false;
   } catch (_) {
     // Sparklines are decoration: the list stays usable without them.
   }
@@ -387,7 +386,9 @@ async function load(append) {
     state.offset = 0;
     state.sparkEnd = "";
     $("papers").replaceChildren();
-    $("spark-axis").hidden = true;
+    // Emptied, not hidden: its line keeps its place, so the list never moves down when
+    // the sparklines (and this legend) arrive after the cards.
+    $("spark-axis").textContent = "";
   }
   $("more").hidden = true;
   document.body.classList.add("busy");
