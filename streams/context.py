@@ -54,6 +54,9 @@ class MentionBatcher:
         self.worker = worker
         self.pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.sizes: dict[int, int] = defaultdict(int)
+        # The ledger keys this batch changed, per changelog partition: sent only once the
+        # batch's outputs are in Kafka (see `flush`).
+        self.ledger_changes: list[tuple[set[str], int]] = []
 
     async def add(self, mention: Mention) -> None:
         partition = key_partition(mention.arxiv_id, self.partitions)
@@ -63,10 +66,28 @@ class MentionBatcher:
         if self.sizes[partition] >= self.max_bytes:
             await self._send(partition)
 
+    def note_ledger_changes(self, partition: int) -> None:
+        """The ledger keys an event just changed, to send on `partition` at `flush`."""
+        changed = self.worker.ledger_table.take_changed()
+        if changed:
+            self.ledger_changes.append((changed, partition))
+
     async def flush(self) -> None:
-        """Send what is pending (before the batch is acknowledged)."""
+        """Send what is pending (before the batch is acknowledged), then the ledger's
+        changelog records of the batch.
+
+        Outputs first: the ledger remembers a post as seen, and a post it remembers is
+        never emitted again, so its entry may be durable only once the post's mentions
+        (and re-routes) are. A crash before that replays the batch with the post unseen
+        and emits it again, which every reader dedupes by post id.
+        """
         for partition in list(self.pending):
             await self._send(partition)
+        if self.ledger_changes:
+            await self.worker.app.producer.flush()
+            changes, self.ledger_changes = self.ledger_changes, []
+            for keys, partition in changes:
+                await self.worker.ledger_table.flush_keys(keys, partition)
 
     async def _send(self, partition: int) -> None:
         mentions = self.pending.pop(partition, None)

@@ -50,6 +50,18 @@ class DirectTable(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self.store)
 
+    def take_changed(self) -> set[str]:
+        """The keys changed since the last flush, taken out (for `flush_keys` later)."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    async def flush_keys(self, keys: set[str], partition: int) -> None:
+        """Send the changelog records of `keys` (as they are now) to `partition`."""
+        for key in keys:
+            value = self.store.get(key)
+            encoded = None if value is None else orjson.dumps(value)
+            await self.producer.send(self.topic, orjson.dumps(key), encoded, partition, None, None)
+
     async def flush(self, partition: int | Callable[[str], int]) -> list[Awaitable[Any]]:
         """Send the changed keys to changelog `partition` (their source event's).
 

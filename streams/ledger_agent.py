@@ -34,7 +34,8 @@ async def apply_to_ledger(
     """
     metrics, topics = worker.metrics, worker.topics
     result = worker.ledger.apply(record, ledger_time(worker, record))
-    await worker.ledger_table.flush(event.message.partition)
+    # Sent with the batch's outputs, after them (`MentionBatcher.flush`).
+    batcher.note_ledger_changes(event.message.partition)
     metrics.add("ledger.duplicates", result.duplicates)
     metrics.add("ledger.pending_reposts", result.pending)
     metrics.add("ledger.expired_reposts", result.expired_reposts)
