@@ -115,13 +115,16 @@ def test_the_seed_in_one_batch_alerts_as_the_reference_does() -> None:
     assert plain.alerts == [] and plain.posts_by_paper == reference.posts_by_paper
 
 
-def test_the_cheap_precheck_never_hides_an_alert(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("papers", [3, 40])  # dense papers (minute lookups) and sparse ones
+def test_the_cheap_precheck_never_hides_an_alert(
+    monkeypatch: pytest.MonkeyPatch, papers: int
+) -> None:
     """Bursts, quiet spells, steady chatter, late posts and deletes: the same alerts
     with the precheck as with the full count at every step."""
     rnd = random.Random(14)
     mentions: list[Mention] = []
     for n in range(3000):
-        paper = rnd.choice(["2401.00001", "2401.00002", "2401.00003"])
+        paper = rnd.choice([f"2401.{k:05d}" for k in range(1, papers + 1)])
         minutes = rnd.choice([rnd.uniform(0, 3 * 1440), 600 + rnd.uniform(0, 40)])
         mentions.append(
             Mention(

@@ -74,10 +74,11 @@ def evaluate(update: CountUpdate, rules: AlertRules) -> list[Alert]:
     return alerts
 
 
-def _step(moment: datetime) -> tuple[float, str]:
+def _step(moment: datetime) -> tuple[float, float]:
     """What the numbers and the alert ids depend on: the minute the windows end at and
-    the hour bucket of the ids (moments in one step give the same alerts)."""
-    return -(-moment.timestamp() // counting.MINUTE), moment.strftime("%Y-%m-%dT%H")
+    the hour of the ids (moments in one step give the same alerts; UTC hours)."""
+    stamp = moment.timestamp()
+    return -(-stamp // counting.MINUTE), stamp // counting.HOUR
 
 
 def count_and_alert(
@@ -111,7 +112,7 @@ def count_and_alert(
     """
     alerts: list[Alert] = []
     pending: list[Mention] = []
-    step: tuple[float, str] | None = None
+    step: tuple[float, float] | None = None
     moment: datetime | None = None
 
     def evaluate_step() -> None:
@@ -152,48 +153,55 @@ def _could_fire(
     rule can fire a new alert at `moment`.
 
     Both ids of the moment's hour already fired: nothing new. Else the hour's posts and
-    accounts: within 23 hours of the paper's newest post the hour's window only holds
-    minute buckets (they cover the 25 hours up to it), so 60 lookups give them exactly;
-    velocity is at most posts / (a day's posts from minute buckets only, a lower bound).
-    Further back, count in full."""
+    accounts, exactly as `window_counts` takes them: the minute buckets of the hour (60
+    lookups) and the one hour bucket whose end falls in it. Velocity is at most the
+    hour's posts over a day's earlier posts, which are summed only until they rule it
+    out (hour buckets first, then minutes from the newest back)."""
     if state["all_posts"] < min(rules.min_accounts_1h, rules.velocity_min_posts_1h):
         return False
-    accounts_open = alert_id(arxiv_id, "accounts_1h", moment) not in fired
-    velocity_open = alert_id(arxiv_id, "velocity", moment) not in fired
+    hour = moment.strftime("%Y-%m-%dT%H")  # as `alert_id`
+    accounts_open = f"{arxiv_id}:accounts_1h:{hour}" not in fired
+    velocity_open = f"{arxiv_id}:velocity:{hour}" not in fired
     if not (accounts_open or velocity_open):
         return False
-    now = moment.timestamp()
-    newest = now if state["last"] is None else state["last"]
-    if now <= newest - counting.MINUTE_SPAN_SECONDS + 2 * counting.HOUR:
-        return True
-    minutes = state["min"]
-    end = int(-(-now // counting.MINUTE)) * counting.MINUTE
-    posts_1h = accounts_1h = 0.0
+    minutes, hours = state["min"], state["hr"]
+    end = int(-(-moment.timestamp() // counting.MINUTE)) * counting.MINUTE
+    start = end - counting.HOUR
+    # The one hour bucket whose end (a multiple of an hour) is in (start, end].
+    in_hour = _found(hours, [end - end % counting.HOUR])
     if len(minutes) < 60:  # fewer buckets than the hour's minutes: walk the buckets
-        start = end - counting.HOUR
-        for key, bucket in minutes.items():
-            if start < int(key) <= end:
-                posts_1h += bucket[counting.POSTS]
-                accounts_1h += bucket[counting.LATEST]
+        in_hour += [b for key, b in minutes.items() if start < int(key) <= end]
     else:
-        for back in range(0, counting.HOUR, counting.MINUTE):
-            found = minutes.get(str(end - back))
-            if found is not None:
-                posts_1h += found[counting.POSTS]
-                accounts_1h += found[counting.LATEST]
-    if accounts_open and accounts_1h >= rules.min_accounts_1h:
+        in_hour += _found(minutes, range(end, start, -counting.MINUTE))
+    posts_1h = sum([b[counting.POSTS] for b in in_hour])
+    if accounts_open and sum([b[counting.LATEST] for b in in_hour]) >= rules.min_accounts_1h:
         return True
     if not velocity_open or posts_1h < max(rules.velocity_min_posts_1h, rules.velocity_ratio):
         return False  # velocity is at most the hour's posts (its baseline is >= 1)
     # velocity = posts_1h / max(earlier / 23, 1) with `earlier` the 23 hours before: below
-    # the ratio as soon as `earlier` exceeds this, which a steady paper reaches in a few
-    # hours of buckets (the walk stops there).
+    # the ratio as soon as `earlier` exceeds this.
     enough = 23.0 * posts_1h / (rules.velocity_ratio - 1e-6)  # velocity is rounded
-    earlier = 0.0
-    for back in range(counting.HOUR, 86400, counting.MINUTE):
-        found = minutes.get(str(end - back))
-        if found is not None:
-            earlier += found[counting.POSTS]
-            if earlier > enough:
-                return False
+    oldest = end - 86400  # `earlier` is (oldest, start]
+    first_hour = start - start % counting.HOUR
+    earlier = sum([b[counting.POSTS] for b in _found(hours, range(first_hour, oldest, -3600))])
+    if earlier > enough:
+        return False
+    if 4 * len(minutes) < (start - oldest) // counting.MINUTE:
+        # Sparse: one pass over the buckets is cheaper than a lookup per minute.
+        earlier += sum([b[counting.POSTS] for k, b in minutes.items() if oldest < int(k) <= start])
+        return earlier <= enough
+    for chunk_end in range(start, oldest, -_VELOCITY_CHUNK):  # newest first, until enough
+        chunk = range(chunk_end, max(chunk_end - _VELOCITY_CHUNK, oldest), -counting.MINUTE)
+        earlier += sum([b[counting.POSTS] for b in _found(minutes, chunk)])
+        if earlier > enough:
+            return False
     return True
+
+
+# The earlier day's minutes are looked up this many seconds at a time.
+_VELOCITY_CHUNK = 2 * 3600
+
+
+def _found(buckets: dict[str, list[float]], ends: Iterable[int]) -> list[list[float]]:
+    """The buckets that exist among those ending at `ends`."""
+    return [b for b in map(buckets.get, map(str, ends)) if b is not None]

@@ -137,17 +137,31 @@ def _reweigh(state: PaperState, posts: dict[str, list[Any]]) -> None:
             entry[3] = weight
 
 
-def _fold_minutes(state: PaperState) -> None:
+def _fold_minutes(state: PaperState, previous_last: float | None = None) -> None:
     """Fold minute buckets 25 h or more before the paper's newest post into their hours.
 
     Done whenever the newest post moves, so which buckets hold a post depends only on
     the posts, not on the order they came in (bucket ends set the trend score's ages).
+    With `previous_last` (the newest post at the previous fold), only the minutes
+    between the two fold edges are looked up: every fold leaves all minute buckets
+    after its edge, and new minute buckets are only made after the edge of their time.
     """
     if state["last"] is None:
         return
     fold_before = state["last"] - MINUTE_SPAN_SECONDS
     minutes, hours = state["min"], state["hr"]
-    for key in [k for k in minutes if int(k) <= fold_before]:
+    if not minutes:
+        return
+    if previous_last is not None:
+        first = (int((previous_last - MINUTE_SPAN_SECONDS) // MINUTE) + 1) * MINUTE
+        span = range(first, int(fold_before // MINUTE) * MINUTE + 1, MINUTE)
+        if len(span) <= len(minutes):
+            keys = [key for key in map(str, span) if key in minutes]
+        else:
+            keys = [k for k in minutes if int(k) <= fold_before]
+    else:
+        keys = [k for k in minutes if int(k) <= fold_before]
+    for key in keys:
         folded = minutes.pop(key)
         into = hours.setdefault(str(_ceil(int(key), HOUR)), [0, 0, 0])
         for field in (POSTS, LATEST, WEIGHT):
@@ -231,7 +245,7 @@ def apply_mentions(state: PaperState, mentions: Iterable[Mention], accounts: Acc
     last = state["last"]
     # Which minute ends are 25 h or more before `last` changes only with its minute.
     if last is not None and (last_before is None or last // MINUTE != last_before // MINUTE):
-        _fold_minutes(state)
+        _fold_minutes(state, last_before)
     return changed
 
 
@@ -243,28 +257,18 @@ def _decrement(counter: dict[str, int], key: str) -> None:
 
 
 def prune(state: PaperState, as_of: datetime) -> None:
-    """Fold minute buckets older than 25 h into hours; drop buckets older than 30 days."""
-    _fold_minutes(state)
-    # The same old ends as `window_counts` uses for the 30-day window.
-    now = as_of.timestamp()
-    for buckets, step in ((state["min"], MINUTE), (state["hr"], HOUR)):
-        for key in [k for k in buckets if _past_retention(int(k), step, now)]:
+    """Drop buckets older than 30 days (the 30-day window's old end, as `window_counts`).
+
+    Minute buckets are folded into hours by `apply_mentions` as the newest post moves.
+    """
+    horizon = _ceil(as_of.timestamp(), HOUR) - RETENTION_SECONDS
+    first = state["first"]
+    # Every bucket ends at or after the oldest post ever seen: nothing to drop before.
+    if first is None or first > horizon:
+        return
+    for buckets in (state["min"], state["hr"]):
+        for key in [k for k in buckets if int(k) <= horizon]:
             del buckets[key]
-
-
-def _past_retention(end: int, width: int, now: float) -> bool:
-    """Whether `prune` as of `now` drops a bucket of `width` seconds ending at `end`:
-    once it is out of the 30-day window (whose old end is a whole hour for every bucket)."""
-    del width  # every bucket alike, as `window_bounds`
-    return end <= _ceil(now, HOUR) - RETENTION_SECONDS
-
-
-def _buckets(state: PaperState) -> Iterable[tuple[int, int, list[float]]]:
-    """(end, width, bucket) of every bucket."""
-    for key, bucket in state["min"].items():
-        yield int(key), MINUTE, bucket
-    for key, bucket in state["hr"].items():
-        yield int(key), HOUR, bucket
 
 
 def _start_step(seconds: float) -> int:
@@ -283,20 +287,31 @@ def window_bounds(window: str, as_of: datetime) -> tuple[int | None, int]:
     return _ceil(as_of.timestamp(), _start_step(seconds)) - int(seconds), end
 
 
-def window_counts(state: PaperState, as_of: datetime) -> tuple[dict[str, int], dict[str, int]]:
+def _rows(state: PaperState) -> list[tuple[int, float, float, float]]:
+    """(end, posts, accounts at their latest post, weight) of every bucket."""
+    rows = [(int(key), b[POSTS], b[LATEST], b[WEIGHT]) for key, b in state["min"].items()]
+    rows += [(int(key), b[POSTS], b[LATEST], b[WEIGHT]) for key, b in state["hr"].items()]
+    return rows
+
+
+def window_counts(
+    state: PaperState, as_of: datetime, rows: list[tuple[int, float, float, float]] | None = None
+) -> tuple[dict[str, int], dict[str, int]]:
     """Posts and distinct accounts per window at `as_of` (see the module docstring)."""
     end_minute = _ceil(as_of.timestamp(), MINUTE)
-    starts = [(w, window_bounds(w, as_of)[0]) for w in WINDOWS if WINDOW_SECONDS[w] is not None]
+    if rows is None:
+        rows = _rows(state)
+    # Buckets after as_of (a replay viewed at an earlier moment) are in no window.
+    rows = [row for row in rows if row[0] <= end_minute]
     posts = dict.fromkeys(WINDOWS, 0)
     accounts = dict.fromkeys(WINDOWS, 0)
-    for end, _, bucket in _buckets(state):
-        if end > end_minute:
-            continue  # after as_of (a replay viewed at an earlier moment)
-        for window, start in starts:
-            assert start is not None
-            if end > start:
-                posts[window] += int(bucket[POSTS])
-                accounts[window] += int(bucket[LATEST])
+    for window in WINDOWS:
+        start = window_bounds(window, as_of)[0]
+        if start is None:
+            continue
+        inside = [row for row in rows if row[0] > start]
+        posts[window] = int(sum([row[1] for row in inside]))
+        accounts[window] = int(sum([row[2] for row in inside]))
     posts["all"] = state["all_posts"]
     accounts["all"] = state["all_accounts"]
     return posts, accounts
@@ -315,23 +330,24 @@ def trend_score(
 
 
 def trend_score_and_rank(
-    state: PaperState, as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
+    state: PaperState,
+    as_of: datetime,
+    half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
+    rows: list[tuple[int, float, float, float]] | None = None,
 ) -> tuple[float, float | None]:
     """`trend_score` and `trend_rank` in one pass over the buckets."""
     now = as_of.timestamp()
     end_minute = _ceil(now, MINUTE)
     half_life = half_life_hours * 3600.0
-    scores: list[float] = []
-    weighted: list[tuple[float, float]] = []
-    for end, width, bucket in _buckets(state):
-        if bucket[WEIGHT] <= 0 or _past_retention(end, width, now):
-            continue
-        weight = bucket[WEIGHT] / WEIGHT_UNITS
-        weighted.append((end / half_life, weight))
-        if end > end_minute:  # a replay viewed before its end: not in the score
-            continue
-        # No growth within the current minute.
-        scores.append(weight if end > now else weight * math.pow(2.0, (end - now) / half_life))
+    horizon = _ceil(now, HOUR) - RETENTION_SECONDS  # as `_past_retention`
+    if rows is None:
+        rows = _rows(state)
+    live = [(row[0], row[3] / WEIGHT_UNITS) for row in rows if row[3] > 0 and row[0] > horizon]
+    weighted = [(end / half_life, weight) for end, weight in live]
+    # No growth within the current minute; a replay viewed before a bucket's end: not
+    # in the score.
+    scores = [weight if end > now else weight * math.pow(2.0, (end - now) / half_life)
+              for end, weight in live if end <= end_minute]  # fmt: skip
     # fsum is exactly rounded: the sums do not depend on the order of the buckets.
     return round(math.fsum(scores), 6), _rank(weighted)
 
@@ -362,11 +378,10 @@ def trend_rank(
     days a paper has no rank, so ranks taken with another half-life do not outlive it.
     """
     half_life = half_life_hours * 3600.0
-    now = as_of.timestamp() if as_of is not None else None
-    return _rank([(end / half_life, bucket[WEIGHT] / WEIGHT_UNITS)
-                  for end, width, bucket in _buckets(state)
-                  if bucket[WEIGHT] > 0
-                  and (now is None or not _past_retention(end, width, now))])  # fmt: skip
+    horizon = None if as_of is None else _ceil(as_of.timestamp(), HOUR) - RETENTION_SECONDS
+    return _rank([(end / half_life, weight / WEIGHT_UNITS)
+                  for end, _, _, weight in _rows(state)
+                  if weight > 0 and (horizon is None or end > horizon)])  # fmt: skip
 
 
 def next_count_change(state: PaperState, as_of: datetime) -> float | None:
@@ -412,8 +427,9 @@ def count_update(
     half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
 ) -> CountUpdate:
     """Every window's numbers and the scores for one paper at `as_of`."""
-    posts, accounts = window_counts(state, as_of)
-    score, rank = trend_score_and_rank(state, as_of, half_life_hours)
+    rows = _rows(state)
+    posts, accounts = window_counts(state, as_of, rows)
+    score, rank = trend_score_and_rank(state, as_of, half_life_hours, rows)
     first, last = state["first"], state["last"]
     return CountUpdate(
         arxiv_id=arxiv_id,

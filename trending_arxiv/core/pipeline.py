@@ -140,6 +140,13 @@ class StagedAccounts(MutableMapping[str, Any]):
             return value
         return self.saved[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # Mapping.get goes through a KeyError for every new key: slow on the hot path.
+        if key in self.changes:
+            value = self.changes[key]
+            return default if value is None else value
+        return self.saved.get(key, default)
+
     def __setitem__(self, key: str, value: Any) -> None:
         self.changes[key] = value
 
