@@ -34,7 +34,7 @@ from producers.checkpoint import AckTracker
 from producers.envelopes import EnvelopeBatcher, OpenEnvelope, partition_of
 from producers.metrics import ProducerMetrics
 from producers.settings import ProducerSettings
-from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_NDJSON
+from trending_arxiv.core.envelope import ENVELOPE_HEADERS
 from trending_arxiv.core.models import to_utc_iso
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ class RawPostWriter:
         for envelope in envelopes:
             if envelope is None:
                 continue
-            headers = [(ENVELOPE_HEADER, ENVELOPE_NDJSON)]
+            headers = ENVELOPE_HEADERS
             headers += _headers(envelope.source, envelope.fetched_at)
             self._submit(
                 _Record(envelope.seqs, envelope.value(), None, headers, envelope.partition)

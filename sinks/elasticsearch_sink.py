@@ -29,6 +29,7 @@ from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
 from sinks.consume_loop import ConsumeLoop, ConsumeOptions
 from sinks.indices import ensure_indices
 from trending_arxiv.core.documents import counts_document, mention_document, metadata_document
+from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.models import CountUpdate, DeadLetter, Mention
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.retry import Stopped, call_until_available
@@ -115,7 +116,9 @@ class ElasticsearchSink:
         for record in records:
             self.stats.by_topic[record.topic] = self.stats.by_topic.get(record.topic, 0) + 1
             try:
-                if record.topic == topics.mentions:
+                if record.topic == topics.mentions and is_envelope(record.headers):
+                    mentions.extend(self._envelope_mentions(record))
+                elif record.topic == topics.mentions:
                     mentions.append(Mention.from_json(record.value))
                 elif record.topic == topics.counts:
                     update = CountUpdate.from_json(record.value)
@@ -151,6 +154,24 @@ class ElasticsearchSink:
                 )
             )
         return operations
+
+    def _envelope_mentions(self, record: ConsumerRecord) -> list[Mention]:
+        """The mentions of an envelope (the worker's); a bad line is dead-lettered alone."""
+        mentions: list[Mention] = []
+        for number, line in enumerate(open_envelope(record.value), start=1):
+            try:
+                mentions.append(Mention.from_json(line))
+            except (ValueError, KeyError, TypeError) as error:
+                self._dead_letter(
+                    "sink",
+                    f"unreadable mention: {error}",
+                    line,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    line=number,
+                )
+        return mentions
 
     def _describe(self, arxiv_ids: list[str], operations: list[tuple[dict, Any]]) -> None:
         """Metadata for papers this process hasn't described yet (never blocks counting)."""

@@ -42,8 +42,7 @@ async def apply_to_ledger(
     metrics.add("ledger.deletes", result.deletes)
     metrics.add("ledger.mentions", len(result.mentions))
     for mention in result.mentions:
-        await worker.send(topics.mentions, mention.arxiv_id.encode(), mention.to_json_bytes())
-        await batcher.add(mention)
+        await batcher.add(mention)  # for the counting agent and the sink, in envelopes
     for key, rerouted in result.reroutes:
         await worker.send(topics.routed_posts, key.encode(), orjson.dumps(rerouted))
 

@@ -7,14 +7,18 @@ import json
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 
 from sinks.elasticsearch_sink import ElasticsearchSink
 from sinks.indices import ensure_indices
+from trending_arxiv.core.envelope import ENVELOPE_HEADERS, seal
+from trending_arxiv.core.models import Mention
 from trending_arxiv.retry import Stopped
 from trending_arxiv.settings import SinkSettings
 
@@ -71,6 +75,49 @@ def test_operations_are_written_and_a_rejected_one_is_dead_lettered(
     assert letter["stage"] == "sink"
     assert letter["reason"].startswith("Elasticsearch rejected index (400)")
     assert json.loads(letter["raw"])["doc"] == bad
+
+
+def test_a_mention_envelope_is_indexed_and_its_bad_line_dead_lettered_alone(
+    stack_endpoints: tuple[str, str], namespace: str
+) -> None:
+    """The worker sends the sink's mentions in envelopes: each good line becomes an
+    operation, a bad one a dead letter naming its line, and single records still work."""
+    settings = _settings(stack_endpoints, namespace)
+    es = Elasticsearch(settings.elasticsearch_url)
+    sink = ElasticsearchSink(settings, es=es, metadata_lookup=lambda ids: {})
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    first, second, third = (
+        Mention(f"p{n}", "2401.00001", moment, "x", "post", op=op)
+        for n, op in ((1, "add"), (2, "add"), (3, "remove"))
+    )
+    topic = settings.topics.mentions
+
+    def record(offset: int, value: bytes, headers: list[tuple[str, bytes]]) -> ConsumerRecord:
+        return ConsumerRecord(topic, 0, None, offset, 0, 0, None, value, headers, None,
+                              -1, len(value), -1)  # fmt: skip
+
+    envelope = seal([first.to_json_bytes(), b'{"not": "a mention"}', second.to_json_bytes()])
+    operations = sink.build_operations(
+        [record(0, envelope, ENVELOPE_HEADERS), record(1, third.to_json_bytes(), [])]
+    )
+
+    assert [next(iter(action.values()))["_id"] for action, _ in operations] == [
+        first.document_id, second.document_id, third.document_id
+    ]  # fmt: skip
+    assert [next(iter(action)) for action, _ in operations] == ["index", "index", "delete"]
+    assert sink.stats.dead_letters == 1
+    consumer = KafkaConsumer(
+        settings.topics.dead_letter,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=20_000,
+    )
+    try:
+        letter = json.loads(next(iter(consumer)).value)
+    finally:
+        consumer.close()
+    assert (letter["stage"], letter["line"], letter["offset"]) == ("sink", 2, 0)
+    assert letter["reason"].startswith("unreadable mention")
 
 
 def test_a_stop_is_heard_while_elasticsearch_is_down(

@@ -20,6 +20,8 @@ ENVELOPE_NDJSON = b"ndjson"
 #: Well under Kafka's default 1 MB record limit (a single larger post goes alone).
 MAX_ENVELOPE_BYTES = 256 * 1024
 MAX_ENVELOPE_POSTS = 100
+#: The headers of an envelope record, as the Kafka clients take them.
+ENVELOPE_HEADERS = [(ENVELOPE_HEADER, ENVELOPE_NDJSON)]
 
 Headers = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
 
