@@ -8,6 +8,7 @@ import faust
 from kafka.errors import KafkaError
 
 from streams.agents import Metrics, register_agents
+from streams.partitioner import CachedPartitioner
 from streams.tables import TABLE_NAMES, declare_tables
 from streams.topics import declare_topics
 from streams.watchdog import register_watchdog
@@ -46,6 +47,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
         producer_compression_type="zstd",
         producer_linger=0.02,
         producer_max_batch_size=1_048_576,
+        producer_partitioner=CachedPartitioner(),
         stream_wait_empty=False,
         consumer_auto_offset_reset="earliest",
         logging_config=None,

@@ -7,12 +7,10 @@ from typing import Any
 
 import orjson
 from faust.types import ProducerT, TableT
-from kafka.partitioner.default import murmur2
 
+from streams.partitioner import key_partition
 
-def key_partition(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) gives a record keyed `key`."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+__all__ = ["DirectTable", "key_partition"]
 
 
 class DirectTable(MutableMapping[str, Any]):
@@ -28,13 +26,30 @@ class DirectTable(MutableMapping[str, Any]):
     """
 
     def __init__(self, table: TableT, producer: ProducerT) -> None:
-        self.store = table.data
+        store = table.data
+        # The memory store keeps its items in a plain dict (cleared in place, never
+        # replaced): reading it directly skips the Mapping methods' per-call overhead.
+        inner = getattr(store, "data", None)
+        self.store: MutableMapping[str, Any] = inner if isinstance(inner, dict) else store
         self.topic = table.changelog_topic.get_topic_name()
         self.producer = producer
         self.changed: set[str] = set()
 
     def __getitem__(self, key: str) -> Any:
         return self.store[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        # Mapping.get goes through a KeyError for every missing key: slow on the hot path.
+        return self.store.get(key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key not in self.store:
+            return self.store.pop(key, *default)  # the default, or KeyError
+        self.changed.add(key)
+        return self.store.pop(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.store
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.store[key] = value
