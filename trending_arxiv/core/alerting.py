@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from trending_arxiv.core import counting
+from trending_arxiv.core.alert_bounds import HourBounds, worth_a_snapshot
 from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 
@@ -114,12 +115,17 @@ def count_and_alert(
     pending: list[Mention] = []
     step: tuple[float, float] | None = None
     moment: datetime | None = None
+    ordered = sorted(mentions, key=lambda m: m.created_at)
+    # Taken at the first step that needs it, for calls with many steps.
+    bounds: list[HourBounds | None] = [None] if worth_a_snapshot(len(ordered)) else []
 
     def evaluate_step() -> None:
         assert moment is not None
         counting.apply_mentions(state, pending, accounts)
+        if bounds and bounds[0] is not None:
+            bounds[0].note_applied(pending)
         pending.clear()
-        if not _could_fire(state, moment, rules, fired, arxiv_id):
+        if not _could_fire(state, moment, rules, fired, arxiv_id, bounds):
             return
         update = counting.count_update(arxiv_id, state, moment, half_life_hours)
         for alert in evaluate(update, rules):
@@ -128,7 +134,7 @@ def count_and_alert(
                 alerts.append(alert)
 
     # A stable sort: mentions of one moment keep their order (an add before its removal).
-    for mention in sorted(mentions, key=lambda m: m.created_at):
+    for mention in ordered:
         next_step = _step(mention.created_at)
         if pending and next_step != step:
             evaluate_step()
@@ -148,9 +154,13 @@ def _could_fire(
     rules: AlertRules,
     fired: dict[str, float],
     arxiv_id: str,
+    bounds: list[HourBounds | None] | None = None,
 ) -> bool:
     """A cheap bound before the full count (which walks every bucket): False only when no
     rule can fire a new alert at `moment`.
+
+    `bounds`: a one-element list for the call's `HourBounds` (taken here at first use),
+    which rule most steps out in a few bisections; an empty list or None: none.
 
     Both ids of the moment's hour already fired: nothing new. Else the hour's posts and
     accounts, exactly as `window_counts` takes them: the minute buckets of the hour (60
@@ -166,6 +176,10 @@ def _could_fire(
         return False
     minutes, hours = state["min"], state["hr"]
     end = int(-(-moment.timestamp() // counting.MINUTE)) * counting.MINUTE
+    if bounds:
+        snapshot = bounds[0] = bounds[0] or HourBounds(state)
+        if snapshot.rule_out(state, end, rules, accounts_open, velocity_open):
+            return False
     start = end - counting.HOUR
     # The one hour bucket whose end (a multiple of an hour) is in (start, end].
     in_hour = _found(hours, [end - end % counting.HOUR])
