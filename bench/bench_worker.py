@@ -474,7 +474,8 @@ def compare(
     """Same run, `repeats` times each, on pre-filled topics, start-up excluded:
     bare consumers and a bare Faust agent (log level info, and warning as the old bench
     ran it) reading one post per record; the worker on one post per record; the worker
-    on envelopes. Ratios are taken between medians of this run."""
+    on envelopes (raw batches of ~as many posts as one post per record gives, and the
+    worker's own default raw batch size). Ratios are taken between medians of this run."""
     env = {"TRENDING_TOPIC_PARTITIONS": str(partitions), **env}
     runs: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     namespaces: list[str] = []
@@ -507,15 +508,17 @@ def compare(
                 f"{k} {v[-1]['posts_per_second']:.0f}/s" for k, v in runs.items()
             ))  # fmt: skip
         for repeat in range(repeats):
-            for kind in ("single", "envelopes"):
+            for kind in ("single", "envelopes", "envelopes_default_batches"):
+                enveloped = kind.startswith("envelopes")
                 namespace = single if (kind == "single" and repeat == 0) else fresh(kind)
                 if kind == "single" and repeat > 0:
                     preload(path, namespace, partitions)
-                elif kind == "envelopes":
+                elif enveloped:
                     packed = preload_envelopes(path, namespace, partitions)
                     print(f"  pre-loaded {packed['posts']} posts in {packed['records']} envelopes")
-                records = packed["records"] if kind == "envelopes" else n
+                records = packed["records"] if enveloped else n
                 kind_env = env
+                # "envelopes_default_batches": the worker's own raw batch size (records).
                 if kind == "envelopes":
                     # Batches are counted in records: keep ~as many posts per batch.
                     posts_per_batch = int(env.get("TRENDING_BATCH_SIZE", "500"))
@@ -547,6 +550,10 @@ def compare(
         f"{name}_vs_bare_faust_agent": round(stats["median"] / faust, 3)
         for name, stats in summary.items()
     }
+    single_median = summary["worker_single"]["median"]
+    for name in ("worker_envelopes", "worker_envelopes_default_batches"):
+        if single_median:
+            ratios[f"{name}_vs_worker_single"] = round(summary[name]["median"] / single_median, 3)
     return {"posts": n, "partitions": partitions, "repeats": repeats, "summary": summary,
             "cpu_us_per_post": cpu_us, "ratios": ratios, "runs": runs}  # fmt: skip
 

@@ -212,8 +212,10 @@ class WorkerSettings(CommonSettings):
     # have `topic_partitions` partitions; the worker turns it off when it does not.
     ledger_in_place: bool = True
     batch_size: int = Field(default=500, ge=1)
-    # Records per batch of the raw-posts agent, if not `batch_size`: an envelope record
-    # (trending_arxiv.core.envelope) carries ~100 posts, so ~5 of them make a batch.
+    # Records per batch of the raw-posts agent, if not `batch_size`. An envelope record
+    # (trending_arxiv.core.envelope) carries ~100 posts, so with a backlog a batch holds
+    # up to ~50k posts: each paper is counted once per batch, so big batches cost least
+    # a post (bench_worker --compare); live, a batch closes after batch_timeout_seconds.
     raw_batch_size: int | None = Field(default=None, ge=1)
     batch_timeout_seconds: float = Field(default=0.1, gt=0)
     # Table writes queue in Faust's producer buffer; past this size the consumer stops
