@@ -297,6 +297,35 @@ def faust_baseline_rate(
     return dict(json.loads(found[-1].strip()))
 
 
+def run_envelopes(
+    n: int, seed: int, partitions: int, env: dict[str, str], timeout: float, workers: int = 1
+) -> dict[str, Any]:
+    """The worker alone on `n` posts pre-filled as envelopes, with its own batch sizes
+    (the baselines, one post per record, are `--compare`'s)."""
+    namespace = common.fresh_namespace("worker-envelopes")
+    print(f"bench_worker: namespace {namespace}, {n} posts in envelopes, {partitions} partitions")
+    path = cached_corpus(n, seed)
+    env = {"TRENDING_TOPIC_PARTITIONS": str(partitions), **env}
+    ensure_topics(
+        CommonSettings(
+            kafka_bootstrap_servers=common.KAFKA, namespace=namespace, topic_partitions=partitions
+        )
+    )
+    try:
+        packed = preload_envelopes(path, namespace, partitions)
+        print(f"  pre-loaded {packed['posts']} posts in {packed['records']} envelopes")
+        worker = measure_worker(
+            namespace, n, env, timeout, None, workers, raw_records=packed["records"]
+        )
+        worker.pop("lag_curve", None)
+        cpu = _cpu_us_per_post(worker)
+        print(f"  worker: {worker['posts_per_second']:.0f}/s, {cpu} µs CPU a post")
+    finally:
+        common.delete_namespace(namespace, es=False)
+    return {"namespace": namespace, "corpus": str(path), "envelopes": packed["records"],
+            "worker": worker, "cpu_us_per_post": _cpu_us_per_post(worker)}  # fmt: skip
+
+
 def run(
     n: int,
     seed: int,
@@ -615,6 +644,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Same-run comparison: baselines and the worker on single posts and on envelopes.",
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--envelopes",
+        action="store_true",
+        help="The worker alone on the corpus pre-filled as envelopes, default batch sizes.",
+    )
     parser.add_argument("--corpus", type=pathlib.Path, help="Use this JSON-lines file.")
     args = parser.parse_args(argv)
     common.exit_on_sigterm()
@@ -634,6 +668,14 @@ def main(argv: list[str] | None = None) -> int:
             compared,
         )  # fmt: skip
         print(f"saved {saved}")
+        return 0
+    if args.envelopes:
+        result = run_envelopes(
+            args.posts, args.seed, args.partitions, env, args.timeout, args.workers
+        )
+        params = {"posts": args.posts, "seed": args.seed, "partitions": args.partitions,
+                  "workers": args.workers, "env": env, "envelopes": True}  # fmt: skip
+        print(f"saved {common.save_result(args.name, params, result)}")
         return 0
     result = run(
         args.posts, args.seed, args.partitions, env, args.profile, args.timeout, args.workers
