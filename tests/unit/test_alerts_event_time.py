@@ -155,7 +155,17 @@ def test_the_cheap_precheck_never_hides_an_alert(
                 found += [a.alert_id for a in alerts]
         return found
 
+    full_counts = []
+    real_count = counting.count_update
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        full_counts.append(args[0])
+        return real_count(*args, **kwargs)
+
+    monkeypatch.setattr(counting, "count_update", counted)
     with_precheck = run()
+    # The precheck decides exactly: a step is fully counted only when it fires an alert.
+    assert 0 < len(full_counts) <= len(with_precheck)
     monkeypatch.setattr(alerting, "_could_fire", lambda *args: True)
     assert with_precheck == run()
     assert len(with_precheck) > 10

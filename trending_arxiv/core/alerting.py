@@ -156,17 +156,17 @@ def _could_fire(
     arxiv_id: str,
     bounds: list[HourBounds | None] | None = None,
 ) -> bool:
-    """A cheap bound before the full count (which walks every bucket): False only when no
-    rule can fire a new alert at `moment`.
+    """Whether a rule fires a new alert at `moment`, decided without the full count
+    (which walks every bucket): the count is then taken only for the alert's numbers.
 
     `bounds`: a one-element list for the call's `HourBounds` (taken here at first use),
     which rule most steps out in a few bisections; an empty list or None: none.
 
     Both ids of the moment's hour already fired: nothing new. Else the hour's posts and
     accounts, exactly as `window_counts` takes them: the minute buckets of the hour (60
-    lookups) and the one hour bucket whose end falls in it. Velocity is at most the
-    hour's posts over a day's earlier posts, which are summed only until they rule it
-    out (hour buckets first, then minutes from the newest back)."""
+    lookups) and the one hour bucket whose end falls in it. For velocity the day's earlier
+    posts are summed (hour buckets first, then minutes from the newest back) until they
+    rule it out, or to the end, where the rule is taken on the exact numbers."""
     if state["all_posts"] < min(rules.min_accounts_1h, rules.velocity_min_posts_1h):
         return False
     hour = moment.strftime("%Y-%m-%dT%H")  # as `alert_id`
@@ -203,13 +203,19 @@ def _could_fire(
     if 4 * len(minutes) < (start - oldest) // counting.MINUTE:
         # Sparse: one pass over the buckets is cheaper than a lookup per minute.
         earlier += sum([b[counting.POSTS] for k, b in minutes.items() if oldest < int(k) <= start])
-        return earlier <= enough
+        return _velocity_fires(posts_1h, earlier, rules)
     for chunk_end in range(start, oldest, -_VELOCITY_CHUNK):  # newest first, until enough
         chunk = range(chunk_end, max(chunk_end - _VELOCITY_CHUNK, oldest), -counting.MINUTE)
         earlier += sum([b[counting.POSTS] for b in _found(minutes, chunk)])
         if earlier > enough:
             return False
-    return True
+    return _velocity_fires(posts_1h, earlier, rules)  # the whole day walked: exact
+
+
+def _velocity_fires(posts_1h: float, earlier: float, rules: AlertRules) -> bool:
+    """The velocity rule on the exact hour and the exact 23 hours before it."""
+    posts = {"1h": int(posts_1h), "24h": int(posts_1h + earlier)}
+    return counting.velocity(posts) >= rules.velocity_ratio
 
 
 # The earlier day's minutes are looked up this many seconds at a time.
