@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import faust
@@ -71,6 +72,7 @@ def run_worker(settings: WorkerSettings) -> None:
 
         mode.loop.use(settings.worker_event_loop)
     logging.getLogger("faust").setLevel(settings.log_level)
+    gc.set_threshold(settings.worker_gc_threshold, 20, 100)
     # Kafka may still be starting (or down): wait for it rather than exit.
     call_until_available(
         lambda: ensure_topics(settings, compacted=changelog_topics(settings)),
