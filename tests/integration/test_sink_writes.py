@@ -32,6 +32,21 @@ def _settings(stack_endpoints: tuple[str, str], namespace: str) -> SinkSettings:
     )
 
 
+def _first_dead_letter(settings: SinkSettings) -> dict[str, Any]:
+    """The first record of the namespace's dead-letter topic."""
+    consumer = KafkaConsumer(
+        settings.topics.dead_letter,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=20_000,
+    )
+    try:
+        letter: dict[str, Any] = json.loads(next(iter(consumer)).value)
+    finally:
+        consumer.close()
+    return letter
+
+
 def test_operations_are_written_and_a_rejected_one_is_dead_lettered(
     stack_endpoints: tuple[str, str], namespace: str
 ) -> None:
@@ -62,16 +77,7 @@ def test_operations_are_written_and_a_rejected_one_is_dead_lettered(
     assert es.exists(index=mentions, id="1|2401.00001")
     assert not es.exists(index=mentions, id="2|2401.00002")
 
-    consumer = KafkaConsumer(
-        settings.topics.dead_letter,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=20_000,
-    )
-    try:
-        letter = json.loads(next(iter(consumer)).value)
-    finally:
-        consumer.close()
+    letter = _first_dead_letter(settings)
     assert letter["stage"] == "sink"
     assert letter["reason"].startswith("Elasticsearch rejected index (400)")
     assert json.loads(letter["raw"])["doc"] == bad
@@ -106,16 +112,7 @@ def test_a_mention_envelope_is_indexed_and_its_bad_line_dead_lettered_alone(
     ]  # fmt: skip
     assert [next(iter(action)) for action, _ in operations] == ["index", "index", "delete"]
     assert sink.stats.dead_letters == 1
-    consumer = KafkaConsumer(
-        settings.topics.dead_letter,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=20_000,
-    )
-    try:
-        letter = json.loads(next(iter(consumer)).value)
-    finally:
-        consumer.close()
+    letter = _first_dead_letter(settings)
     assert (letter["stage"], letter["line"], letter["offset"]) == ("sink", 2, 0)
     assert letter["reason"].startswith("unreadable mention")
 
