@@ -107,7 +107,7 @@ class ElasticsearchSink:
 
     # -- pure-ish batch building -------------------------------------------------------
     def build_operations(self, records: Iterable[ConsumerRecord]) -> list[tuple[dict, Any]]:
-        """Bulk operations (action, body) for a batch; the newest count per paper wins."""
+        """Bulk operations (action, body) for a batch; the last count per paper wins."""
         topics = self.settings.topics
         indices = self.settings.indices
         operations: list[tuple[dict, Any]] = []
@@ -121,10 +121,12 @@ class ElasticsearchSink:
                 elif record.topic == topics.mentions:
                     mentions.append(Mention.from_json(record.value))
                 elif record.topic == topics.counts:
+                    # The last in the partition's order wins, as across batches: it is
+                    # the owner's latest state. (Not the newest `as_of`: two workers'
+                    # stream times differ, so after a rebalance the previous owner's last
+                    # update, with fewer posts, can carry the later `as_of`.)
                     update = CountUpdate.from_json(record.value)
-                    previous = latest_counts.get(update.arxiv_id)
-                    if previous is None or update.as_of >= previous.as_of:
-                        latest_counts[update.arxiv_id] = update
+                    latest_counts[update.arxiv_id] = update
             except (ValueError, KeyError, TypeError) as error:
                 self._dead_letter(
                     "sink",

@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from sinks.elasticsearch_sink import ElasticsearchSink
 from sinks.indices import ensure_indices
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS, seal
-from trending_arxiv.core.models import Mention
+from trending_arxiv.core.models import CountUpdate, Mention
 from trending_arxiv.retry import Stopped
 from trending_arxiv.settings import SinkSettings
 
@@ -115,6 +115,36 @@ def test_a_mention_envelope_is_indexed_and_its_bad_line_dead_lettered_alone(
     letter = _first_dead_letter(settings)
     assert (letter["stage"], letter["line"], letter["offset"]) == ("sink", 2, 0)
     assert letter["reason"].startswith("unreadable mention")
+
+
+def test_the_last_count_update_of_a_paper_in_a_batch_wins(
+    stack_endpoints: tuple[str, str], namespace: str
+) -> None:
+    """Two workers' stream times differ: after a rebalance the previous owner's last
+    update (fewer posts) can carry a later `as_of` than the new owner's. The partition's
+    order decides, as it does across batches."""
+    settings = _settings(stack_endpoints, namespace)
+    sink = ElasticsearchSink(
+        settings, es=Elasticsearch(settings.elasticsearch_url), metadata_lookup=lambda ids: {}
+    )
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def update(posts: int, minutes: int) -> bytes:
+        counts = {"1h": 0, "24h": posts, "7d": posts, "30d": posts, "all": posts}
+        return CountUpdate(
+            arxiv_id="2401.00001", as_of=moment + timedelta(minutes=minutes),
+            posts=counts, accounts=counts, trend_score=1.0, trend_rank=1.0, velocity=0.0,
+            first_seen=moment, last_seen=moment,
+        ).to_json_bytes()  # fmt: skip
+
+    topic = settings.topics.counts
+    records = [
+        ConsumerRecord(topic, 0, None, offset, 0, 0, None, value, [], None, -1, len(value), -1)
+        for offset, value in enumerate([update(123, 10), update(142, 5)])
+    ]
+    operations = sink.build_operations(records)
+    counted = [body["doc"]["posts"]["all"] for _, body in operations if "posts" in body["doc"]]
+    assert counted == [142]
 
 
 def test_a_stop_is_heard_while_elasticsearch_is_down(
