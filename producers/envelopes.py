@@ -13,14 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kafka.partitioner.default import murmur2
-
 from trending_arxiv.core.envelope import MAX_ENVELOPE_BYTES, MAX_ENVELOPE_POSTS, seal
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives `key` (murmur2, positive, modulo)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(slots=True)

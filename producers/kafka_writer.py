@@ -31,11 +31,12 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
 from producers.checkpoint import AckTracker
-from producers.envelopes import EnvelopeBatcher, OpenEnvelope, partition_of
+from producers.envelopes import EnvelopeBatcher, OpenEnvelope
 from producers.metrics import ProducerMetrics
 from producers.settings import ProducerSettings
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS
 from trending_arxiv.core.models import to_utc_iso
+from trending_arxiv.kafka import partition_of
 
 log = logging.getLogger(__name__)
 

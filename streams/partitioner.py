@@ -1,27 +1,17 @@
-"""Kafka's default partitioning (murmur2 of the key), with the hashes remembered.
-
-The pure-Python murmur2 of the Kafka clients costs a few µs a key, paid for every
-record the worker sends and every key it places itself. Most keys repeat (arXiv IDs,
-join keys of reposts), so their hashes are kept in a bounded cache.
-"""
+"""The worker's partitioning: Kafka's default (murmur2 of the key, hashes remembered in
+`trending_arxiv.kafka.key_hash`) for the keys it places and for its producer's sends."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from functools import lru_cache
 
-from kafka.partitioner.default import murmur2
-
-
-@lru_cache(maxsize=1 << 17)
-def _key_hash(key: bytes) -> int:
-    return murmur2(key) & 0x7FFFFFFF
+from trending_arxiv.kafka import key_hash, partition_of
 
 
 def key_partition(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives a record keyed `key`."""
-    return _key_hash(key.encode()) % partitions
+    return partition_of(key.encode(), partitions)
 
 
 class CachedPartitioner:
@@ -32,4 +22,4 @@ class CachedPartitioner:
     ) -> int:
         if key is None:
             return random.choice(available or all_partitions)
-        return all_partitions[_key_hash(key) % len(all_partitions)]
+        return all_partitions[key_hash(key) % len(all_partitions)]

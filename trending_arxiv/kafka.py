@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import MemberToRemove, NewTopic
@@ -19,8 +20,22 @@ from kafka.errors import (
     TopicAlreadyExistsError,
     UnknownMemberIdError,
 )
+from kafka.partitioner.default import murmur2
 
 from trending_arxiv.settings import CommonSettings
+
+
+@lru_cache(maxsize=1 << 17)
+def key_hash(key: bytes) -> int:
+    """Kafka's default partitioner hash of a key (murmur2, positive). Remembered: the
+    pure-Python murmur2 costs a few µs, and most keys the worker places repeat."""
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a record keyed `key`."""
+    return key_hash(key) % partitions
+
 
 log = logging.getLogger(__name__)
 # Consumers that only read metadata and offsets belong to no group, so they commit nothing:

@@ -9,9 +9,9 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
-from producers.envelopes import partition_of
 from producers.keys import key_of
 from trending_arxiv.core.envelope import is_envelope, open_envelope
+from trending_arxiv.kafka import partition_of
 from trending_arxiv.settings import CommonSettings
 
 

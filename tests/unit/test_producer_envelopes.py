@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from producers.checkpoint import AckTracker
-from producers.envelopes import EnvelopeBatcher, partition_of
+from producers.envelopes import EnvelopeBatcher
 from trending_arxiv.core.envelope import open_envelope
+from trending_arxiv.kafka import partition_of
 
 T0 = datetime(2026, 12, 5, tzinfo=UTC)
 
