@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,9 @@ from trending_arxiv.core.ledger import (
     holder_key,
     join_key,
     needs_join,
+    pack_entry,
     routed_post,
+    unpack_entry,
 )
 from trending_arxiv.core.posts import NormalizedPost
 
@@ -230,6 +233,47 @@ def test_entries_of_older_versions_are_aged_by_their_post_time() -> None:
                                           "t": "2026-01-01T00:00:00Z"}}, 60.0)  # fmt: skip
     assert ledger.forget_before(T0 - timedelta(hours=1)) == {}
     assert ledger.forget_before(T0 + timedelta(hours=1)) == {POST_PREFIX + "x": "x"}
+
+
+def test_stored_entries_are_compact_strings_that_unpack_to_what_was_stored() -> None:
+    h = Harness()
+    h.send(post("did:plc:a/post/1", ("2401.00001", "2401.00002"), source="bluesky"))
+    h.send(post("gone", kind="delete"))
+    stored = h.store[POST_PREFIX + "did:plc:a/post/1"]
+    assert isinstance(stored, str) and "text of" not in stored
+    # The id (with its own colons) comes back from the key; the rest from the string.
+    assert unpack_entry(POST_PREFIX + "did:plc:a/post/1", stored) == {
+        "id": "did:plc:a/post/1", "ids": ["2401.00001", "2401.00002"], "src": "bluesky",
+        "kind": "post", "aid": "alice", "ah": "alice", "t": "2026-01-01T00:00:00Z",
+        "ref": None, "at": T0.timestamp(),
+    }  # fmt: skip
+    tombstone = unpack_entry(TOMBSTONE_PREFIX + "gone", h.store[TOMBSTONE_PREFIX + "gone"])
+    assert tombstone is not None and tombstone["id"] == "gone" and tombstone["ids"] is None
+    # A quarter or less of the dict it replaced (which Faust's store kept as such).
+    entry = unpack_entry(POST_PREFIX + "did:plc:a/post/1", stored)
+    assert entry is not None and pack_entry(entry) == stored
+    assert sys.getsizeof(stored) * 3 < _deep_size(entry)
+
+
+def _deep_size(value: Any) -> int:
+    if isinstance(value, dict):
+        return sys.getsizeof(value) + sum(_deep_size(k) + _deep_size(v) for k, v in value.items())
+    if isinstance(value, list):
+        return sys.getsizeof(value) + sum(_deep_size(v) for v in value)
+    return sys.getsizeof(value)
+
+
+def test_entries_stored_as_dicts_by_older_versions_still_dedupe_and_withdraw() -> None:
+    h = Harness()
+    h.store[POST_PREFIX + "p"] = {"id": "p", "ids": ["2401.00001"], "src": "bluesky",
+                                  "kind": "post", "aid": "alice", "ah": "alice",
+                                  "t": "2026-01-01T00:00:00Z", "ref": None, "at": 0.0}  # fmt: skip
+    h.live["2401.00001"] = {"p"}
+    h.send(post("p", ("2401.00001",)))
+    assert h.duplicates == 1
+    h.send(post("p", kind="delete"))
+    assert h.live["2401.00001"] == set()
+    assert isinstance(h.store[TOMBSTONE_PREFIX + "p"], str)
 
 
 def test_holder_key_of_every_prefix() -> None:
