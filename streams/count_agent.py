@@ -11,6 +11,7 @@ import orjson
 
 from streams.context import WorkerContext
 from streams.direct_table import key_partition
+from trending_arxiv.core.counting import pack_account_entry
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at, new_alerts
 
@@ -105,5 +106,5 @@ async def count_batch(
         if entry is None:
             del worker.paper_accounts[key]
         else:
-            worker.paper_accounts[key] = entry
+            worker.paper_accounts[key] = pack_account_entry(entry)
     await worker.paper_accounts.flush(lambda key: paper_partition(key.split(" ", 1)[0]))

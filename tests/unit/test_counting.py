@@ -14,6 +14,7 @@ from trending_arxiv.core import counting
 from trending_arxiv.core.alerting import AlertRules, evaluate
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.models import WINDOW_SECONDS, CountUpdate, Mention
+from trending_arxiv.core.pipeline import StagedAccounts
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -71,6 +72,26 @@ def test_add_is_idempotent_and_remove_is_remembered() -> None:
     assert not counting.apply_mentions(state, [mention("1", 1)], accounts)  # a redelivered add
     posts, accounts = counting.window_counts(state, NOW)
     assert posts["all"] == 0 and accounts["all"] == 0
+
+
+def test_account_entries_saved_packed_count_as_unpacked_ones() -> None:
+    """The worker keeps account entries as JSON text; reading one gives a copy, so a
+    batch's changes reach the saved store only when it saves them."""
+    history = [mention("1", 3), mention("2", 2, author="b"), mention("3", 1),
+               mention("1", 3, op="remove"), mention("4", 0.5)]  # fmt: skip
+    plain_state, plain = counting.new_paper_state(), cast(dict[str, Any], {})
+    packed_state, packed = counting.new_paper_state(), cast(dict[str, Any], {})
+    for one in history:
+        counting.apply_mentions(plain_state, [one], plain)
+        staged, saved_before = StagedAccounts(packed), dict(packed)
+        counting.apply_mentions(packed_state, [one], staged)
+        assert packed == saved_before  # nothing written through before the save
+        packed.update({k: counting.pack_account_entry(v) for k, v in staged.changes.items()})
+    assert packed_state == plain_state
+    assert all(isinstance(v, str) for v in packed.values())
+    assert {k: counting.unpack_account_entry(v) for k, v in packed.items()} == plain
+    entry = plain[counting.account_key("2402.00001", "x:a")]
+    assert len(counting.pack_account_entry(entry)) < 160
 
 
 def test_prune_keeps_all_time_counts() -> None:

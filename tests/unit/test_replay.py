@@ -67,6 +67,12 @@ def saved(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def packed(changes: dict[str, Any]) -> dict[str, Any]:
+    """Account entries as the worker stores them (None: deleted)."""
+    return {key: None if entry is None else counting.pack_account_entry(entry)
+            for key, entry in changes.items()}  # fmt: skip
+
+
 def drive(
     mentions: list[Mention],
     partitions: int,
@@ -127,14 +133,14 @@ def drive(
         if rng.random() < crash_rate:
             crash()  # between the two writes: summaries durable, account entries lost
             continue
-        accounts.update(staged.changes)
-        for key, entry in staged.changes.items():
+        accounts.update(packed(staged.changes))
+        for key, entry in packed(staged.changes).items():
             if rng.random() < 0.5 or rng.random() > crash_rate:
-                durable_accounts[key] = saved(entry)
+                durable_accounts[key] = entry
         if rng.random() < crash_rate:
             crash()  # some account entries durable, offsets not committed
             continue
-        durable_accounts.update(saved(staged.changes))
+        durable_accounts.update(packed(staged.changes))
         if rng.random() < 0.5:  # Faust commits now and then
             committed = list(position)
     return papers, crashes

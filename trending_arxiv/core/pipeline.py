@@ -17,7 +17,7 @@ from typing import Any
 
 from trending_arxiv.core import counting
 from trending_arxiv.core.alerting import AlertRules, count_and_alert, evaluate
-from trending_arxiv.core.counting import PaperState
+from trending_arxiv.core.counting import PaperState, unpack_account_entry
 from trending_arxiv.core.ledger import join_key, needs_join, routed_post
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 from trending_arxiv.core.posts import NormalizedPost, parse_line
@@ -126,7 +126,10 @@ def applied_through(state: PaperState | None, partition: int) -> int:
 
 class StagedAccounts(MutableMapping[str, Any]):
     """Account entries read through to `saved`, written aside (`changes`) to be saved
-    only once the paper summaries of the same batch are durable (`count_paper_at`)."""
+    only once the paper summaries of the same batch are durable (`count_paper_at`).
+
+    `saved` may hold them packed (`counting.pack_account_entry`, as the worker does):
+    each read unpacks a fresh copy, so changes stay aside until they are saved."""
 
     def __init__(self, saved: MutableMapping[str, Any]) -> None:
         self.saved = saved
@@ -138,14 +141,15 @@ class StagedAccounts(MutableMapping[str, Any]):
             if value is None:
                 raise KeyError(key)
             return value
-        return self.saved[key]
+        return unpack_account_entry(self.saved[key])
 
     def get(self, key: str, default: Any = None) -> Any:
         # Mapping.get goes through a KeyError for every new key: slow on the hot path.
         if key in self.changes:
             value = self.changes[key]
             return default if value is None else value
-        return self.saved.get(key, default)
+        stored = self.saved.get(key)
+        return default if stored is None else unpack_account_entry(stored)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.changes[key] = value
