@@ -310,13 +310,15 @@ def server_pids() -> dict[str, int]:
 
 @dataclass
 class MemorySampler:
-    """Samples VmRSS of named processes every `interval` s in a thread; keeps peak and mean."""
+    """Samples VmRSS of named processes every `interval` s in a thread; keeps peak, mean
+    and the last sample (a peak well above it is transient, not held state)."""
 
     interval: float = 0.5
     pids: dict[str, int] = field(default_factory=dict)
     peak: dict[str, float] = field(default_factory=dict)
     total: dict[str, float] = field(default_factory=dict)
     samples: dict[str, int] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -341,6 +343,7 @@ class MemorySampler:
                 self.peak[name] = max(self.peak.get(name, 0.0), value)
                 self.total[name] = self.total.get(name, 0.0) + value
                 self.samples[name] = self.samples.get(name, 0) + 1
+                self.last[name] = value
 
     def stop(self) -> dict[str, dict[str, float]]:
         self._stop.set()
@@ -350,6 +353,7 @@ class MemorySampler:
             name: {
                 "peak_rss_mb": round(self.peak[name], 1),
                 "mean_rss_mb": round(self.total[name] / self.samples[name], 1),
+                "last_rss_mb": round(self.last[name], 1),
                 "samples": self.samples[name],
             }
             for name in self.peak
