@@ -14,8 +14,8 @@ import orjson
 from faust.types import EventT
 
 from streams.context import MentionBatcher, WorkerContext
-from streams.direct_table import key_partition
 from streams.ledger_agent import apply_to_ledger
+from streams.partitioner import post_key_partition
 from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.models import DeadLetter
 from trending_arxiv.core.pipeline import parse_and_route
@@ -45,7 +45,10 @@ async def parse_post(
     metrics.add("parse.posts", parsed.posts)
     metrics.add("parse.without_papers", parsed.without_papers)
     for key, record in parsed.routed:
-        if settings.ledger_in_place and key_partition(key, settings.topic_partitions) == partition:
+        if (
+            settings.ledger_in_place
+            and post_key_partition(key, settings.topic_partitions) == partition
+        ):
             # Already on the partition the ledger keeps this key in (the producers key
             # raw posts by post id): skip the routing hop.
             metrics.add("parse.ledger_in_place")

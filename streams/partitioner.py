@@ -6,12 +6,17 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from trending_arxiv.kafka import key_hash, partition_of
+from trending_arxiv.kafka import key_hash, partition_of, partition_of_once
 
 
 def key_partition(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives a record keyed `key`."""
     return partition_of(key.encode(), partitions)
+
+
+def post_key_partition(key: str, partitions: int) -> int:
+    """`key_partition` of a post's join key, not remembered (seen about once each)."""
+    return partition_of_once(key.encode(), partitions)
 
 
 class CachedPartitioner:

@@ -37,6 +37,13 @@ def partition_of(key: bytes, partitions: int) -> int:
     return key_hash(key) % partitions
 
 
+def partition_of_once(key: bytes, partitions: int) -> int:
+    """`partition_of` for a key placed about once (a post id): not remembered, so such
+    keys do not push the repeating ones (papers) out of the cache, nor hold ~180 bytes
+    each in it."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 log = logging.getLogger(__name__)
 # Consumers that only read metadata and offsets belong to no group, so they commit nothing:
 # saying so up front keeps kafka-python from warning "group_id is None: disabling

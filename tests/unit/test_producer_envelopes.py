@@ -16,10 +16,13 @@ def test_partition_of_is_the_workers_partition_of_the_key() -> None:
     """The worker applies a post to its ledger in place when the record's partition is
     its key's; the producer must place envelopes exactly there."""
     from streams.direct_table import key_partition
+    from streams.partitioner import post_key_partition
 
     for key in ("1", "at://did:plc:x/app.bsky.feed.post/3k", "https://m.social/@a/1", "é"):
         for partitions in (1, 3, 8):
             assert partition_of(key.encode(), partitions) == key_partition(key, partitions)
+            # The worker's in-place check, which does not remember post ids.
+            assert post_key_partition(key, partitions) == key_partition(key, partitions)
 
 
 def test_envelopes_close_at_max_posts_and_keep_read_order() -> None:
