@@ -71,9 +71,9 @@ def test_up_replays_the_seed_survives_a_killed_worker_and_stops_cleanly(
             assert rows[name]["state"] == "running" and rows[name]["alive"], name
             assert psutil.Process(rows[name]["pid"]).is_running(), name
         assert rows["replay"]["state"] == "done" and rows["replay"]["last_exit"] == 0
-        # posts_in is the end offset of posts.raw: records, and the producers write
-        # envelopes (many posts a record) by default, so at most one a post.
-        assert 0 < status["kafka"]["posts_in"] <= 2 * len(list(read_lines([SEED]))) + 25
+        # The end offset of posts.raw: records, and the producers write envelopes (many
+        # posts a record) by default, so at most one a post.
+        assert 0 < status["kafka"]["raw_records_in"] <= 2 * len(list(read_lines([SEED]))) + 25
         assert set(status["kafka"]["lag"]) == {"worker", "sink", "alerts"}
         assert status["elasticsearch"]["papers_counted"] == len(expected_after)
         assert status["elasticsearch"]["last_event_time"].startswith("2016-02-")

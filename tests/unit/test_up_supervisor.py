@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from trending_arxiv.devstack.processes import spawn
-from trending_arxiv.devstack.status import PostsRate, status_table
+from trending_arxiv.devstack.status import RecordsRate, status_table
 from trending_arxiv.devstack.supervisor import ChildSpec, Supervisor
 from trending_arxiv.devstack.up import Source, UpError, child_specs, parse_sources
 from trending_arxiv.web.live import count_changes, sse
@@ -152,7 +152,7 @@ def test_stream_sends_order_and_count_changes_only() -> None:
 
 
 def test_posts_rate_and_status_table() -> None:
-    rate = PostsRate(span=60)
+    rate = RecordsRate(span=60)
     assert rate.add(100) is None
     time.sleep(0.2)
     measured = rate.add(200)
@@ -165,8 +165,8 @@ def test_posts_rate_and_status_table() -> None:
             {"name": "sink", "role": "sink", "pid": 42, "state": "running", "alive": False,
              "restarts": 0},
         ],
-        "posts_per_second": 12.5,
-        "kafka": {"reachable": True, "posts_in": 1234, "lag": {"worker": 7, "sink": 0}},
+        "raw_records_per_second": 12.5,
+        "kafka": {"reachable": True, "raw_records_in": 1234, "lag": {"worker": 7, "sink": 0}},
         "elasticsearch": {"reachable": True, "papers_counted": 20,
                           "last_event_time": "2016-02-09T11:34:52Z",
                           "stream_behind_seconds": 90.0},
@@ -176,5 +176,5 @@ def test_posts_rate_and_status_table() -> None:
     text = console.export_text()
     assert "worker" in text and " 41 " in text and "running" in text
     assert "gone" in text  # recorded as running, but its pid is not alive
-    assert "1,234 (12.5/s)" in text and "papers counted 20" in text
+    assert "raw records in 1,234 (12.5/s)" in text and "papers counted 20" in text
     assert "90 s behind the wall clock" in text

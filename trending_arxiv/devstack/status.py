@@ -64,8 +64,8 @@ def consumer_groups(settings: CommonSettings) -> dict[str, tuple[str, list[str]]
 
 
 def kafka_status(settings: CommonSettings) -> dict[str, Any]:
-    """Lag per consumer group and the raw posts taken in so far (end offset of posts.raw:
-    records, so an envelope of many posts counts once)."""
+    """Lag per consumer group and the raw records taken in so far (end offset of
+    posts.raw: an envelope of many posts counts once, so they are not posts)."""
     from kafka.errors import KafkaError
 
     from trending_arxiv.kafka import consumer_lags
@@ -81,7 +81,7 @@ def kafka_status(settings: CommonSettings) -> dict[str, Any]:
         return {"reachable": False, "error": f"{type(error).__name__}: {error}"}
     return {
         "reachable": True,
-        "posts_in": ends.get(settings.topics.raw_posts, 0),
+        "raw_records_in": ends.get(settings.topics.raw_posts, 0),
         "lag": {role: lags.get(group) for role, (group, _) in groups.items()},
         "groups": {role: group for role, (group, _) in groups.items()},
     }
@@ -173,23 +173,25 @@ def gather_status(settings: CommonSettings, es: Any | None = None) -> dict[str, 
             "updated_at": state.get("updated_at") if state else None,
         },
         "processes": process_rows(state),
-        "posts_per_second": (state or {}).get("posts_per_second") if up_running else None,
+        "raw_records_per_second": (
+            (state or {}).get("raw_records_per_second") if up_running else None
+        ),
         "kafka": kafka_status(settings),
         "elasticsearch": elasticsearch_status(settings, es),
     }
 
 
-class PostsRate:
-    """Posts/s into the raw topic over the last `span` seconds, from end-offset samples."""
+class RecordsRate:
+    """Records/s into the raw topic over the last `span` seconds, from end-offset samples."""
 
     def __init__(self, span: float = 10.0) -> None:
         self.span = span
         self.samples: list[tuple[float, int]] = []
 
-    def add(self, posts_in: int | None) -> float | None:
+    def add(self, records_in: int | None) -> float | None:
         now = time.monotonic()
-        if posts_in is not None:
-            self.samples.append((now, posts_in))
+        if records_in is not None:
+            self.samples.append((now, records_in))
         self.samples = [s for s in self.samples if now - s[0] <= self.span] or self.samples[-1:]
         if len(self.samples) < 2:
             return None
@@ -216,10 +218,10 @@ def status_table(status: dict[str, Any]) -> Group:
             row["name"], str(row.get("pid") or "-"), state, str(row.get("restarts", 0)),
             _number(lag.get(role)),
         )  # fmt: skip
-    rate = status.get("posts_per_second")
+    rate = status.get("raw_records_per_second")
     summary = "  ·  ".join(
         [
-            f"posts in {_number(kafka.get('posts_in'))}"
+            f"raw records in {_number(kafka.get('raw_records_in'))}"
             + (f" ({rate:g}/s)" if rate is not None else ""),
             f"papers counted {_number(es.get('papers_counted'))}",
             f"last event {es.get('last_event_time') or '-'}"

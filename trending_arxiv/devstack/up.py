@@ -28,7 +28,7 @@ from rich.live import Live
 
 from trending_arxiv.core.models import to_utc_iso
 from trending_arxiv.devstack.status import (
-    PostsRate,
+    RecordsRate,
     gather_status,
     state_path,
     status_table,
@@ -233,14 +233,14 @@ def run_up(
     )
     path = state_path(settings)
     started_at = to_utc_iso(datetime.now(UTC))
-    rate = PostsRate()
-    posts_per_second: float | None = None
+    rate = RecordsRate()
+    records_per_second: float | None = None
 
     def save() -> None:
         write_state(path, {
             "pid": os.getpid(), "url": url, "started_at": started_at,
             "updated_at": to_utc_iso(datetime.now(UTC)),
-            "processes": supervisor.rows(), "posts_per_second": posts_per_second,
+            "processes": supervisor.rows(), "raw_records_per_second": records_per_second,
         })  # fmt: skip
 
     def on_term(_signum: int, _frame: Any) -> None:
@@ -262,8 +262,8 @@ def run_up(
                 if time.monotonic() >= next_status:
                     status = _status_or_none(settings, on_event)
                     if status is not None:
-                        posts_per_second = rate.add(status["kafka"].get("posts_in"))
-                        status["posts_per_second"] = posts_per_second
+                        records_per_second = rate.add(status["kafka"].get("raw_records_in"))
+                        status["raw_records_per_second"] = records_per_second
                         if live is not None:
                             live.update(status_table(status), refresh=True)
                     next_status = time.monotonic() + STATUS_EVERY_SECONDS
