@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if tick % 120 == 0:
             print(f"  tick {tick}/{ticks}: sent {new_sent[-1]:,} (every recent: {old_sent[-1]:,})")
 
-    # Tick 0 is the first refresh after a start: both policies send every recent paper.
+    # Tick 0 is the first refresh after a start: both send (about) every recent paper.
     steady_new = new_sent[1:]
     results = {
         "papers": len(states),

@@ -52,6 +52,20 @@ def test_the_first_refresh_sends_every_recent_paper_the_worker_owns() -> None:
     assert sorted(schedule.due(states, NOW, mine)) == ["mine-too", "recent"]
 
 
+def test_after_a_reset_a_paper_sent_in_its_30_days_and_now_past_them_is_sent_again() -> None:
+    """The gap two fresh-clone CI runs found: sent with a rank, then a rebalance, then
+    its last post passes 30 days; the fill after the reset must still send it."""
+    states: dict[str, Any] = {"p": state_with_posts(24)}
+    schedule, sent = RefreshSchedule(), cast(dict[str, Any], {})
+    send_due(schedule, states, NOW, sent)
+    assert sent["p"][0]["30d"] == 1
+    schedule.reset()
+    later = NOW + timedelta(days=40)
+    assert send_due(schedule, states, later, sent) == ["p"]
+    assert sent["p"] == counting.window_counts(states["p"], later)
+    assert sent["p"][0]["30d"] == 0
+
+
 def test_a_paper_is_due_once_its_post_leaves_a_window_and_once_only() -> None:
     states: dict[str, Any] = {"p": state_with_posts(0.5)}
     schedule, sent = RefreshSchedule(), cast(dict[str, Any], {})
@@ -81,18 +95,21 @@ def test_updates_sent_by_the_counting_agent_reschedule_the_paper() -> None:
 
 @given(
     st.lists(paper_states(), min_size=1, max_size=4),
-    st.lists(st.floats(0.01, 24 * 10), min_size=1, max_size=12),
+    st.lists(st.tuples(st.floats(0.01, 24 * 10), st.booleans()), min_size=1, max_size=12),
 )
 def test_after_every_refresh_each_paper_sent_counts_what_it_counts_now(
-    states_list: list[dict[str, Any]], steps_hours: list[float]
+    states_list: list[dict[str, Any]], steps: list[tuple[float, bool]]
 ) -> None:
-    """Whatever the gaps between refreshes, what was last sent of each paper equals its
-    counts at that refresh: no paper is left stale, and the schedule found every change."""
+    """Whatever the gaps between refreshes, and wherever rebalances reset the schedule,
+    what was last sent of each paper equals its counts at that refresh: no paper is left
+    stale, and the schedule found every change."""
     states: dict[str, Any] = {f"p{i}": state for i, state in enumerate(states_list)}
     schedule, sent = RefreshSchedule(), cast(dict[str, Any], {})
     as_of = NOW
     send_due(schedule, states, as_of, sent)
-    for hours in steps_hours:
+    for hours, rebalanced in steps:
+        if rebalanced:
+            schedule.reset()
         as_of += timedelta(hours=hours)
         send_due(schedule, states, as_of, sent)
         for arxiv_id, state in states.items():

@@ -7,7 +7,11 @@ not a walk over every paper. Ranking by trend score needs no refresh at all
 (`counting.trend_rank` is time-invariant).
 
 It lives in one worker's memory: after a restart or a rebalance (`reset`), the first
-refresh re-sends every recent paper the worker owns, which fills it again.
+refresh re-sends every paper the worker owns whose sent counts may be stale, which fills
+it again. That is every paper still holding a bucket that counts, not only the recent
+ones: a paper sent while inside its 30 days and past them by the reset must be sent once
+more, or its document keeps a rank and counts it no longer has (and two runs of the same
+input would differ by when their rebalances fell).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class RefreshSchedule:
         return len(self._next)
 
     def reset(self) -> None:
-        """Forget everything: the next `due` returns every recent paper."""
+        """Forget everything: the next `due` returns every paper that may be stale."""
         self._next.clear()
         self._queue.clear()
         self._sent_at.clear()
@@ -76,13 +80,11 @@ class RefreshSchedule:
         now = as_of.timestamp()
         if not self._filled:
             self._filled = True
-            horizon = now - counting.RETENTION_SECONDS
             return [
                 arxiv_id
                 for arxiv_id, state in states.items()
-                if state and (last := state["last"]) is not None and last >= horizon
-                and owned(arxiv_id)
-            ]  # fmt: skip
+                if state and _may_be_stale(state) and owned(arxiv_id)
+            ]
         due = []
         while self._queue and self._queue[0][0] < now:
             moment, arxiv_id = heapq.heappop(self._queue)
@@ -90,3 +92,14 @@ class RefreshSchedule:
                 del self._next[arxiv_id]
                 due.append(arxiv_id)
         return due
+
+
+def _may_be_stale(state: PaperState) -> bool:
+    """Whether a paper's last sent counts may differ from its counts now, not knowing
+    when they were sent: it holds a bucket that counts. Counting prunes the buckets past
+    30 days before it sends, so a paper without one was last sent with nothing to lose."""
+    return any(
+        bucket[counting.POSTS] or bucket[counting.LATEST]
+        for buckets in (state["min"], state["hr"])
+        for bucket in buckets.values()
+    )
