@@ -36,7 +36,7 @@ from producers.metrics import ProducerMetrics
 from producers.settings import ProducerSettings
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS
 from trending_arxiv.core.models import to_utc_iso
-from trending_arxiv.kafka import partition_of
+from trending_arxiv.kafka import partition_of_once
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class RawPostWriter:
             return
         # Unkeyed posts (not JSON, no id) spread by their bytes; the worker dead-letters
         # or routes them whatever their partition.
-        partition = partition_of(key_bytes if key_bytes is not None else raw, self._partitions)
+        partition = partition_of_once(key_bytes if key_bytes is not None else raw, self._partitions)
         with self._envelope_lock:
             if not batcher.fits(raw):
                 # Alone, after the posts of its bucket read before it.
