@@ -19,6 +19,7 @@ from trending_arxiv.core.clock import Watermark
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS, seal
 from trending_arxiv.core.ledger import Ledger
 from trending_arxiv.core.models import DeadLetter, Mention
+from trending_arxiv.core.pipeline import UnpackedSummaries
 from trending_arxiv.core.refresh import RefreshSchedule
 from trending_arxiv.settings import WorkerSettings
 
@@ -146,7 +147,10 @@ class WorkerContext:
             self.ledger_table, repost_wait_seconds=settings.repost_join_wait_seconds
         )
         self.paper_accounts = DirectTable(tables.paper_accounts, producer)
+        # Summaries are stored packed (`counting.pack_summary`); read them through
+        # `summaries`, which unpacks a fresh copy per read.
         self.papers = DirectTable(tables.papers, producer)
+        self.summaries = UnpackedSummaries(self.papers)
         self.refresh = RefreshSchedule()  # which papers' counts go stale as time passes
         self.refreshed_for: set[Any] = set()  # the assignment `refresh` was filled for
 

@@ -11,7 +11,7 @@ import orjson
 
 from streams.context import WorkerContext
 from streams.direct_table import key_partition
-from trending_arxiv.core.counting import pack_account_entry
+from trending_arxiv.core.counting import pack_account_entry, pack_summary
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at, new_alerts
 
@@ -79,7 +79,7 @@ async def count_batch(
         # file can land in one batch), then the counts as of now.
         state, update, history = count_paper_at(
             arxiv_id,
-            worker.papers.get(arxiv_id),
+            worker.summaries.get(arxiv_id),
             positioned,
             partition_of[arxiv_id],
             accounts,
@@ -88,7 +88,7 @@ async def count_batch(
             settings.trend_half_life_hours,
         )
         published.append((arxiv_id, update, history, new_alerts(state, update, worker.rules)))
-        worker.papers[arxiv_id] = state
+        worker.papers[arxiv_id] = pack_summary(state)
 
     def paper_partition(arxiv_id: str) -> int:
         found = partition_of.get(arxiv_id)

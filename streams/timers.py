@@ -18,7 +18,7 @@ def stream_time(worker: WorkerContext) -> datetime | None:
     worker.sync_assignment()
     now = worker.watermark.current()
     if now is None:
-        lasts = [s["last"] for s in worker.papers.values() if s and s.get("last")]
+        lasts = [last for s in worker.summaries.values() if s and (last := s["last"])]
         if lasts:
             # Resume stream time from the tables (as if that post was just read).
             worker.watermark.observe_epoch(-1, max(lasts))
@@ -72,7 +72,7 @@ def register(worker: WorkerContext) -> None:
             log.debug("no stream time yet; nothing to refresh")
             return
         refreshed = 0
-        papers = worker.papers
+        papers = worker.summaries
         for arxiv_id in worker.refresh.due(papers, as_of, worker.owns()):
             state = papers.get(arxiv_id)
             if not state:

@@ -14,7 +14,7 @@ from trending_arxiv.core import counting
 from trending_arxiv.core.alerting import AlertRules, evaluate
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.models import WINDOW_SECONDS, CountUpdate, Mention
-from trending_arxiv.core.pipeline import StagedAccounts
+from trending_arxiv.core.pipeline import StagedAccounts, UnpackedSummaries
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -92,6 +92,24 @@ def test_account_entries_saved_packed_count_as_unpacked_ones() -> None:
     assert {k: counting.unpack_account_entry(v) for k, v in packed.items()} == plain
     entry = plain[counting.account_key("2402.00001", "x:a")]
     assert len(counting.pack_account_entry(entry)) < 160
+
+
+def test_summaries_stored_packed_read_back_equal_and_as_fresh_copies() -> None:
+    """The worker keeps paper summaries as JSON text; a read gives a fresh dict, so
+    counting into it changes the store only when the batch stores it back."""
+    state = state_of(mention("1", 30), mention("2", 2, author="b"), mention("3", 0.5))
+    state["through"], state["alerts"] = [3, 17], {"burst:1": 1.0}
+    stored = {"2402.00001": counting.pack_summary(state), "old": state_of(mention("4", 1))}
+    summaries = UnpackedSummaries(stored)
+    assert isinstance(stored["2402.00001"], str) and len(stored["2402.00001"]) < 600
+    assert summaries["2402.00001"] == state and summaries["old"] == stored["old"]
+    read = summaries.get("2402.00001")
+    counting.apply_mentions(read, [mention("5", 0.1)], {})
+    assert summaries["2402.00001"] == state != read
+    assert summaries.get("missing") is None and len(summaries) == 2
+    assert counting.window_counts(summaries["2402.00001"], NOW) == counting.window_counts(
+        state, NOW
+    )
 
 
 def test_prune_keeps_all_time_counts() -> None:

@@ -31,6 +31,7 @@ from trending_arxiv.core.models import Mention
 from trending_arxiv.core.pipeline import (
     APPLIED_THROUGH,
     StagedAccounts,
+    UnpackedSummaries,
     count_paper,
     count_paper_at,
     parse_and_route,
@@ -118,9 +119,15 @@ def drive(
                 position[partition] = offset + 1
         staged = StagedAccounts(accounts)
         for arxiv_id, positioned in by_paper.items():
-            papers[arxiv_id], _, _ = count_paper_at(
-                arxiv_id, papers.get(arxiv_id), positioned, partition_of[arxiv_id], staged, as_of
+            state, _, _ = count_paper_at(
+                arxiv_id,
+                UnpackedSummaries(papers).get(arxiv_id),
+                positioned,
+                partition_of[arxiv_id],
+                staged,
+                as_of,
             )
+            papers[arxiv_id] = counting.pack_summary(state)  # as the worker stores it
         if rng.random() < crash_rate:
             # Killed while the summaries were being sent: any of them may be durable.
             for arxiv_id in by_paper:
@@ -143,7 +150,7 @@ def drive(
         durable_accounts.update(packed(staged.changes))
         if rng.random() < 0.5:  # Faust commits now and then
             committed = list(position)
-    return papers, crashes
+    return dict(UnpackedSummaries(papers)), crashes
 
 
 @functools.cache

@@ -90,6 +90,19 @@ def unpack_account_entry(stored: Any) -> dict[str, list[Any]] | None:
     return orjson.loads(stored) if isinstance(stored, str) else stored
 
 
+def pack_summary(state: PaperState) -> str:
+    """A paper summary as the worker stores it between batches: its JSON text (~470
+    bytes a paper on the bench corpus instead of ~1,900 as dicts of lists of numbers).
+    `unpack_summary` reverses it."""
+    return orjson.dumps(state).decode()
+
+
+def unpack_summary(stored: Any) -> PaperState | None:
+    """A stored paper summary as a fresh dict (packed, or a dict as older versions
+    stored it; None for none)."""
+    return orjson.loads(stored) if isinstance(stored, str) else stored
+
+
 def new_paper_state() -> PaperState:
     return {
         "all_posts": 0,

@@ -10,7 +10,7 @@ reference give the same answers (`tests/unit/test_determinism.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -122,6 +122,27 @@ def applied_through(state: PaperState | None, partition: int) -> int:
     if not marker or marker[0] != partition:
         return -1
     return int(marker[1])
+
+
+class UnpackedSummaries(Mapping[str, PaperState | None]):
+    """Paper summaries stored packed (`counting.pack_summary`, as the worker keeps them),
+    read as dicts: each read unpacks a fresh copy (changing it changes nothing stored)."""
+
+    def __init__(self, stored: Mapping[str, Any]) -> None:
+        self.stored = stored
+
+    def __getitem__(self, key: str) -> PaperState | None:
+        return counting.unpack_summary(self.stored[key])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        stored = self.stored.get(key)
+        return default if stored is None else counting.unpack_summary(stored)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.stored)
+
+    def __len__(self) -> int:
+        return len(self.stored)
 
 
 class StagedAccounts(MutableMapping[str, Any]):
