@@ -96,7 +96,7 @@ class HourBounds:
         if posts < max(rules.velocity_min_posts_1h, rules.velocity_ratio):
             return True
         earlier = self._sum(self.posts, end - DAY, end - HOUR) - self.removals
-        # As `alerting._could_fire`: velocity is below the ratio once `earlier` is past this.
+        # As `alerting._fires`: velocity is below the ratio once `earlier` is past this.
         return earlier > 23.0 * posts / (rules.velocity_ratio - 1e-6)
 
 
@@ -104,3 +104,25 @@ def worth_a_snapshot(steps: int) -> bool:
     """Whether a call with this many mentions should take a snapshot (it costs about as
     much as a couple of dozen exact steps on a busy paper)."""
     return steps >= 24
+
+
+class LazyHourBounds:
+    """One `count_and_alert` call's `HourBounds`: taken at the first step that asks for
+    them (a snapshot of the state as it is then), and only in a call with steps enough
+    to be worth one (`worth_a_snapshot`); kept up to date with what is applied after."""
+
+    def __init__(self, state: PaperState, steps: int) -> None:
+        self._state = state
+        self._wanted = worth_a_snapshot(steps)
+        self._bounds: HourBounds | None = None
+
+    def get(self) -> HourBounds | None:
+        """The bounds (taken now if not yet), or None in a call too short for them."""
+        if self._bounds is None and self._wanted:
+            self._bounds = HourBounds(self._state)
+        return self._bounds
+
+    def note_applied(self, mentions: Iterable[Mention]) -> None:
+        """See `HourBounds.note_applied`; nothing before the snapshot is taken."""
+        if self._bounds is not None:
+            self._bounds.note_applied(mentions)

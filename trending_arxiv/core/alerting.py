@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from trending_arxiv.core import counting
-from trending_arxiv.core.alert_bounds import HourBounds, worth_a_snapshot
+from trending_arxiv.core.alert_bounds import LazyHourBounds
 from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 
@@ -116,16 +116,14 @@ def count_and_alert(
     step: tuple[float, float] | None = None
     moment: datetime | None = None
     ordered = sorted(mentions, key=lambda m: m.created_at)
-    # Taken at the first step that needs it, for calls with many steps.
-    bounds: list[HourBounds | None] = [None] if worth_a_snapshot(len(ordered)) else []
+    bounds = LazyHourBounds(state, len(ordered))
 
     def evaluate_step() -> None:
         assert moment is not None
         counting.apply_mentions(state, pending, accounts)
-        if bounds and bounds[0] is not None:
-            bounds[0].note_applied(pending)
+        bounds.note_applied(pending)
         pending.clear()
-        if not _could_fire(state, moment, rules, fired, arxiv_id, bounds):
+        if not _fires(state, moment, rules, fired, arxiv_id, bounds):
             return
         update = counting.count_update(arxiv_id, state, moment, half_life_hours)
         for alert in evaluate(update, rules):
@@ -148,19 +146,19 @@ def count_and_alert(
     return alerts
 
 
-def _could_fire(
+def _fires(
     state: PaperState,
     moment: datetime,
     rules: AlertRules,
     fired: dict[str, float],
     arxiv_id: str,
-    bounds: list[HourBounds | None] | None = None,
+    bounds: LazyHourBounds | None = None,
 ) -> bool:
     """Whether a rule fires a new alert at `moment`, decided without the full count
     (which walks every bucket): the count is then taken only for the alert's numbers.
 
-    `bounds`: a one-element list for the call's `HourBounds` (taken here at first use),
-    which rule most steps out in a few bisections; an empty list or None: none.
+    `bounds`: the call's `HourBounds` (taken here at first use), which rule most steps
+    out in a few bisections; None: none.
 
     Both ids of the moment's hour already fired: nothing new. Else the hour's posts and
     accounts, exactly as `window_counts` takes them: the minute buckets of the hour (60
@@ -176,10 +174,9 @@ def _could_fire(
         return False
     minutes, hours = state["min"], state["hr"]
     end = int(-(-moment.timestamp() // counting.MINUTE)) * counting.MINUTE
-    if bounds:
-        snapshot = bounds[0] = bounds[0] or HourBounds(state)
-        if snapshot.rule_out(state, end, rules, accounts_open, velocity_open):
-            return False
+    snapshot = None if bounds is None else bounds.get()
+    if snapshot is not None and snapshot.rule_out(state, end, rules, accounts_open, velocity_open):
+        return False
     start = end - counting.HOUR
     # The one hour bucket whose end (a multiple of an hour) is in (start, end].
     in_hour = _found(hours, [end - end % counting.HOUR])
