@@ -40,6 +40,31 @@ class Metrics:
         return dict(self.values)
 
 
+class _PartitionBuffers:
+    """Items per partition, each partition's sent as one record once it reaches
+    `max_bytes` (by the sizes the caller gives)."""
+
+    # Well under Kafka's default 1 MB record limit.
+    max_bytes = 256 * 1024
+
+    def __init__(self) -> None:
+        self.items: dict[int, list[Any]] = defaultdict(list)
+        self.sizes: dict[int, int] = defaultdict(int)
+
+    def add(self, partition: int, item: Any, size: int) -> bool:
+        """Queue `item`; True when its partition's record is full."""
+        self.items[partition].append(item)
+        self.sizes[partition] += size
+        return self.sizes[partition] >= self.max_bytes
+
+    def take(self, partition: int) -> list[Any]:
+        self.sizes.pop(partition, None)
+        return self.items.pop(partition, None) or []
+
+    def partitions(self) -> list[int]:
+        return list(self.items)
+
+
 class MentionBatcher:
     """Collects a batch's mentions per partition of their paper, for one record each.
 
@@ -49,18 +74,13 @@ class MentionBatcher:
     on the paper's partition, instead of one record a mention.
     """
 
-    # Well under Kafka's default 1 MB record limit.
-    max_bytes = 256 * 1024
-
     def __init__(self, topic: str, partitions: int, worker: WorkerContext) -> None:
         self.topic = topic
         self.mentions_topic = worker.topics.mentions.get_topic_name()
         self.partitions = partitions
         self.worker = worker
-        self.pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        self.sizes: dict[int, int] = defaultdict(int)
-        self.lines: dict[int, list[bytes]] = defaultdict(list)
-        self.line_bytes: dict[int, int] = defaultdict(int)
+        self.for_counting = _PartitionBuffers()  # counting fields, one JSON record
+        self.for_sink = _PartitionBuffers()  # mention JSON lines, one envelope
         # The ledger keys this batch changed, per changelog partition: sent only once the
         # batch's outputs are in Kafka (see `flush`).
         self.ledger_changes: list[tuple[set[str], int]] = []
@@ -69,14 +89,11 @@ class MentionBatcher:
         """Queue `mention` for the counting agent and for the sink."""
         partition = key_partition(mention.arxiv_id, self.partitions)
         line = mention.to_json_bytes()
-        self.lines[partition].append(line)
-        self.line_bytes[partition] += len(line) + 1
-        if self.line_bytes[partition] >= self.max_bytes:
+        if self.for_sink.add(partition, line, len(line) + 1):
             await self._send_mentions(partition)
-        fields = mention.counting_fields()
-        self.pending[partition].append(fields)
-        self.sizes[partition] += 200 + len(mention.post_id) + len(mention.author_handle or "")
-        if self.sizes[partition] >= self.max_bytes:
+        # An estimate of the fields' JSON size (not encoded until the record is).
+        size = 200 + len(mention.post_id) + len(mention.author_handle or "")
+        if self.for_counting.add(partition, mention.counting_fields(), size):
             await self._send(partition)
 
     def note_ledger_changes(self, partition: int) -> None:
@@ -94,9 +111,9 @@ class MentionBatcher:
         (and re-routes) are. A crash before that replays the batch with the post unseen
         and emits it again, which every reader dedupes by post id.
         """
-        for partition in list(self.lines):
+        for partition in self.for_sink.partitions():
             await self._send_mentions(partition)
-        for partition in list(self.pending):
+        for partition in self.for_counting.partitions():
             await self._send(partition)
         if self.ledger_changes:
             await self.worker.app.producer.flush()
@@ -105,15 +122,13 @@ class MentionBatcher:
                 await self.worker.ledger_table.flush_keys(keys, partition)
 
     async def _send(self, partition: int) -> None:
-        mentions = self.pending.pop(partition, None)
-        self.sizes.pop(partition, None)
+        mentions = self.for_counting.take(partition)
         if mentions:
             value = orjson.dumps({"mentions": mentions})
             await self.worker.app.producer.send(self.topic, None, value, partition, None, None)
 
     async def _send_mentions(self, partition: int) -> None:
-        lines = self.lines.pop(partition, None)
-        self.line_bytes.pop(partition, None)
+        lines = self.for_sink.take(partition)
         if lines:
             self.worker.metrics.add("mentions.envelopes")
             await self.worker.app.producer.send(
