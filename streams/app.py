@@ -33,6 +33,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
         app_id(settings),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
+        table_standby_replicas=settings.table_standby_replicas,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         datadir=settings.worker_data_dir,
