@@ -20,7 +20,7 @@ from tests.hostile.corpus import fuzz_corpus
 from tests.hostile.pipeline_checks import dead_letter_raw
 from tests.hostile.pipeline_checks import read_topic as read_json_topic
 from tests.integration.pipeline import start_pipeline, wait_for_counts
-from trending_arxiv.core.envelope import ENVELOPE_HEADER, MAX_ENVELOPE_BYTES
+from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_HEADERS, MAX_ENVELOPE_BYTES
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
 
@@ -78,7 +78,10 @@ def test_replayed_envelopes_count_exactly_and_bad_lines_are_dead_lettered_alone(
         )
         enveloped = [post for post in posts if post.line is not None]
         assert len(enveloped) >= len(posts) - 5  # only what cannot fit goes alone
+        # Exactly these three headers on each envelope (not those of the ones before it).
+        assert ENVELOPE_HEADERS == [(ENVELOPE_HEADER, b"ndjson")]
         for post in enveloped:
+            assert len(post.headers) == 3, len(post.headers)
             headers = headers_of(post)
             assert headers[ENVELOPE_HEADER] == b"ndjson"
             assert headers["source"] == key_of(post.value).source.encode()
