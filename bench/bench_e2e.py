@@ -46,12 +46,15 @@ GOAL_RATIO = 0.5
 def wait_ready(
     pipeline: common.Pipeline, es: Elasticsearch, settings: CommonSettings, timeout: float = 120.0
 ) -> float:
-    """Seconds until the worker says Ready and the sink has created its indices."""
+    """Seconds until every worker says Ready and the sink has created its indices."""
     started = time.monotonic()
-    log = pipeline.work_dir / "worker.log"
+    logs = [pipeline.work_dir / f"{name}.log"
+            for name, _, _ in pipeline.processes.children if name.startswith("worker")]  # fmt: skip
     while time.monotonic() - started < timeout:
         pipeline.processes.check_alive()
-        worker_ready = log.exists() and "Ready" in log.read_text(errors="replace")
+        worker_ready = all(
+            log.exists() and "Ready" in log.read_text(errors="replace") for log in logs
+        )
         if worker_ready and es.indices.exists(index=settings.indices.mentions):
             return time.monotonic() - started
         time.sleep(0.25)
@@ -107,7 +110,7 @@ def _worker_metrics(log: pathlib.Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def run(n: int, seed: int, env: dict[str, str], timeout: float) -> dict[str, Any]:
+def run(n: int, seed: int, env: dict[str, str], timeout: float, workers: int = 1) -> dict[str, Any]:
     namespace = common.fresh_namespace("e2e")
     settings = common.settings_for(namespace)
     print(f"bench_e2e: namespace {namespace}, {n} posts")
@@ -135,6 +138,9 @@ def run(n: int, seed: int, env: dict[str, str], timeout: float) -> dict[str, Any
         ensure_topics(settings)
         pipeline = common.start_pipeline(namespace, ["worker", "sink"], env)
         memory.watch("worker", pipeline.pid("worker"))
+        for k in range(2, workers + 1):  # scale-out: the same app, partitions split
+            pipeline.processes.start(f"worker-{k}", "worker")
+            memory.watch(f"worker-{k}", pipeline.pid(f"worker-{k}"))
         memory.watch("sink", pipeline.pid("sink"))
         result["startup_seconds"] = round(wait_ready(pipeline, es, settings), 2)
         producer_log = (pipeline.work_dir / "producer.log").open("wb")
@@ -342,14 +348,23 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=1800.0, help="Budget in seconds from the producer's start."
     )
     parser.add_argument("--name", default="e2e", help="Result file name (bench/results/).")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Worker processes (set TRENDING_TOPIC_PARTITIONS in the environment for more "
+        "partitions: the topics are created from it).",
+    )
     args = parser.parse_args(argv)
     common.exit_on_sigterm()
     if args.posts < 100:
         parser.error("--posts must be at least 100")
     env = parse_env(args.env)
-    result = run(args.posts, args.seed, env, args.timeout)
+    result = run(args.posts, args.seed, env, args.timeout, args.workers)
     print_result(result)
-    params = {"posts": args.posts, "seed": args.seed, "env": env, "timeout": args.timeout}
+    params = {"posts": args.posts, "seed": args.seed, "env": env, "timeout": args.timeout,
+              "workers": args.workers,
+              "topic_partitions": common.settings_for("params").topic_partitions}  # fmt: skip
     path = common.save_result(args.name, params, result)
     print(f"saved {path}")
     return 0
