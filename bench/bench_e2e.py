@@ -35,6 +35,7 @@ from elasticsearch.helpers import scan
 from bench import common
 from bench.bench_worker import parse_env
 from bench.corpus import cached_corpus
+from bench.es_alone import elasticsearch_alone
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
@@ -110,7 +111,14 @@ def _worker_metrics(log: pathlib.Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def run(n: int, seed: int, env: dict[str, str], timeout: float, workers: int = 1) -> dict[str, Any]:
+def run(
+    n: int,
+    seed: int,
+    env: dict[str, str],
+    timeout: float,
+    workers: int = 1,
+    es_alone: bool = False,
+) -> dict[str, Any]:
     namespace = common.fresh_namespace("e2e")
     settings = common.settings_for(namespace)
     print(f"bench_e2e: namespace {namespace}, {n} posts")
@@ -238,6 +246,10 @@ def run(n: int, seed: int, env: dict[str, str], timeout: float, workers: int = 1
     try:
         bare = common.bare_consumer_rate(settings.topics.raw_posts, n)
         print(f"  bare kafka-python consumer: {bare['posts_per_second']:.0f}/s")
+        if es_alone and result.get("complete"):
+            alone = elasticsearch_alone(namespace, n)
+            result["elasticsearch_alone"] = alone
+            print(f"  Elasticsearch alone, the sink's writes again: {alone}")
     finally:
         common.delete_namespace(namespace)
         if pipeline is not None:
@@ -304,6 +316,17 @@ def print_result(result: dict[str, Any]) -> None:
             "",
         ),
     ]
+    alone = result.get("elasticsearch_alone")
+    if alone:
+        rows.append(
+            (
+                "Elasticsearch alone, the sink's writes again",
+                alone["posts_per_second"],
+                "",
+                alone["seconds"],
+                f"pipeline / this: {result['posts_per_second'] / alone['posts_per_second']:.2f}x",
+            )
+        )
     common.print_table(
         "End-to-end throughput (posts/s; ratio to the bare consumer)",
         rows,
@@ -355,12 +378,17 @@ def main(argv: list[str] | None = None) -> int:
         help="Worker processes (set TRENDING_TOPIC_PARTITIONS in the environment for more "
         "partitions: the topics are created from it).",
     )
+    parser.add_argument(
+        "--es-alone",
+        action="store_true",
+        help="After the run, time Elasticsearch alone on the sink's writes of it (es_alone.py).",
+    )
     args = parser.parse_args(argv)
     common.exit_on_sigterm()
     if args.posts < 100:
         parser.error("--posts must be at least 100")
     env = parse_env(args.env)
-    result = run(args.posts, args.seed, env, args.timeout, args.workers)
+    result = run(args.posts, args.seed, env, args.timeout, args.workers, args.es_alone)
     print_result(result)
     params = {"posts": args.posts, "seed": args.seed, "env": env, "timeout": args.timeout,
               "workers": args.workers,
