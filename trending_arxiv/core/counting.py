@@ -87,7 +87,7 @@ def pack_account_entry(posts: dict[str, list[Any]]) -> str:
 
 def unpack_account_entry(stored: Any) -> dict[str, list[Any]] | None:
     """A stored account entry (packed, or a dict as older versions stored it), or None."""
-    return orjson.loads(stored) if isinstance(stored, str) else stored
+    return _unpack(stored)
 
 
 def pack_summary(state: PaperState) -> str:
@@ -100,6 +100,12 @@ def pack_summary(state: PaperState) -> str:
 def unpack_summary(stored: Any) -> PaperState | None:
     """A stored paper summary as a fresh dict (packed, or a dict as older versions
     stored it; None for none)."""
+    return _unpack(stored)
+
+
+def _unpack(stored: Any) -> Any:
+    """A value the worker packs as JSON text, read back; dicts stored unpacked by older
+    versions (and None) are returned as they are."""
     return orjson.loads(stored) if isinstance(stored, str) else stored
 
 
