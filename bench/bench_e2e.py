@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     print_result(result)
     params = {"posts": args.posts, "seed": args.seed, "env": env, "timeout": args.timeout,
               "workers": args.workers,
-              "topic_partitions": common.settings_for("params").topic_partitions}  # fmt: skip
+              "topic_partitions": CommonSettings().topic_partitions}  # fmt: skip
     path = common.save_result(args.name, params, result)
     print(f"saved {path}")
     return 0
