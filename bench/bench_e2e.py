@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ast
 import pathlib
+import statistics
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ from elasticsearch.helpers import scan
 from bench import common
 from bench.bench_worker import parse_env
 from bench.corpus import cached_corpus
-from bench.es_alone import elasticsearch_alone
+from bench.es_alone import compare_stages
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
@@ -118,6 +119,7 @@ def run(
     timeout: float,
     workers: int = 1,
     es_alone: bool = False,
+    stage_repeats: int = 3,
 ) -> dict[str, Any]:
     namespace = common.fresh_namespace("e2e")
     settings = common.settings_for(namespace)
@@ -247,9 +249,7 @@ def run(
         bare = common.bare_consumer_rate(settings.topics.raw_posts, n)
         print(f"  bare kafka-python consumer: {bare['posts_per_second']:.0f}/s")
         if es_alone and result.get("complete"):
-            alone = elasticsearch_alone(namespace, n)
-            result["elasticsearch_alone"] = alone
-            print(f"  Elasticsearch alone, the sink's writes again: {alone}")
+            result["stages_alone"] = compare_stages(namespace, n, stage_repeats)
     finally:
         common.delete_namespace(namespace)
         if pipeline is not None:
@@ -316,22 +316,35 @@ def print_result(result: dict[str, Any]) -> None:
             "",
         ),
     ]
-    alone = result.get("elasticsearch_alone")
-    if alone:
-        rows.append(
-            (
-                "Elasticsearch alone, the sink's writes again",
-                alone["posts_per_second"],
-                "",
-                alone["seconds"],
-                f"pipeline / this: {result['posts_per_second'] / alone['posts_per_second']:.2f}x",
+    stages = result.get("stages_alone")
+    if stages:
+        for stage, label in (
+            ("elasticsearch_alone", "Elasticsearch alone, the sink's writes again"),
+            ("sink_alone", "the sink alone on the run's topics"),
+        ):
+            rates = stages[f"{stage}_posts_per_second"]
+            rows.append(
+                (
+                    f"{label} (median of {len(stages['repeats'])})",
+                    rates["median"],
+                    "",
+                    statistics.median(run[stage]["seconds"] for run in stages["repeats"]),
+                    f"min {rates['min']:.0f}, max {rates['max']:.0f}",
+                )
             )
-        )
     common.print_table(
         "End-to-end throughput (posts/s; ratio to the bare consumer)",
         rows,
         ("path", "posts/s", "ratio", "seconds", "complete"),
     )
+    if stages:
+        ratios = stages["ratio_sink_vs_elasticsearch"]
+        alone = stages["elasticsearch_alone_posts_per_second"]["median"]
+        print(
+            f"sink alone / Elasticsearch alone, each pair: {ratios['each']}, median "
+            f"{ratios['median']:.2f}x; pipeline / Elasticsearch alone (median): "
+            f"{result['posts_per_second'] / alone:.2f}x"
+        )
     exact = result.get("exact")
     if exact:
         print(
@@ -381,17 +394,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--es-alone",
         action="store_true",
-        help="After the run, time Elasticsearch alone on the sink's writes of it (es_alone.py).",
+        help="After the run, time Elasticsearch alone and the sink alone on the sink's "
+        "records of it, alternating (es_alone.py).",
+    )
+    parser.add_argument(
+        "--stage-repeats",
+        type=int,
+        default=3,
+        help="With --es-alone: how many times each (min and median reported).",
     )
     args = parser.parse_args(argv)
     common.exit_on_sigterm()
     if args.posts < 100:
         parser.error("--posts must be at least 100")
     env = parse_env(args.env)
-    result = run(args.posts, args.seed, env, args.timeout, args.workers, args.es_alone)
+    result = run(
+        args.posts, args.seed, env, args.timeout, args.workers, args.es_alone, args.stage_repeats
+    )
     print_result(result)
     params = {"posts": args.posts, "seed": args.seed, "env": env, "timeout": args.timeout,
-              "workers": args.workers,
+              "workers": args.workers, "stage_repeats": args.stage_repeats,
               "topic_partitions": CommonSettings().topic_partitions}  # fmt: skip
     path = common.save_result(args.name, params, result)
     print(f"saved {path}")
