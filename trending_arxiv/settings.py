@@ -170,8 +170,16 @@ class CommonSettings(BaseSettings):
         return [url.strip() for url in self.elasticsearch_url.split(",") if url.strip()]
 
     def elasticsearch_client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for `elasticsearch.Elasticsearch` (auth, TLS) from settings."""
-        kwargs: dict[str, Any] = {"hosts": self.elasticsearch_urls}
+        """Keyword arguments for `elasticsearch.Elasticsearch` (auth, TLS, JSON) from settings."""
+        # Imported here: the worker's settings come from this module too, without the client.
+        from elasticsearch.serializer import OrjsonSerializer
+
+        # Responses decoded by orjson: with the standard json module, decoding bulk
+        # responses took a third of the sink's CPU.
+        kwargs: dict[str, Any] = {
+            "hosts": self.elasticsearch_urls,
+            "serializer": OrjsonSerializer(),
+        }
         if self.elasticsearch_api_key is not None:
             kwargs["api_key"] = self.elasticsearch_api_key.get_secret_value()
         elif self.elasticsearch_username and self.elasticsearch_password is not None:

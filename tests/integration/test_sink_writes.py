@@ -80,6 +80,7 @@ def test_operations_are_written_and_a_rejected_one_is_dead_lettered(
     letter = _first_dead_letter(settings)
     assert letter["stage"] == "sink"
     assert letter["reason"].startswith("Elasticsearch rejected index (400)")
+    assert "@timestamp" in letter["reason"]  # Elasticsearch's own error, read back
     assert json.loads(letter["raw"])["doc"] == bad
 
 
