@@ -91,6 +91,11 @@ def start_profiler(pid: int, out: pathlib.Path) -> subprocess.Popen[bytes] | Non
             "50",
             "--output",
             str(out),
+            # Without it py-spy stops the worker to sample it, and a stop lands at a
+            # syscall's return far more often than anywhere else: a loop of getpid() and
+            # pure Python (~10% getpid) sampled as 99% getpid; asyncio calls getpid in
+            # every get_event_loop(), so the blocking profile blamed aiokafka's per-message
+            # futures for ~10% of the worker. Non-blocking: 11.5%, as timed.
             "--nonblocking",
         ],
         stdout=subprocess.DEVNULL,
@@ -298,11 +303,18 @@ def faust_baseline_rate(
 
 
 def run_envelopes(
-    n: int, seed: int, partitions: int, env: dict[str, str], timeout: float, workers: int = 1
+    n: int,
+    seed: int,
+    partitions: int,
+    env: dict[str, str],
+    timeout: float,
+    workers: int = 1,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """The worker alone on `n` posts pre-filled as envelopes, with its own batch sizes
     (the baselines, one post per record, are `--compare`'s)."""
     namespace = common.fresh_namespace("worker-envelopes")
+    profile_path = _profile_path(namespace) if profile else None
     print(f"bench_worker: namespace {namespace}, {n} posts in envelopes, {partitions} partitions")
     path = cached_corpus(n, seed)
     env = {"TRENDING_TOPIC_PARTITIONS": str(partitions), **env}
@@ -315,15 +327,25 @@ def run_envelopes(
         packed = preload_envelopes(path, namespace, partitions)
         print(f"  pre-loaded {packed['posts']} posts in {packed['records']} envelopes")
         worker = measure_worker(
-            namespace, n, env, timeout, None, workers, raw_records=packed["records"]
+            namespace, n, env, timeout, profile_path, workers, raw_records=packed["records"]
         )
         worker.pop("lag_curve", None)
         cpu = _cpu_us_per_post(worker)
         print(f"  worker: {worker['posts_per_second']:.0f}/s, {cpu} µs CPU a post")
     finally:
         common.delete_namespace(namespace, es=False)
-    return {"namespace": namespace, "corpus": str(path), "envelopes": packed["records"],
-            "worker": worker, "cpu_us_per_post": _cpu_us_per_post(worker)}  # fmt: skip
+    result = {"namespace": namespace, "corpus": str(path), "envelopes": packed["records"],
+              "worker": worker, "cpu_us_per_post": _cpu_us_per_post(worker)}  # fmt: skip
+    if profile_path is not None:
+        result["profile"] = summarise_profile(profile_path)
+        result["profile_raw"] = str(profile_path)
+    return result
+
+
+def _profile_path(namespace: str) -> pathlib.Path:
+    """Where py-spy's raw collapsed stacks go: out of the repository (the JSON keeps
+    their summary)."""
+    return pathlib.Path(tempfile.gettempdir()) / f"{namespace}-profile.txt"
 
 
 def run(
@@ -342,10 +364,7 @@ def run(
         kafka_bootstrap_servers=common.KAFKA, namespace=namespace, topic_partitions=partitions
     )
     env = {"TRENDING_TOPIC_PARTITIONS": str(partitions), **env}
-    # Raw collapsed stacks stay out of the repository; their summary goes in the JSON.
-    profile_path = (
-        pathlib.Path(tempfile.gettempdir()) / f"{namespace}-profile.txt" if profile else None
-    )
+    profile_path = _profile_path(namespace) if profile else None
     try:
         ensure_topics(settings)
         loaded = preload(path, namespace, partitions)
@@ -438,6 +457,10 @@ def print_result(result: dict[str, Any]) -> None:
         f"{memory.get('peak_rss_mb')} MB; goal >= {GOAL_RATE:.0f}/s and >= {GOAL_RATIO}x: "
         f"{'met' if result['goal_met'] else 'NOT met'}"
     )
+    print_profile(result)
+
+
+def print_profile(result: dict[str, Any]) -> None:
     profile = result.get("profile")
     if profile:
         common.print_table(
@@ -671,10 +694,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.envelopes:
         result = run_envelopes(
-            args.posts, args.seed, args.partitions, env, args.timeout, args.workers
+            args.posts, args.seed, args.partitions, env, args.timeout, args.workers, args.profile
         )
+        print_profile(result)
         params = {"posts": args.posts, "seed": args.seed, "partitions": args.partitions,
-                  "workers": args.workers, "env": env, "envelopes": True}  # fmt: skip
+                  "workers": args.workers, "env": env, "envelopes": True,
+                  "profile": args.profile}  # fmt: skip
         print(f"saved {common.save_result(args.name, params, result)}")
         return 0
     result = run(
