@@ -24,8 +24,10 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import psutil
 from kafka import KafkaConsumer, TopicPartition
 
 from bench import common
@@ -82,12 +84,35 @@ def _refresh_seconds(es: Any, target: SinkSettings) -> float:
     return time.perf_counter() - started
 
 
-def _rates(posts: int, operations: int, seconds: float, cpu_seconds: float) -> dict[str, Any]:
+class _CpuClock:
+    """CPU seconds of this process (the sink, or the bulk client) and of the servers."""
+
+    def __init__(self) -> None:
+        self.servers = {name: psutil.Process(pid) for name, pid in common.server_pids().items()}
+
+    def read(self) -> dict[str, float]:
+        used = {"client": time.process_time()}
+        for name, process in self.servers.items():
+            times = process.cpu_times()
+            used[name] = times.user + times.system
+        return used
+
+
+def _rates(
+    posts: int,
+    operations: int,
+    seconds: float,
+    cpu_before: dict[str, float],
+    cpu_after: dict[str, float],
+) -> dict[str, Any]:
+    cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
     return {
         "operations": operations,
         "seconds": round(seconds, 3),
         # This process's CPU (the sink's, or the bulk client's) in the timed span.
-        "client_cpu_us_per_operation": round(cpu_seconds / operations * 1e6, 2),
+        "client_cpu_us_per_operation": round(cpu["client"] / operations * 1e6, 2),
+        # Cores busy on average: this process, Elasticsearch and Kafka (2 on this machine).
+        "cores_busy": {name: round(value / seconds, 2) for name, value in cpu.items()},
         "posts_per_second": round(posts / seconds, 1),
         "operations_per_second": round(operations / seconds, 1),
     }
@@ -108,13 +133,14 @@ def elasticsearch_alone(source_namespace: str, posts: int, records: list[Any]) -
         for batch in batches:
             _redirect(batch, renamed)
         operations = sum(len(batch) for batch in batches)
-        started, cpu_started = time.perf_counter(), time.process_time()
+        clock = _CpuClock()
+        started, cpu_before = time.perf_counter(), clock.read()
         for batch in batches:
             sink.write(batch)
-        cpu_seconds = time.process_time() - cpu_started
+        cpu_after = clock.read()
         seconds = time.perf_counter() - started + _refresh_seconds(sink.es, target)
         return {"records": len(records), "batches": len(batches)} | _rates(
-            posts, operations, seconds, cpu_seconds
+            posts, operations, seconds, cpu_before, cpu_after
         )
     finally:
         common.delete_namespace(target.namespace)
@@ -128,7 +154,9 @@ class _RedirectedSink(ElasticsearchSink):
         self.renamed = renamed
         self.first: float | None = None
         self.last = 0.0
-        self.cpu_first = self.cpu_last = 0.0
+        self.clock = _CpuClock()
+        self.cpu_first: dict[str, float] = {}
+        self.cpu_last: dict[str, float] = {}
         self.records = 0
         self.operations = 0
 
@@ -138,12 +166,17 @@ class _RedirectedSink(ElasticsearchSink):
         self.operations += len(operations)
         return operations
 
-    def write_batch(self, records: list[Any]) -> None:
+    def prepare_batch(self, records: list[Any]) -> Callable[[], None]:
         if self.first is None:
-            self.first, self.cpu_first = time.perf_counter(), time.process_time()
-        super().write_batch(records)
-        self.records += len(records)
-        self.last, self.cpu_last = time.perf_counter(), time.process_time()
+            self.first, self.cpu_first = time.perf_counter(), self.clock.read()
+        send = super().prepare_batch(records)
+
+        def timed_send() -> None:
+            send()
+            self.records += len(records)
+            self.last, self.cpu_last = time.perf_counter(), self.clock.read()
+
+        return timed_send
 
 
 def sink_alone(source_namespace: str, posts: int, expected_records: int) -> dict[str, Any]:
@@ -163,7 +196,7 @@ def sink_alone(source_namespace: str, posts: int, expected_records: int) -> dict
             )
         seconds = sink.last - sink.first + _refresh_seconds(sink.es, target)
         return {"records": sink.records, "batches": sink.stats.batches} | _rates(
-            posts, sink.operations, seconds, sink.cpu_last - sink.cpu_first
+            posts, sink.operations, seconds, sink.cpu_first, sink.cpu_last
         )
     finally:
         common.delete_namespace(target.namespace)

@@ -3,8 +3,10 @@
 At-least-once plus deterministic `_id`s: offsets are committed only after
 Elasticsearch acknowledged the whole batch, and every write is keyed (mention:
 post id + arXiv id; paper: arXiv id), so a redelivered batch changes nothing.
-While Elasticsearch is down the sink stops polling and retries the batch it holds
-(memory stays bounded by one batch), then catches up. Documents Elasticsearch rejects
+Each batch's documents are built while the batch before it is being written
+(`OverlappedConsumeLoop`). While Elasticsearch is down the sink stops polling and retries
+the batch it is writing (memory stays bounded by two batches: that one and the next,
+built), then catches up. Documents Elasticsearch rejects
 for good (a 4xx other than 404/409/429) go to the dead-letter topic with the reason.
 """
 
@@ -26,7 +28,7 @@ from kafka.errors import KafkaError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
-from sinks.consume_loop import ConsumeLoop, ConsumeOptions
+from sinks.consume_loop import ConsumeLoop, ConsumeOptions, OverlappedConsumeLoop
 from sinks.indices import ensure_indices
 from trending_arxiv.core.documents import counts_document, mention_document, metadata_document
 from trending_arxiv.core.envelope import is_envelope, open_envelope
@@ -104,6 +106,8 @@ class ElasticsearchSink:
         self._metadata: dict[str, dict[str, Any] | None] = {}
         self._described: set[str] = set()
         self._producer: KafkaProducer | None = None
+        # Dead letters come from both the loop's thread (building) and the writer's.
+        self._producer_lock = threading.Lock()
 
     def request_stop(self) -> None:
         """Stop after the batch in hand (it is not committed unless written); signal-safe."""
@@ -283,13 +287,15 @@ class ElasticsearchSink:
     def _dead_letter(self, stage: str, reason: str, raw: bytes, **where: Any) -> None:
         self.stats.dead_letters += 1
         log.error("dead letter (%s): %s", stage, reason)
-        if self._producer is None:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers, acks="all"
-            )
         record = DeadLetter.from_raw_bytes(stage, reason, raw, **where)
-        self._producer.send(self.settings.topics.dead_letter, value=record.to_json_bytes())
-        self._producer.flush()
+        with self._producer_lock:
+            if self._producer is None:
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.settings.kafka_bootstrap_servers, acks="all"
+                )
+            producer = self._producer
+        producer.send(self.settings.topics.dead_letter, value=record.to_json_bytes())
+        producer.flush()
 
     # -- the consume loop ---------------------------------------------------------------
     def consume_loop(self) -> ConsumeLoop:
@@ -308,13 +314,17 @@ class ElasticsearchSink:
             max_retry_seconds=settings.sink_max_retry_seconds,
             stalled_commit_seconds=settings.sink_stalled_commit_seconds,
         )
-        return ConsumeLoop(options, self.write_batch, self.stop_event, counts=self.stats)
+        return OverlappedConsumeLoop(options, self.prepare_batch, self.stop_event, self.stats)
+
+    def prepare_batch(self, records: list[ConsumerRecord]) -> Callable[[], None]:
+        """Build one polled batch's operations; returns their write (which the loop runs
+        while it builds the next batch, and commits the batch after)."""
+        operations = self.build_operations(records)
+        return lambda: self.write(operations) if operations else None
 
     def write_batch(self, records: list[ConsumerRecord]) -> None:
-        """Write one polled batch (the loop commits it afterwards)."""
-        operations = self.build_operations(records)
-        if operations:
-            self.write(operations)
+        """Build and write one polled batch."""
+        self.prepare_batch(records)()
 
     def run(self, idle_exit_seconds: float | None = None) -> SinkStats:
         """Consume until stopped (or idle for `idle_exit_seconds`, for tools and tests)."""

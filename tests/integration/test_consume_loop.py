@@ -1,16 +1,19 @@
 """sinks.consume_loop on the real Kafka: commits after each written batch, redoes a batch
-whose write was stopped, and leaves and rejoins the group when commits keep failing."""
+whose write was stopped, and leaves and rejoins the group when commits keep failing; the
+overlapped loop prepares a batch while the one before is sent, and commits each batch's
+own offsets once it is sent."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
-from sinks.consume_loop import ConsumeLoop, ConsumeOptions, LoopStats
+from sinks.consume_loop import ConsumeLoop, ConsumeOptions, LoopStats, OverlappedConsumeLoop
 from tests.integration.pipeline import group_lag
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.retry import Stopped
@@ -22,7 +25,8 @@ pytestmark = pytest.mark.integration
 def _fill(kafka: str, topic: str, count: int) -> None:
     producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
     for number in range(count):
-        producer.send(topic, key=str(number).encode(), value=str(number).encode())
+        # Zero-padded: a partition's values sort as its offsets do.
+        producer.send(topic, key=str(number).encode(), value=f"{number:04}".encode())
     producer.flush()
     producer.close()
 
@@ -62,7 +66,7 @@ def test_every_batch_is_written_then_committed(
         counts=stats,
     )
     loop.run(idle_exit_seconds=3.0)
-    assert sorted(seen) == sorted(str(n).encode() for n in range(95))
+    assert sorted(seen) == [f"{n:04}".encode() for n in range(95)]
     assert stats.batches >= 10  # at most 10 records a batch
     assert group_lag(kafka, f"{namespace}-loop", [topic]) == 0
 
@@ -123,5 +127,75 @@ def test_commits_failing_in_a_row_make_it_leave_and_rejoin(
     )
     loop.run(idle_exit_seconds=5.0)
     assert stats.rejoins >= 1
-    assert set(seen) == {str(n).encode() for n in range(40)}  # redone batches included
+    assert set(seen) == {f"{n:04}".encode() for n in range(40)}  # redone batches included
     assert group_lag(kafka, f"{namespace}-stall", [topic]) == 0
+
+
+def test_overlapped_batches_are_prepared_while_sent_and_committed_in_order(
+    stack_endpoints: tuple[str, str], namespace: str, topic: str
+) -> None:
+    kafka = stack_endpoints[0]
+    _fill(kafka, topic, 95)
+    prepared = threading.Semaphore(0)
+    sent: list[tuple[int, bytes]] = []
+    overlapped: list[bool] = []
+
+    def prepare(records: list[ConsumerRecord]) -> Callable[[], None]:
+        values = [(r.partition, r.value) for r in records]  # on the loop's thread
+        prepared.release()
+
+        def send() -> None:
+            if not overlapped:
+                # The first send waits for the next batch to be prepared meanwhile (a
+                # loop that prepared only after a send returned would time out here).
+                prepared.acquire()
+                overlapped.append(prepared.acquire(timeout=5.0))
+            sent.extend(values)
+
+        return send
+
+    stats = LoopStats()
+    loop = OverlappedConsumeLoop(
+        _options(kafka, f"{namespace}-overlap", topic), prepare, threading.Event(), stats
+    )
+    loop.run(idle_exit_seconds=3.0)
+    assert overlapped == [True]
+    assert sorted(value for _, value in sent) == [f"{n:04}".encode() for n in range(95)]
+    for partition in {p for p, _ in sent}:  # each partition's records sent in its order
+        values = [value for p, value in sent if p == partition]
+        assert values == sorted(values)
+    assert stats.batches >= 10
+    assert group_lag(kafka, f"{namespace}-overlap", [topic]) == 0
+
+
+def test_overlapped_send_stopped_leaves_its_batch_and_the_next_uncommitted(
+    stack_endpoints: tuple[str, str], namespace: str, topic: str
+) -> None:
+    kafka = stack_endpoints[0]
+    _fill(kafka, topic, 30)
+    stop = threading.Event()
+    batches: list[int] = []
+
+    def prepare(records: list[ConsumerRecord]) -> Callable[[], None]:
+        batches.append(len(records))
+        number = len(batches)
+
+        def send() -> None:
+            if number == 2:  # asked to stop while the second batch is being sent
+                stop.set()
+                raise Stopped("stopped")
+
+        return send
+
+    OverlappedConsumeLoop(_options(kafka, f"{namespace}-ostop", topic), prepare, stop).run(10.0)
+    # The first batch is committed; the second (stopped) and the third (prepared) are not.
+    assert group_lag(kafka, f"{namespace}-ostop", [topic]) == 30 - batches[0]
+
+    seen: list[bytes] = []
+    ConsumeLoop(
+        _options(kafka, f"{namespace}-ostop", topic),
+        lambda records: seen.extend(r.value for r in records),
+        threading.Event(),
+    ).run(idle_exit_seconds=3.0)
+    assert len(seen) == 30 - batches[0]
+    assert group_lag(kafka, f"{namespace}-ostop", [topic]) == 0
