@@ -45,6 +45,17 @@ def _options(kafka: str, group: str, topic: str, **overrides: object) -> Consume
     return ConsumeOptions(**values)  # type: ignore[arg-type]
 
 
+def _consume_rest(kafka: str, group: str, topic: str) -> list[bytes]:
+    """What the group has not committed yet, read by a plain loop (which commits it)."""
+    seen: list[bytes] = []
+    ConsumeLoop(
+        _options(kafka, group, topic),
+        lambda records: seen.extend(r.value for r in records),
+        threading.Event(),
+    ).run(idle_exit_seconds=3.0)
+    return seen
+
+
 @pytest.fixture
 def topic(stack_endpoints: tuple[str, str], namespace: str) -> str:
     settings = CommonSettings(kafka_bootstrap_servers=stack_endpoints[0], namespace=namespace)
@@ -85,13 +96,7 @@ def test_a_batch_stopped_midway_is_not_committed(
     ConsumeLoop(_options(kafka, f"{namespace}-stop", topic), write, stop).run(10.0)
     assert group_lag(kafka, f"{namespace}-stop", [topic]) == 30  # nothing committed
 
-    seen: list[bytes] = []
-    ConsumeLoop(
-        _options(kafka, f"{namespace}-stop", topic),
-        lambda records: seen.extend(r.value for r in records),
-        threading.Event(),
-    ).run(idle_exit_seconds=3.0)
-    assert len(seen) == 30  # all of it came again
+    assert len(_consume_rest(kafka, f"{namespace}-stop", topic)) == 30  # all of it again
     assert group_lag(kafka, f"{namespace}-stop", [topic]) == 0
 
 
@@ -191,11 +196,5 @@ def test_overlapped_send_stopped_leaves_its_batch_and_the_next_uncommitted(
     # The first batch is committed; the second (stopped) and the third (prepared) are not.
     assert group_lag(kafka, f"{namespace}-ostop", [topic]) == 30 - batches[0]
 
-    seen: list[bytes] = []
-    ConsumeLoop(
-        _options(kafka, f"{namespace}-ostop", topic),
-        lambda records: seen.extend(r.value for r in records),
-        threading.Event(),
-    ).run(idle_exit_seconds=3.0)
-    assert len(seen) == 30 - batches[0]
+    assert len(_consume_rest(kafka, f"{namespace}-ostop", topic)) == 30 - batches[0]
     assert group_lag(kafka, f"{namespace}-ostop", [topic]) == 0
