@@ -322,10 +322,6 @@ class ElasticsearchSink:
         operations = self.build_operations(records)
         return lambda: self.write(operations) if operations else None
 
-    def write_batch(self, records: list[ConsumerRecord]) -> None:
-        """Build and write one polled batch."""
-        self.prepare_batch(records)()
-
     def run(self, idle_exit_seconds: float | None = None) -> SinkStats:
         """Consume until stopped (or idle for `idle_exit_seconds`, for tools and tests)."""
         try:
