@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +52,16 @@ log = logging.getLogger(__name__)
 
 Metadata = dict[str, Any] | None
 
+# What a lookup reads of a papers-index document: its metadata and lookup bookkeeping,
+# not its counts (which the sink rewrites on every batch and a lookup never needs).
+LOOKUP_FIELDS = (
+    *METADATA_FIELDS,
+    "metadata_status",
+    "metadata_source",
+    "enriched_at",
+    "first_seen",
+)
+
 
 class EnrichSettings(SinkSettings):
     """Where arXiv is and how politely to ask it (env: `TRENDING_ARXIV_*`, `TRENDING_ENRICH_*`)."""
@@ -69,6 +80,14 @@ class EnrichSettings(SinkSettings):
     enrich_refresh_hours: float = Field(default=24.0, gt=0)
     enrich_poll_seconds: float = Field(default=10.0, gt=0)
     enrich_cache_size: int = Field(default=100_000, ge=100)
+    enrich_recheck_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "A paper the papers index had no metadata for is looked up there again only "
+            "after this long (its arXiv lookup is queued meanwhile); 0: every batch."
+        ),
+    )
     enrich_queue_size: int = Field(default=100_000, ge=1)
 
     @model_validator(mode="after")
@@ -86,6 +105,8 @@ class EnrichStats:
 
     lookups: int = 0
     from_cache: int = 0
+    #: Unknown papers not looked up in the index again (checked `enrich_recheck_seconds` ago).
+    recently_checked: int = 0
     from_catalog: int = 0
     from_index: int = 0
     queued: int = 0
@@ -136,8 +157,10 @@ class Enricher:
         es: Elasticsearch,
         client: ArxivMetadataClient | None = None,
         catalog: dict[str, dict[str, Any]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.es = es
         self.client = client
         if client is None and settings.arxiv_enabled:
@@ -155,6 +178,11 @@ class Enricher:
         self.stop_event = threading.Event()
         self._cache: OrderedDict[str, Metadata] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # Papers the index had no metadata for -> when (`clock`) it was asked: the sink
+        # meets a paper in batch after batch, and each `mget` of it was a real-time read
+        # of a document the sink keeps updating (its counts), for an answer that comes
+        # only once the background lookup has written it (and then from the cache).
+        self._unknown: OrderedDict[str, float] = OrderedDict()
         self._queue: queue.Queue[str] = queue.Queue(maxsize=settings.enrich_queue_size)
         self._queued: set[str] = set()
         self._thread: threading.Thread | None = None
@@ -177,6 +205,8 @@ class Enricher:
         self.stats.lookups += len(arxiv_ids)
         answer: dict[str, Metadata] = {}
         missing: list[str] = []
+        now = self.clock()
+        recheck_after = now - self.settings.enrich_recheck_seconds
         with self._cache_lock:
             for arxiv_id in arxiv_ids:
                 if arxiv_id in self._cache:
@@ -186,10 +216,13 @@ class Enricher:
                 elif arxiv_id in self.catalog:
                     answer[arxiv_id] = self.catalog[arxiv_id]
                     self.stats.from_catalog += 1
+                elif self._unknown.get(arxiv_id, recheck_after) > recheck_after:
+                    self.stats.recently_checked += 1
                 else:
                     missing.append(arxiv_id)
         if missing:
             sources = self._papers(missing)
+            unknown: list[str] = []
             for arxiv_id in missing:
                 source = sources.get(arxiv_id)
                 if source and source.get("metadata_status"):
@@ -198,16 +231,31 @@ class Enricher:
                     self._remember(arxiv_id, metadata)
                     self.stats.from_index += 1
                 else:
+                    unknown.append(arxiv_id)
                     self._enqueue(arxiv_id)
+            self._note_unknown(unknown, now)
         return answer
 
+    def _note_unknown(self, arxiv_ids: list[str], checked_at: float) -> None:
+        """Remember when these papers were found without metadata (bounded, oldest out)."""
+        with self._cache_lock:
+            for arxiv_id in arxiv_ids:
+                self._unknown[arxiv_id] = checked_at
+                self._unknown.move_to_end(arxiv_id)
+            while len(self._unknown) > self.settings.enrich_cache_size:
+                self._unknown.popitem(last=False)
+
     def _papers(self, arxiv_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Papers-index documents by ID (real-time `mget`, so fresh writes are seen)."""
-        response = self.es.mget(index=self.settings.indices.papers, ids=arxiv_ids)
+        """Papers-index documents by ID, their `LOOKUP_FIELDS` (real-time `mget`, so fresh
+        writes are seen)."""
+        response = self.es.mget(
+            index=self.settings.indices.papers, ids=arxiv_ids, source_includes=LOOKUP_FIELDS
+        )
         return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
 
     def _remember(self, arxiv_id: str, metadata: Metadata) -> None:
         with self._cache_lock:
+            self._unknown.pop(arxiv_id, None)
             self._cache[arxiv_id] = metadata
             self._cache.move_to_end(arxiv_id)
             while len(self._cache) > self.settings.enrich_cache_size:

@@ -118,6 +118,30 @@ def test_lookup_never_waits_for_arxiv_and_worker_fills_in(
     assert len(fake.request_log) == 1  # never the same paper twice...
 
 
+def test_unknown_paper_is_looked_up_in_the_index_again_only_after_the_recheck_time(
+    es: Elasticsearch, settings: EnrichSettings, fake: FakeArxiv
+) -> None:
+    """The sink meets an unknown paper in batch after batch: the index is asked about it
+    once per `enrich_recheck_seconds`, and an answer written meanwhile by another process
+    (`trending-arxiv enrich`) is found at the next check."""
+    counts_only(es, settings, "2402.00003")
+    clock = [1000.0]
+    enricher = Enricher(settings, es, clock=lambda: clock[0])
+    assert enricher(["2402.00003"]) == {}
+    assert enricher.stats.recently_checked == 0 and enricher.stats.queued == 1
+    described = {"metadata_status": "found", "title": "Found elsewhere"}
+    es.update(index=settings.indices.papers, id="2402.00003", doc=described, refresh=True)
+
+    clock[0] += settings.enrich_recheck_seconds - 1
+    assert enricher(["2402.00003"]) == {}  # not asked again yet
+    assert enricher.stats.recently_checked == 1 and enricher.stats.from_index == 0
+    clock[0] += 2
+    answer = enricher(["2402.00003"])
+    assert answer == {"2402.00003": {"title": "Found elsewhere"}}  # metadata only, no counts
+    assert enricher.stats.from_index == 1 and enricher.stats.recently_checked == 1
+    assert fake.request_log == []
+
+
 def test_daily_refresh_of_recent_papers_only(
     es: Elasticsearch, settings: EnrichSettings, fake: FakeArxiv
 ) -> None:
