@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The counting core compiled with mypyc (trending_arxiv/core/compiled.py), rebuilt when
+# its sources change; used only while it matches them.
+NATIVE := trending_arxiv/core/_native/manifest.json
+NATIVE_SOURCES := $(addprefix trending_arxiv/core/,counting.py alerting.py alert_bounds.py compiled.py) tools/build_native.py
 
-.PHONY: browser-deps demo test test-unit test-integration lint stack-up stack-down bench bench-quick clean
+.PHONY: browser-deps demo native test test-unit test-integration lint stack-up stack-down bench bench-quick clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,17 +16,23 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+## The counting core compiled (~10 s); without a C compiler the same modules run as Python.
+native: $(NATIVE)
+
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	@$(BIN)/python tools/build_native.py || echo "native build skipped: the counting core runs as Python"
+
 ## The main job: real Kafka + Elasticsearch, replay the seed sample, print the top papers.
-demo: $(STAMP)
+demo: $(STAMP) $(NATIVE)
 	$(BIN)/trending-arxiv demo
 
 ## The whole test suite (unit, integration on real Kafka/Elasticsearch, browser).
-test: $(STAMP) browser-deps
+test: $(STAMP) $(NATIVE) browser-deps
 	$(BIN)/lint-imports
 	$(BIN)/trending-arxiv stack up
 	$(BIN)/python -m pytest -p no:cacheprovider
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(NATIVE)
 	$(BIN)/python -m pytest tests/unit -q
 
 lint: $(STAMP)
@@ -43,13 +53,13 @@ stack-down: $(STAMP)
 	$(BIN)/trending-arxiv stack down
 
 ## Benchmarks in bounded time (smaller N); results in bench/results/*.json.
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) $(NATIVE)
 	$(BIN)/trending-arxiv stack up
 	$(BIN)/python -m bench.run_all --quick
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE)
 	$(BIN)/trending-arxiv stack up
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info trending_arxiv/core/_native

@@ -31,6 +31,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import TopicPartition
 
+from trending_arxiv.core.compiled import native_state
 from trending_arxiv.core.envelope import is_envelope
 from trending_arxiv.devstack.pipeline import PipelineProcesses, pipeline_env
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
@@ -427,6 +428,9 @@ def versions() -> dict[str, Any]:
         "aiokafka": _version("aiokafka"),
         "elasticsearch-client": _version("elasticsearch"),
         "orjson": _version("orjson"),
+        # "fresh": the counting core ran compiled (unless TRENDING_COMPILED=0 was passed
+        # to a process); else its Python modules ran.
+        "compiled_core": native_state(),
         "servers": server_versions(),
     }
 

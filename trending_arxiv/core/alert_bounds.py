@@ -66,7 +66,7 @@ class HourBounds:
         added = self.added_minutes
         return bisect_right(added, through) - bisect_right(added, after - HOUR)
 
-    def _sum(self, prefix: list[float], after: int, through: int) -> float:
+    def _sum(self, prefix: list[int], after: int, through: int) -> int:
         """The snapshot's sum over the buckets ending in (after, through]."""
         ends = self.ends
         return prefix[bisect_right(ends, through)] - prefix[bisect_right(ends, after)]

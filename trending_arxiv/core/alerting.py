@@ -209,7 +209,7 @@ def _fires(
     return _velocity_fires(posts_1h, earlier, rules)  # the whole day walked: exact
 
 
-def _velocity_fires(posts_1h: float, earlier: float, rules: AlertRules) -> bool:
+def _velocity_fires(posts_1h: int, earlier: int, rules: AlertRules) -> bool:
     """The velocity rule on the exact hour and the exact 23 hours before it."""
     posts = {"1h": int(posts_1h), "24h": int(posts_1h + earlier)}
     return counting.velocity(posts) >= rules.velocity_ratio
@@ -219,6 +219,6 @@ def _velocity_fires(posts_1h: float, earlier: float, rules: AlertRules) -> bool:
 _VELOCITY_CHUNK = 2 * 3600
 
 
-def _found(buckets: dict[str, list[float]], ends: Iterable[int]) -> list[list[float]]:
+def _found(buckets: dict[str, counting.Bucket], ends: Iterable[int]) -> list[counting.Bucket]:
     """The buckets that exist among those ending at `ends`."""
     return [b for b in map(buckets.get, map(str, ends)) if b is not None]

@@ -45,7 +45,7 @@ _FINITE_WINDOW_SECONDS = [int(s) for s in WINDOW_SECONDS.values() if s is not No
 # rather than a record because every paper's summary goes to the changelog as JSON at
 # each change (three numbers, not three named fields), read through these indices.
 POSTS, LATEST, WEIGHT = 0, 1, 2
-Bucket = list[float]
+Bucket = list[int]
 
 
 class PaperState(TypedDict):
@@ -125,7 +125,7 @@ def _ceil(moment: float, step: int) -> int:
     return -int(-moment // step) * step
 
 
-def _bucket_for_new(state: PaperState, moment: float) -> list[float]:
+def _bucket_for_new(state: PaperState, moment: float) -> Bucket:
     """The bucket a new event at `moment` lands in (created if missing)."""
     minute = str(_ceil(moment, MINUTE))
     # An existing minute bucket takes it (it is folded into its hour later as a whole),
@@ -145,15 +145,15 @@ def _bucket(buckets: dict[str, Bucket], end: str) -> Bucket:
     return found
 
 
-def _existing_bucket(state: PaperState, moment: float) -> list[float] | None:
+def _existing_bucket(state: PaperState, moment: float) -> Bucket | None:
     """The bucket already holding an event at `moment`, if not pruned yet."""
-    found: list[float] | None = state["min"].get(str(_ceil(moment, MINUTE)))
+    found: Bucket | None = state["min"].get(str(_ceil(moment, MINUTE)))
     if found is None:
         found = state["hr"].get(str(_ceil(moment, HOUR)))
     return found
 
 
-def _add_to(bucket: list[float] | None, field: int, amount: float) -> None:
+def _add_to(bucket: Bucket | None, field: int, amount: int) -> None:
     if bucket is not None:
         bucket[field] += amount
 
@@ -331,7 +331,7 @@ def window_bounds(window: str, as_of: datetime) -> tuple[int | None, int]:
     return _ceil(as_of.timestamp(), _start_step(seconds)) - int(seconds), end
 
 
-def _rows(state: PaperState) -> list[tuple[int, float, float, float]]:
+def _rows(state: PaperState) -> list[tuple[int, int, int, int]]:
     """(end, posts, accounts at their latest post, weight) of every bucket."""
     rows = [(int(key), b[POSTS], b[LATEST], b[WEIGHT]) for key, b in state["min"].items()]
     rows += [(int(key), b[POSTS], b[LATEST], b[WEIGHT]) for key, b in state["hr"].items()]
@@ -339,7 +339,7 @@ def _rows(state: PaperState) -> list[tuple[int, float, float, float]]:
 
 
 def window_counts(
-    state: PaperState, as_of: datetime, rows: list[tuple[int, float, float, float]] | None = None
+    state: PaperState, as_of: datetime, rows: list[tuple[int, int, int, int]] | None = None
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Posts and distinct accounts per window at `as_of` (see the module docstring)."""
     end_minute = _ceil(as_of.timestamp(), MINUTE)
@@ -377,7 +377,7 @@ def trend_score_and_rank(
     state: PaperState,
     as_of: datetime,
     half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
-    rows: list[tuple[int, float, float, float]] | None = None,
+    rows: list[tuple[int, int, int, int]] | None = None,
 ) -> tuple[float, float | None]:
     """`trend_score` and `trend_rank` in one pass over the buckets."""
     now = as_of.timestamp()

@@ -1,0 +1,103 @@
+"""The counting core's compiled build: in use only while it matches its sources, and
+the same answers as the Python modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.python_core import CORE_DIR, answers
+from trending_arxiv.core import alert_bounds, alerting, counting
+from trending_arxiv.core.compiled import (
+    COMPILED_MODULES,
+    DISABLE_ENV,
+    MANIFEST,
+    is_compiled,
+    manifest,
+    native_state,
+    search_path,
+)
+
+ROOT = CORE_DIR.parent.parent
+# `make` builds it wherever there is a C compiler (CI has one).
+buildable = pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None,
+    reason="no C compiler here: the Python modules run",
+)
+
+
+@pytest.fixture
+def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the compiled modules' sources, with a build's manifest for them."""
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    for name in COMPILED_MODULES:
+        shutil.copy(CORE_DIR / f"{name}.py", tmp_path / f"{name}.py")
+    (tmp_path / "_native").mkdir()
+    (tmp_path / "_native" / MANIFEST).write_text(json.dumps(manifest(tmp_path)))
+    return tmp_path
+
+
+def test_a_build_comes_first_while_it_matches_its_sources(
+    package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    native = str(package / "_native")
+    assert native_state(package) == "fresh"
+    assert search_path(["core"], package) == [native, "core"]
+    monkeypatch.setenv(DISABLE_ENV, "0")
+    assert native_state(package) == "disabled"
+    assert search_path(["core"], package) == ["core"]
+
+
+def test_an_edited_source_is_imported_as_python_with_a_warning(package: Path) -> None:
+    with (package / "alert_bounds.py").open("a") as source:
+        source.write("\n# edited after the build\n")
+    assert native_state(package) == "stale"
+    with pytest.warns(RuntimeWarning, match="make native"):
+        assert search_path(["core"], package) == ["core"]
+
+
+def test_a_build_for_another_interpreter_or_none_is_not_used(package: Path) -> None:
+    built = json.loads((package / "_native" / MANIFEST).read_text())
+    built["ext_suffix"] = ".cpython-312-x86_64-linux-gnu.so"
+    (package / "_native" / MANIFEST).write_text(json.dumps(built))
+    assert native_state(package) == "stale"
+    shutil.rmtree(package / "_native")
+    assert native_state(package) == "absent"
+    assert search_path(["core"], package) == ["core"]
+
+
+@buildable
+def test_the_build_is_in_use() -> None:
+    assert native_state() == "fresh", "the compiled counting core is missing or stale: make native"
+    assert all(is_compiled(module) for module in (counting, alerting, alert_bounds))
+
+
+@buildable
+def test_compiled_and_python_modules_give_the_same_answers() -> None:
+    """Counts, trend scores and ranks, velocity and every alert, to the last digit."""
+    assert is_compiled(counting)
+    script = (
+        "import json\n"
+        "from tests.python_core import answers\n"
+        "from trending_arxiv.core import counting, compiled\n"
+        "assert not compiled.is_compiled(counting)\n"
+        "print(json.dumps(answers()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, DISABLE_ENV: "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    python = json.loads(done.stdout)
+    compiled = answers()
+    assert len(compiled["corpus"]["alerts"]) > 50 and len(compiled["corpus"]["counts"]) > 100
+    assert compiled == python
