@@ -167,9 +167,12 @@ def test_metadata_from_source() -> None:
 def test_enrich_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRENDING_ARXIV_API_URL", "http://127.0.0.1:1234/api/query")
     monkeypatch.setenv("TRENDING_ARXIV_DELAY_SECONDS", "0.5")
+    assert EnrichSettings().enrich_recheck_seconds == 60.0
+    monkeypatch.setenv("TRENDING_ENRICH_RECHECK_SECONDS", "5")
     settings = EnrichSettings()
     assert settings.arxiv_api_url == "http://127.0.0.1:1234/api/query"
     assert settings.arxiv_delay_seconds == 0.5
+    assert settings.enrich_recheck_seconds == 5.0
     monkeypatch.delenv("TRENDING_ARXIV_API_URL")
     with pytest.raises(ValueError, match="3 seconds"):
         EnrichSettings()
