@@ -236,6 +236,11 @@ def run(
             posts_expected=expected_sum,
             exact=exact_check(es, settings, expected_posts) if complete else None,
             worker_metrics=_worker_metrics(pipeline.work_dir / "worker.log"),
+            # Workers 2..N (`--workers`): expired reposts show a cross-worker loss.
+            other_workers_metrics={
+                f"worker-{k}": _worker_metrics(pipeline.work_dir / f"worker-{k}.log")
+                for k in range(2, workers + 1)
+            },
         )
     finally:
         if producer is not None and producer.poll() is None:
