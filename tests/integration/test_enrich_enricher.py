@@ -15,7 +15,8 @@ from kafka import KafkaProducer
 from sinks.arxiv_client import ArxivUnavailableError
 from sinks.catalog import bundled_seed_catalog_path
 from sinks.elasticsearch_sink import ElasticsearchSink
-from sinks.enrich import Enricher, EnrichSettings
+from sinks.enrich import Enricher
+from sinks.enrich_rules import EnrichSettings
 from sinks.indices import ensure_indices
 from tests.fakes.arxiv import FakeArxiv
 from trending_arxiv.core.models import CountUpdate, Mention, to_utc_iso

@@ -18,7 +18,7 @@ from sinks.catalog import (
     iter_catalog_file,
     load_catalog_file,
 )
-from sinks.enrich import EnrichSettings, metadata_from_source, needs_lookup
+from sinks.enrich_rules import EnrichSettings, metadata_from_source, needs_lookup
 from tests.fakes.paths import REAL_FIXTURES
 from trending_arxiv.cli.queries import accounts_from_follow_file
 

@@ -101,7 +101,8 @@ def sink(
     from elasticsearch import Elasticsearch
 
     from sinks.elasticsearch_sink import ElasticsearchSink
-    from sinks.enrich import Enricher, EnrichSettings
+    from sinks.enrich import Enricher
+    from sinks.enrich_rules import EnrichSettings
 
     settings = EnrichSettings()
     configure_logging(settings.log_level)

@@ -353,7 +353,8 @@ def enrich_command(
     ] = None,
 ) -> None:
     """Fill in arXiv metadata for papers that have none (and refresh recent ones)."""
-    from sinks.enrich import Enricher, EnrichSettings
+    from sinks.enrich import Enricher
+    from sinks.enrich_rules import EnrichSettings
     from sinks.indices import ensure_indices
     from trending_arxiv.runtime import configure_logging, run_service
 
