@@ -142,10 +142,7 @@ class Enricher:
         """Remember when these papers were found without metadata (bounded, oldest out)."""
         with self._cache_lock:
             for arxiv_id in arxiv_ids:
-                self._unknown[arxiv_id] = checked_at
-                self._unknown.move_to_end(arxiv_id)
-            while len(self._unknown) > self.settings.enrich_cache_size:
-                self._unknown.popitem(last=False)
+                self._put_newest(self._unknown, arxiv_id, checked_at)
 
     def _papers(self, arxiv_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Papers-index documents by ID, their `LOOKUP_FIELDS` (real-time `mget`, so fresh
@@ -158,10 +155,15 @@ class Enricher:
     def _remember(self, arxiv_id: str, metadata: Metadata) -> None:
         with self._cache_lock:
             self._unknown.pop(arxiv_id, None)
-            self._cache[arxiv_id] = metadata
-            self._cache.move_to_end(arxiv_id)
-            while len(self._cache) > self.settings.enrich_cache_size:
-                self._cache.popitem(last=False)
+            self._put_newest(self._cache, arxiv_id, metadata)
+
+    def _put_newest(self, entries: OrderedDict[str, Any], arxiv_id: str, value: Any) -> None:
+        """Set an entry as the newest; the oldest go past `enrich_cache_size` (under the
+        cache lock)."""
+        entries[arxiv_id] = value
+        entries.move_to_end(arxiv_id)
+        while len(entries) > self.settings.enrich_cache_size:
+            entries.popitem(last=False)
 
     def _enqueue(self, arxiv_id: str) -> None:
         if arxiv_id in self._queued:

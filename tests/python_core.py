@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import trending_arxiv.core
-
-CORE_DIR = Path(trending_arxiv.core.__file__).parent
+from trending_arxiv.core.compiled import PACKAGE_DIR as CORE_DIR
 
 
 def python_module(name: str) -> ModuleType:

@@ -211,7 +211,7 @@ def _fires(
 
 def _velocity_fires(posts_1h: int, earlier: int, rules: AlertRules) -> bool:
     """The velocity rule on the exact hour and the exact 23 hours before it."""
-    posts = {"1h": int(posts_1h), "24h": int(posts_1h + earlier)}
+    posts = {"1h": posts_1h, "24h": posts_1h + earlier}
     return counting.velocity(posts) >= rules.velocity_ratio
 
 

@@ -46,6 +46,8 @@ _FINITE_WINDOW_SECONDS = [int(s) for s in WINDOW_SECONDS.values() if s is not No
 # each change (three numbers, not three named fields), read through these indices.
 POSTS, LATEST, WEIGHT = 0, 1, 2
 Bucket = list[int]
+# A bucket as `_rows` lists it: (end, posts, accounts at their latest post, weight).
+Row = tuple[int, int, int, int]
 
 
 class PaperState(TypedDict):
@@ -331,7 +333,7 @@ def window_bounds(window: str, as_of: datetime) -> tuple[int | None, int]:
     return _ceil(as_of.timestamp(), _start_step(seconds)) - int(seconds), end
 
 
-def _rows(state: PaperState) -> list[tuple[int, int, int, int]]:
+def _rows(state: PaperState) -> list[Row]:
     """(end, posts, accounts at their latest post, weight) of every bucket."""
     rows = [(int(key), b[POSTS], b[LATEST], b[WEIGHT]) for key, b in state["min"].items()]
     rows += [(int(key), b[POSTS], b[LATEST], b[WEIGHT]) for key, b in state["hr"].items()]
@@ -339,7 +341,7 @@ def _rows(state: PaperState) -> list[tuple[int, int, int, int]]:
 
 
 def window_counts(
-    state: PaperState, as_of: datetime, rows: list[tuple[int, int, int, int]] | None = None
+    state: PaperState, as_of: datetime, rows: list[Row] | None = None
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Posts and distinct accounts per window at `as_of` (see the module docstring)."""
     end_minute = _ceil(as_of.timestamp(), MINUTE)
@@ -377,7 +379,7 @@ def trend_score_and_rank(
     state: PaperState,
     as_of: datetime,
     half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
-    rows: list[tuple[int, int, int, int]] | None = None,
+    rows: list[Row] | None = None,
 ) -> tuple[float, float | None]:
     """`trend_score` and `trend_rank` in one pass over the buckets."""
     now = as_of.timestamp()
