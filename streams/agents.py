@@ -10,7 +10,8 @@ Each agent takes events in batches (`take_events`). Table writes go through
 `DirectTable`: each changed key's changelog record goes to the partition of the event
 that caused it (the tables stay co-partitioned with their source topics), and outputs
 are produced straight to the producer; both are flushed by Faust before it commits.
-Stream time is a watermark over the worker's raw partitions (`core.clock.Watermark`).
+Stream time is a watermark over the worker's raw partitions (`core.clock.Watermark`);
+repost expiry's covers every raw partition, whichever worker reads it (`streams.progress`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from trending_arxiv.core.envelope import ENVELOPE_HEADERS, seal
 from trending_arxiv.core.ledger import Ledger
 from trending_arxiv.core.models import DeadLetter, Mention
 from trending_arxiv.core.pipeline import UnpackedSummaries
+from trending_arxiv.core.progress import ExpiryClock, RawProgress
 from trending_arxiv.core.refresh import RefreshSchedule
 from trending_arxiv.settings import WorkerSettings
 
@@ -168,6 +169,12 @@ class WorkerContext:
         self.summaries = UnpackedSummaries(self.papers)
         self.refresh = RefreshSchedule()  # which papers' counts go stale as time passes
         self.refreshed_for: set[Any] = set()  # the assignment `refresh` was filled for
+        # Repost expiry across workers (`streams.progress`): the next raw offset parsed,
+        # per raw partition; the progress last reported; the reports read.
+        self.raw_parsed: dict[int, int] = {}
+        self.reported_progress: dict[int, RawProgress] = {}
+        self.expiry_clock = ExpiryClock()
+        self._raw_owned: set[int] | None = None  # the raw partitions last logged as owned
 
     def mention_batcher(self) -> MentionBatcher:
         return MentionBatcher(self.topics.mention_batches.get_topic_name(), self.partitions, self)
@@ -208,6 +215,13 @@ class WorkerContext:
             tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == raw_topic
         }
 
+    def routed_partitions(self) -> set[int]:
+        """The routing-topic partitions this worker owns: the ledger partitions it keeps."""
+        routed_topic = self.topics.routed_posts.get_topic_name()
+        return {
+            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == routed_topic
+        }
+
     def owns(self) -> Callable[[str], bool]:
         """Whether the partition of a key (join key, arXiv id) is one this worker owns
         (not a standby copy); every topic of the worker is partitioned alike."""
@@ -216,4 +230,8 @@ class WorkerContext:
 
     def sync_assignment(self) -> None:
         """Stream time is taken over the raw partitions this worker owns now."""
-        self.watermark.assign(self.raw_partitions())
+        owned = self.raw_partitions()
+        if owned != self._raw_owned:
+            log.info("this worker owns raw partitions %s", sorted(owned))
+            self._raw_owned = owned
+        self.watermark.assign(owned)

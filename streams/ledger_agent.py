@@ -1,4 +1,5 @@
-"""Routed records -> the ledger (dedupe, repost joins, deletes) -> mentions."""
+"""Routed records -> the ledger (dedupe, repost joins, deletes) -> mentions; and the
+raw-progress reports among them -> the repost-expiry clock (`streams.progress`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from faust.types import EventT
 
 from streams.context import MentionBatcher, WorkerContext
 from trending_arxiv.core.models import parse_utc
+from trending_arxiv.core.progress import PROGRESS_TYPE, read_progress_record
 
 
 def ledger_time(worker: WorkerContext, record: dict[str, Any]) -> datetime:
@@ -56,6 +58,10 @@ def register(worker: WorkerContext) -> None:
             for event in events:
                 try:
                     record = json.loads(event.value)
+                    if record.get("type") == PROGRESS_TYPE:
+                        progress = read_progress_record(record)
+                        worker.expiry_clock.report(event.message.partition, progress)
+                        continue
                     if not isinstance(record.get("post"), dict):
                         raise ValueError("no post object")
                 except (ValueError, TypeError, AttributeError) as error:

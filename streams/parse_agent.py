@@ -16,6 +16,7 @@ from faust.types import EventT
 from streams.context import MentionBatcher, WorkerContext
 from streams.ledger_agent import apply_to_ledger
 from streams.partitioner import post_key_partition
+from streams.progress import note_parsed
 from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.models import DeadLetter
 from trending_arxiv.core.pipeline import parse_and_route
@@ -90,4 +91,5 @@ def register(worker: WorkerContext) -> None:
                 else:
                     await parse_post(worker, event.value, event, from_raw)
             await from_raw.flush()
+            note_parsed(worker, events)  # reported by `streams.progress`, after its sends
             yield None

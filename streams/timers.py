@@ -1,4 +1,5 @@
-"""The worker's timers: repost expiry, dedupe retention, count refresh (in stream time)."""
+"""The worker's timers: raw-progress reports and repost expiry, dedupe retention, count
+refresh (in stream time)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime, timedelta
 
 from streams.context import WorkerContext
 from streams.direct_table import key_partition
+from streams.progress import expiry_stream_times, report_progress
 from trending_arxiv.core import counting
 from trending_arxiv.core.ledger import PENDING_PREFIX
 
@@ -30,13 +32,24 @@ def register(worker: WorkerContext) -> None:
     app, settings, metrics = worker.app, worker.settings, worker.metrics
     partitions = settings.topic_partitions
 
+    @app.timer(interval=settings.progress_report_seconds, name="report-raw-progress")
+    async def report_raw_progress() -> None:
+        """Tell every ledger partition how far this worker has parsed its raw partitions."""
+        await report_progress(worker)
+
     @app.timer(interval=settings.repost_expiry_check_seconds, name="expire-pending-reposts")
     async def expire_pending_reposts() -> None:
-        """Drop reposts that waited too long for their subject (memory bound; counted)."""
-        now = worker.watermark.current()
-        if now is None:
+        """Drop reposts that waited too long for their subject (memory bound; counted).
+
+        Each ledger partition's stream time covers every raw partition, whichever
+        worker reads it (`streams.progress`): a subject still unread anywhere holds it.
+        """
+        times = await expiry_stream_times(worker)
+        if not any(moment is not None for moment in times.values()):
             return
-        expired = worker.ledger.expire_pending(now, worker.owns())
+        expired = worker.ledger.expire_pending_at(
+            lambda subject: times.get(key_partition(subject, partitions))
+        )
         # No await since the sweep: only its own writes are pending in the table view.
         await worker.ledger_table.flush(
             lambda key: key_partition(key[len(PENDING_PREFIX) :], partitions)

@@ -211,6 +211,9 @@ class WorkerSettings(CommonSettings):
     repost_join_wait_seconds: float = Field(default=3600.0, ge=0)
     # How often the worker drops reposts that waited longer than that for their subject.
     repost_expiry_check_seconds: float = Field(default=60.0, gt=0)
+    # How often a worker reports, when it changed, how far it has parsed its raw
+    # partitions to every ledger partition (repost expiry waits for all of them).
+    progress_report_seconds: float = Field(default=0.5, gt=0)
     counts_refresh_seconds: float = Field(default=60.0, gt=0)
     # Stream time is the minimum over the worker's raw partitions of each one's newest
     # event time; a partition silent this long (wall clock) is left out of it.

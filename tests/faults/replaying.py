@@ -16,10 +16,15 @@ from trending_arxiv.demo import bundled_sample_path
 from trending_arxiv.devstack.pipeline import PipelineProcesses
 from trending_arxiv.settings import CommonSettings
 
-# Reposts wait for their subject without limit: the default (1 h of global stream time)
-# drops a repost whose subject's partition lags, which test_partition_skew.py shows alone.
-REPOST_WAIT = 10.0**9
-REPOST_WAIT_ENV = {"TRENDING_REPOST_JOIN_WAIT_SECONDS": str(REPOST_WAIT)}
+# Reposts wait the worker's default, one hour of stream time, with the sweep every
+# second: stream time for expiry follows every raw partition's progress (`core.progress`),
+# so a subject that lags behind a fault (a stalled worker, a killed broker) still meets
+# its repost, and the counts equal the reference's, which never expires a repost.
+REPOST_WAIT = 3600.0
+REPOST_WAIT_ENV = {
+    "TRENDING_REPOST_JOIN_WAIT_SECONDS": str(REPOST_WAIT),
+    "TRENDING_REPOST_EXPIRY_CHECK_SECONDS": "1",
+}
 
 
 def build_corpus(directory: Path, generated: int, seed: int) -> tuple[Path, SimulationResult]:

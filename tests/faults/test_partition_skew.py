@@ -8,7 +8,11 @@ partition behind a burst of huge lines, a restarted broker), stream time moved o
 more than the wait although the subject was only seconds late in processing time, and
 the repost was dropped: a lost count the in-order reference never has (seen in the 10k
 fuzz-corpus run, `ledger.expired_reposts: 1`). Stream time is now a watermark
-(`trending_arxiv.core.clock.Watermark`): the lagging partition holds it back.
+(`trending_arxiv.core.clock.Watermark`): the lagging partition holds it back. For
+expiry, the worker takes it from every raw partition's progress, whichever worker
+reads it, and leaves out only the partitions read to their end
+(`trending_arxiv.core.progress.ExpiryClock`; two real workers in
+`tests/integration/test_expiry_across_workers.py`).
 These drive the pure ledger as the worker does.
 """
 
@@ -21,6 +25,7 @@ from typing import Any
 from trending_arxiv.core.clock import Watermark
 from trending_arxiv.core.ledger import Ledger, routed_post
 from trending_arxiv.core.posts import parse_line
+from trending_arxiv.core.progress import ExpiryClock, RawProgress
 from trending_arxiv.core.simulate import simulate
 
 T0 = datetime(2026, 3, 1, 15, 58, 59, tzinfo=UTC)
@@ -159,5 +164,38 @@ def test_a_lagging_partition_holds_the_repost_expiry_back() -> None:
     assert newest is not None and Ledger(dict(ledger.store), 3600.0).expire_pending(newest) == 1
     watermark.observe(2, T0)
     credited = ledger.apply(_routed(subject_line), watermark.current() or T0)
+    reference = simulate([subject_line, repost_line])
+    assert {m.document_id for m in credited.mentions} == reference.mention_ids
+
+
+def test_a_raw_partition_with_the_subject_unread_holds_the_expiry_clock_back() -> None:
+    """The same skew as the worker's sweep sees it: raw partition 2 (the subject's) is
+    read up to just before the subject while the others run two hours past the repost;
+    its records still unread hold the expiry clock at its progress."""
+    subject_line = _jetstream(
+        "did:plc:alice", "app.bsky.feed.post", "a1", T0,
+        {"text": "new paper arXiv:1707.01234", "createdAt": T0.isoformat()},
+    )  # fmt: skip
+    repost_at = T0 + timedelta(minutes=16)
+    repost_line = _jetstream(
+        "did:plc:bob", "app.bsky.feed.repost", "r1", repost_at,
+        {"subject": {"uri": SUBJECT, "cid": "c"}, "createdAt": repost_at.isoformat()},
+    )  # fmt: skip
+    ledger = Ledger({}, repost_wait_seconds=3600.0)
+    # Read with the subject's partition far behind: stream time hours before the repost.
+    assert ledger.apply(_routed(repost_line), T0 - timedelta(hours=5)).pending == 1
+    clock = ExpiryClock(monotonic=lambda: 0.0)
+    ahead = (repost_at + timedelta(hours=2)).timestamp()
+    clock.report(0, {
+        0: RawProgress(500, ahead), 1: RawProgress(700, ahead),
+        2: RawProgress(40, (T0 - timedelta(minutes=1)).timestamp()),
+    })  # fmt: skip
+    ends = {0: 500, 1: 700, 2: 41}  # the subject is raw partition 2's next record
+    sweep_time = clock.stream_time(0, ends)
+    assert sweep_time == (T0 - timedelta(minutes=1)).timestamp()
+    assert ledger.expire_pending_at(lambda subject: sweep_time) == 0
+    # Read to its end everywhere, the newest event time would have dropped it.
+    assert Ledger(dict(ledger.store), 3600.0).expire_pending_at(lambda subject: ahead) == 1
+    credited = ledger.apply(_routed(subject_line), T0)
     reference = simulate([subject_line, repost_line])
     assert {m.document_id for m in credited.mentions} == reference.mention_ids

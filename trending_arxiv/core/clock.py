@@ -96,6 +96,10 @@ class Watermark:
             if self._max is None or moment > self._max:
                 self._max, self._max_seen_at = moment, tick
 
+    def newest_of(self, partition: int) -> float | None:
+        """The newest event time seen on `partition` (epoch s), if any."""
+        return self._newest.get(partition)
+
     def newest(self) -> datetime | None:
         """The newest event time seen on any partition."""
         return None if self._max is None else datetime.fromtimestamp(self._max, self.tz)

@@ -21,6 +21,7 @@ entry is one compact string (`pack_entry`): the ledger holds every post of the r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,6 +137,21 @@ def _stored_at(entry: Any) -> float | None:
     return None
 
 
+def _wait_start(entry: dict[str, Any], now: datetime, wall_now: float, wait: float) -> float:
+    """When a repost starts waiting for its subject (stream time, epoch s).
+
+    Its own event time when that is later than stream time: stream time lags behind a
+    repost read ahead of a lagging partition, and its subject is older than the
+    repost, so the wait runs from the repost, not from the lag. A repost dated in the
+    future (a bad clock) waits from one wait past the wall clock at most.
+    """
+    started = now.timestamp()
+    if entry.get("t"):
+        latest = max(started, wall_now) + wait
+        started = max(started, min(parse_utc(entry["t"]).timestamp(), latest))
+    return started
+
+
 def _entry_to_post(entry: dict[str, Any]) -> NormalizedPost:
     return NormalizedPost(
         post_id=entry["id"],
@@ -173,9 +189,15 @@ def _mentions(entry: dict[str, Any], op: str, fallback_time: datetime) -> list[M
 class Ledger:
     """Applies routed records to a store; see the module docstring."""
 
-    def __init__(self, store: MutableMapping[str, Any], repost_wait_seconds: float) -> None:
+    def __init__(
+        self,
+        store: MutableMapping[str, Any],
+        repost_wait_seconds: float,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.repost_wait_seconds = repost_wait_seconds
+        self.wall_clock = wall_clock  # only bounds the wait of future-dated reposts
 
     def _read(self, key: str) -> dict[str, Any] | None:
         """The post, credit or tombstone entry under `key` (not a waiting list)."""
@@ -225,7 +247,8 @@ class Ledger:
         if any(waiting["id"] == entry["id"] for waiting in pending):
             result.duplicates += 1
             return
-        pending.append({**entry, "_seen": now.timestamp()})
+        started = _wait_start(entry, now, self.wall_clock(), self.repost_wait_seconds)
+        pending.append({**entry, "_seen": started})
         self.store[PENDING_PREFIX + subject_id] = pending
         result.pending += 1
 
@@ -301,12 +324,21 @@ class Ledger:
         `owns_subject` limits the sweep to the subjects whose keys this process owns
         (a worker holds other partitions' keys as standby copies).
         """
+        moment = now.timestamp()
+        return self.expire_pending_at(
+            lambda subject: moment if owns_subject is None or owns_subject(subject) else None
+        )
+
+    def expire_pending_at(self, stream_time_of: Callable[[str], float | None]) -> int:
+        """`expire_pending` with each subject's own stream time (epoch s): the stream
+        time of its partition, or None to leave its reposts waiting."""
         expired = 0
         for key in [k for k in list(self.store.keys()) if k.startswith(PENDING_PREFIX)]:
-            if owns_subject is not None and not owns_subject(key[len(PENDING_PREFIX) :]):
+            now = stream_time_of(key[len(PENDING_PREFIX) :])
+            if now is None:
                 continue
             waiting = self.store.get(key) or []
-            keep = [r for r in waiting if now.timestamp() - r["_seen"] <= self.repost_wait_seconds]
+            keep = [r for r in waiting if now - r["_seen"] <= self.repost_wait_seconds]
             expired += len(waiting) - len(keep)
             if keep:
                 if len(keep) != len(waiting):
