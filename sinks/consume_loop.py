@@ -59,6 +59,11 @@ COMMIT_RETRYABLE: tuple[type[BaseException], ...] = (
     RequestTimedOutError,
 )
 
+
+def _records(polled: dict[TopicPartition, list[ConsumerRecord]]) -> list[ConsumerRecord]:
+    return [record for batch in polled.values() for record in batch]
+
+
 WriteBatch = Callable[[list[ConsumerRecord]], None]
 # Prepares a batch on the loop's thread; returns its send, run on the writer thread.
 PrepareBatch = Callable[[list[ConsumerRecord]], Callable[[], None]]
@@ -78,6 +83,9 @@ class ConsumeOptions:
     metadata_max_age_ms: int | None = None
     max_retry_seconds: float = 60.0
     stalled_commit_seconds: float = 45.0
+    # About how many bytes of record values a batch holds, at most `max_records`
+    # records: a record may be an envelope of hundreds of items (None: records only).
+    max_batch_bytes: int | None = None
 
 
 class LoopCounts(Protocol):
@@ -108,6 +116,39 @@ class ConsumeLoop:
         self.counts: LoopCounts = counts if counts is not None else LoopStats()
         #: Called after a poll that brought nothing (caught up with the topics).
         self.on_idle = on_idle
+        self._largest = 0  # the largest record value seen yet (bytes)
+
+    def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
+        """One batch: at most `max_records` records and, with `max_batch_bytes`, about
+        that many bytes of values (polled in chunks until it is full or nothing more is
+        buffered).
+
+        A record may be one mention, a counts update (~350 bytes) or an envelope of
+        hundreds of mentions (up to 256 KB): a backlog polled 1,000 records at a time
+        made batches of up to 42 MB and 111k bulk operations, and the sink peaked at
+        1.4-1.9 GB behind two workers (378 MB with 50-record polls, as fast).
+        """
+        options = self.options
+        budget = options.max_batch_bytes
+        timeout_ms = int(options.poll_seconds * 1000)
+        if budget is None:
+            return _records(consumer.poll(timeout_ms=timeout_ms, max_records=options.max_records))
+        records: list[ConsumerRecord] = []
+        size, room = 0, options.max_records
+        # Polled in chunks that fit in what is left if every record were as large as the
+        # largest seen yet (before any is seen: one record).
+        chunk = 1 if not self._largest else max(1, min(room, budget // self._largest))
+        while chunk > 0:
+            polled = _records(consumer.poll(timeout_ms=timeout_ms, max_records=chunk))
+            if not polled:
+                break
+            records.extend(polled)
+            sizes = [len(r.value or b"") for r in polled]
+            size, self._largest = size + sum(sizes), max(self._largest, *sizes, 1)
+            timeout_ms = 0  # the rest of the batch: only what is already buffered
+            room = options.max_records - len(records)
+            chunk = max(0, min(room, (budget - size) // self._largest))
+        return records
 
     def consumer(self) -> KafkaConsumer:
         """A consumer of the group, subscribed (manual commits, from the earliest offset)."""
@@ -182,11 +223,7 @@ class ConsumeLoop:
         last_data = time.monotonic()
         failing = _FailingCommits(self.options.stalled_commit_seconds)
         while not self.stop_event.is_set():
-            polled = consumer.poll(
-                timeout_ms=int(self.options.poll_seconds * 1000),
-                max_records=self.options.max_records,
-            )
-            records = [r for batch in polled.values() for r in batch]
+            records = self._poll(consumer)
             if not records:
                 if self._idle(last_data, idle_exit_seconds):
                     return "idle"
@@ -258,11 +295,7 @@ class OverlappedConsumeLoop(ConsumeLoop):
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-send") as writer:
             try:
                 while not self.stop_event.is_set():
-                    polled = consumer.poll(
-                        timeout_ms=int(self.options.poll_seconds * 1000),
-                        max_records=self.options.max_records,
-                    )
-                    records = [r for batch in polled.values() for r in batch]
+                    records = self._poll(consumer)
                     send = self.prepare(records) if records else None  # while one is sent
                     if in_flight is not None:
                         sent, in_flight = in_flight, None

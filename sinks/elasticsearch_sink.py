@@ -306,6 +306,7 @@ class ElasticsearchSink:
             group_id=f"{settings.namespace}-{settings.sink_group_id}",
             topics=[settings.topics.mentions, settings.topics.counts],
             max_records=settings.sink_batch_size,
+            max_batch_bytes=settings.sink_batch_bytes,
             poll_seconds=settings.sink_flush_seconds,
             # A rebalance waits at most this long for a member that does not rejoin
             # (kafka-python's 5 min default would stall the whole group that long).

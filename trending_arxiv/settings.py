@@ -258,6 +258,9 @@ class SinkSettings(CommonSettings):
 
     sink_group_id: str = "trending-arxiv-sink"
     sink_batch_size: int = Field(default=1000, ge=1)
+    # At most about this many bytes of record values in a sink batch: a record may be an
+    # envelope of hundreds of mentions, so `sink_batch_size` alone bounds nothing.
+    sink_batch_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
     sink_flush_seconds: float = Field(default=0.2, gt=0)
     sink_max_retry_seconds: float = Field(default=60.0, gt=0)
     sink_refresh_interval: str = "500ms"

@@ -82,6 +82,28 @@ def test_every_batch_is_written_then_committed(
     assert group_lag(kafka, f"{namespace}-loop", [topic]) == 0
 
 
+def test_batches_of_large_records_are_bounded_by_bytes(
+    stack_endpoints: tuple[str, str], namespace: str, topic: str
+) -> None:
+    """Envelopes are records of up to 256 KB: a batch holds at most `max_batch_bytes`
+    of them once one is seen, not `max_records`; every record still comes."""
+    kafka = stack_endpoints[0]
+    producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+    for number in range(40):
+        producer.send(topic, value=f"{number:04}".encode() + b"x" * 100_000)
+    producer.flush()
+    producer.close()
+    batches: list[list[bytes]] = []
+    loop = ConsumeLoop(
+        _options(kafka, f"{namespace}-bytes", topic, max_records=10, max_batch_bytes=250_000),
+        lambda records: batches.append([r.value[:4] for r in records]),
+        threading.Event(),
+    )
+    loop.run(idle_exit_seconds=3.0)
+    assert sorted(v for batch in batches for v in batch) == [f"{n:04}".encode() for n in range(40)]
+    assert all(1 <= len(batch) <= 2 for batch in batches), [len(b) for b in batches]
+
+
 def test_a_batch_stopped_midway_is_not_committed(
     stack_endpoints: tuple[str, str], namespace: str, topic: str
 ) -> None:
