@@ -130,11 +130,8 @@ def test_repost_read_after_its_subjects_delete_counts_as_in_order() -> None:
     assert skewed.mention_ids == in_order.mention_ids
 
 
-def test_a_lagging_partition_holds_the_repost_expiry_back() -> None:
-    """The worker's sweep drops reposts that waited longer than the wait in *stream time*;
-    with stream time a watermark (the minimum over partitions of each one's newest event),
-    a lagging subject partition holds it back: the repost is still there when its
-    subject comes, and the counts equal the in-order reference's."""
+def _subject_and_repost() -> tuple[bytes, bytes, datetime]:
+    """A post of a paper at T0 and a repost of it 16 minutes later (and that time)."""
     subject_line = _jetstream(
         "did:plc:alice", "app.bsky.feed.post", "a1", T0,
         {"text": "new paper arXiv:1707.01234", "createdAt": T0.isoformat()},
@@ -144,6 +141,15 @@ def test_a_lagging_partition_holds_the_repost_expiry_back() -> None:
         "did:plc:bob", "app.bsky.feed.repost", "r1", repost_at,
         {"subject": {"uri": SUBJECT, "cid": "c"}, "createdAt": repost_at.isoformat()},
     )  # fmt: skip
+    return subject_line, repost_line, repost_at
+
+
+def test_a_lagging_partition_holds_the_repost_expiry_back() -> None:
+    """The worker's sweep drops reposts that waited longer than the wait in *stream time*;
+    with stream time a watermark (the minimum over partitions of each one's newest event),
+    a lagging subject partition holds it back: the repost is still there when its
+    subject comes, and the counts equal the in-order reference's."""
+    subject_line, repost_line, repost_at = _subject_and_repost()
     ticks = iter(float(n) for n in range(100))
     watermark = Watermark(idle_after_seconds=60, monotonic=lambda: next(ticks))
     watermark.assign([0, 1, 2])
@@ -172,15 +178,7 @@ def test_a_raw_partition_with_the_subject_unread_holds_the_expiry_clock_back() -
     """The same skew as the worker's sweep sees it: raw partition 2 (the subject's) is
     read up to just before the subject while the others run two hours past the repost;
     its records still unread hold the expiry clock at its progress."""
-    subject_line = _jetstream(
-        "did:plc:alice", "app.bsky.feed.post", "a1", T0,
-        {"text": "new paper arXiv:1707.01234", "createdAt": T0.isoformat()},
-    )  # fmt: skip
-    repost_at = T0 + timedelta(minutes=16)
-    repost_line = _jetstream(
-        "did:plc:bob", "app.bsky.feed.repost", "r1", repost_at,
-        {"subject": {"uri": SUBJECT, "cid": "c"}, "createdAt": repost_at.isoformat()},
-    )  # fmt: skip
+    subject_line, repost_line, repost_at = _subject_and_repost()
     ledger = Ledger({}, repost_wait_seconds=3600.0)
     # Read with the subject's partition far behind: stream time hours before the repost.
     assert ledger.apply(_routed(repost_line), T0 - timedelta(hours=5)).pending == 1

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tests.unit.test_watermark import Ticks
 from trending_arxiv.core.ledger import PENDING_PREFIX, Ledger
 from trending_arxiv.core.progress import (
     ExpiryClock,
@@ -20,14 +21,6 @@ from trending_arxiv.settings import WorkerSettings
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC).timestamp()
 HOUR = 3600.0
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_nothing_expires_until_every_raw_partition_has_reported() -> None:
