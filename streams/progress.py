@@ -65,8 +65,14 @@ async def report_progress(worker: WorkerContext) -> bool:
         return False
     value = orjson.dumps(progress_record(progress))
     topic = worker.topics.routed_posts.get_topic_name()
-    for routed in range(worker.partitions):
-        await worker.app.producer.send(topic, None, value, routed, None, None)
+    try:
+        for routed in range(worker.partitions):
+            await worker.app.producer.send(topic, None, value, routed, None, None)
+    except KafkaError as error:
+        # Sent again at the next tick: a partly sent report is harmless, the next one
+        # carries the same progress or newer.
+        log.info("progress report not sent (%s); retrying at the next tick", error)
+        return False
     worker.reported_progress = progress
     worker.metrics.add("progress.reports")
     return True
