@@ -228,10 +228,11 @@ class WorkerContext:
         owned = self.raw_partitions()
         return lambda key: key_partition(key, self.partitions) in owned
 
-    def sync_assignment(self) -> None:
-        """Stream time is taken over the raw partitions this worker owns now."""
+    def sync_assignment(self) -> set[int]:
+        """Stream time is taken over the raw partitions this worker owns now (returned)."""
         owned = self.raw_partitions()
         if owned != self._raw_owned:
             log.info("this worker owns raw partitions %s", sorted(owned))
             self._raw_owned = owned
         self.watermark.assign(owned)
+        return owned

@@ -45,8 +45,7 @@ def _committed(worker: WorkerContext, partition: int) -> int:
 
 def current_progress(worker: WorkerContext) -> dict[int, RawProgress]:
     """How far this worker has parsed each raw partition it owns."""
-    worker.sync_assignment()
-    owned = worker.raw_partitions()
+    owned = worker.sync_assignment()
     for gone in [p for p in worker.raw_parsed if p not in owned]:
         del worker.raw_parsed[gone]  # parsed again from the commit if it comes back
     return {
