@@ -4,7 +4,7 @@ step by step (`alerting.count_and_alert`), as the reference simulation does."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -172,3 +172,18 @@ def test_the_cheap_precheck_never_hides_an_alert(
     monkeypatch.setattr(python_alerting, "_fires", lambda *args: True)
     assert with_precheck == run()
     assert len(with_precheck) > 10
+
+
+def test_alert_ids_name_the_utc_hour_of_their_moment() -> None:
+    from trending_arxiv.core import alerting
+
+    rng = random.Random(7)
+    moments = [T0 + timedelta(seconds=rng.uniform(-1e8, 1e8)) for _ in range(3000)]
+    moments += [T0, T0 - timedelta(microseconds=1), T0 + timedelta(minutes=59, seconds=59.999)]
+    for moment in moments * 2:  # the second time from the labels kept
+        assert alerting.hour_label(moment) == moment.strftime("%Y-%m-%dT%H")
+    assert alerting.alert_id("1602.02410", "velocity", T0) == "1602.02410:velocity:2016-02-08T02"
+    # Another zone's moment: the id still names its UTC hour.
+    east = T0.astimezone(timezone(timedelta(hours=5)))
+    assert alerting.hour_label(east) == "2016-02-08T02"
+    assert len(alerting._HOUR_LABELS) <= alerting._HOUR_LABELS_KEPT

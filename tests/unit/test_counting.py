@@ -350,3 +350,69 @@ def test_window_counts_count_the_posts_within_window_bounds(
             and (NOW - timedelta(hours=hours)).timestamp() <= end
         ]
         assert (posts[window], accounts[window]) == (len(inside), len(set(inside))), window
+
+
+def _reference_count(
+    state: dict, as_of: datetime, half_life_hours: float
+) -> tuple[dict[str, int], dict[str, int], float, float | None]:
+    """The windows and scores summed the plain way, one pass per window and per sum:
+    the oracle `count_update`'s single pass must match to the bit."""
+    now = as_of.timestamp()
+    end_minute = counting._ceil(now, counting.MINUTE)
+    rows = counting._rows(state)
+    in_view = [row for row in rows if row[0] <= end_minute]
+    posts, accounts = {}, {}
+    for window in WINDOW_SECONDS:
+        start = counting.window_bounds(window, as_of)[0]
+        inside = [row for row in in_view if start is None or row[0] > start]
+        posts[window] = sum(row[1] for row in inside)
+        accounts[window] = sum(row[2] for row in inside)
+    posts["all"], accounts["all"] = state["all_posts"], state["all_accounts"]
+    half_life = half_life_hours * 3600.0
+    horizon = counting._ceil(now, counting.HOUR) - counting.RETENTION_SECONDS
+    live = [(end, w / counting.WEIGHT_UNITS) for end, _, _, w in rows if w > 0 and end > horizon]
+    scores = [w if end > now else w * math.pow(2.0, (end - now) / half_life)
+              for end, w in live if end <= end_minute]  # fmt: skip
+    rank = counting._rank([(end / half_life, w) for end, w in live])
+    return posts, accounts, round(math.fsum(scores), 6), rank
+
+
+# Minutes before as_of: any, or on a window's edge (7d and 30d old ends are whole hours).
+_EDGE_AGES = [m + d for m in (0, 60, 1440, 10080, 43200) for d in (-1, 0, 1)]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.integers(-120, 45 * 1440), st.sampled_from(_EDGE_AGES)),
+            st.sampled_from("abcdefg"),
+            st.booleans(),  # a removal of the post, too
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from([0, 1, 59, -60, 1500, -2000]),  # as_of, whole minutes from NOW (an hour)
+    st.sampled_from([1.0, 6.0, 24.0]),
+)
+def test_count_update_in_one_pass_matches_the_windows_summed_one_by_one(
+    posts: list[tuple[int, str, bool]], as_of_minutes: int, half_life_hours: float
+) -> None:
+    # Buckets after as_of (a replay viewed earlier), past 30 days, and on every edge.
+    before_now = [((ago - as_of_minutes) / 60, who, removed) for ago, who, removed in posts]
+    mentions = [mention(str(i), hours, who) for i, (hours, who, _) in enumerate(before_now)]
+    mentions += [
+        mention(str(i), hours, who, op="remove")
+        for i, (hours, who, removed) in enumerate(before_now)
+        if removed
+    ]
+    state = state_of(*mentions)
+    as_of = NOW + timedelta(minutes=as_of_minutes)
+    update = counting.count_update("2402.00001", state, as_of, half_life_hours)
+    posts_by_window, accounts_by_window, score, rank = _reference_count(
+        state, as_of, half_life_hours
+    )
+    assert update.posts == posts_by_window
+    assert update.accounts == accounts_by_window
+    assert update.trend_score == score
+    assert update.trend_rank == rank
+    assert counting.window_counts(state, as_of) == (posts_by_window, accounts_by_window)

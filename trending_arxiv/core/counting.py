@@ -340,27 +340,77 @@ def _rows(state: PaperState) -> list[Row]:
     return rows
 
 
-def window_counts(
-    state: PaperState, as_of: datetime, rows: list[Row] | None = None
-) -> tuple[dict[str, int], dict[str, int]]:
+# The finite windows, longest first: each one holds every bucket the ones after it hold.
+_NESTED_WINDOWS = sorted(
+    (name for name, seconds in WINDOW_SECONDS.items() if seconds is not None),
+    key=lambda name: -(WINDOW_SECONDS[name] or 0.0),
+)
+
+
+class _Scan:
+    """One pass over a paper's buckets at `as_of`: every window's posts and accounts,
+    the trend score and the trend rank (what `count_update` needs; the count update of a
+    busy paper walks ~2,000 buckets, at every alert of a replayed history too).
+
+    The numbers are those of `window_counts` and `trend_score_and_rank` to the bit: the
+    same integer sums, and every float term computed by the same expression, summed
+    with `math.fsum` (exactly rounded, so the order of the terms does not matter)."""
+
+    def __init__(self, state: PaperState, as_of: datetime, half_life_hours: float) -> None:
+        now = as_of.timestamp()
+        end_minute = _ceil(now, MINUTE)
+        half_life = half_life_hours * 3600.0
+        horizon = _ceil(now, HOUR) - RETENTION_SECONDS  # as `_past_retention`
+        starts: list[int] = []
+        for window in _NESTED_WINDOWS:
+            start = window_bounds(window, as_of)[0]
+            assert start is not None
+            starts.append(start)
+        # Sums per innermost window holding a bucket (index into `starts`), added up
+        # outwards at the end: a bucket is compared with each old end at most once.
+        posts = [0] * len(starts)
+        accounts = [0] * len(starts)
+        scores: list[float] = []
+        exponents: list[float] = []
+        weights: list[float] = []
+        for buckets in (state["min"], state["hr"]):
+            for key, bucket in buckets.items():
+                end = int(key)
+                units = bucket[WEIGHT]
+                if units > 0 and end > horizon:
+                    weight = units / WEIGHT_UNITS
+                    exponents.append(end / half_life)
+                    weights.append(weight)
+                    if end <= end_minute:
+                        # No growth within the current minute (as `trend_score_and_rank`).
+                        scores.append(
+                            weight if end > now else weight * math.pow(2.0, (end - now) / half_life)
+                        )
+                if end > end_minute or end <= starts[0]:
+                    continue  # after as_of, or in no finite window
+                inner = 0
+                while inner + 1 < len(starts) and end > starts[inner + 1]:
+                    inner += 1
+                posts[inner] += bucket[POSTS]
+                accounts[inner] += bucket[LATEST]
+        self.posts = dict.fromkeys(WINDOWS, 0)
+        self.accounts = dict.fromkeys(WINDOWS, 0)
+        posts_outward = accounts_outward = 0
+        for index in range(len(starts) - 1, -1, -1):
+            posts_outward += posts[index]
+            accounts_outward += accounts[index]
+            self.posts[_NESTED_WINDOWS[index]] = posts_outward
+            self.accounts[_NESTED_WINDOWS[index]] = accounts_outward
+        self.posts["all"] = state["all_posts"]
+        self.accounts["all"] = state["all_accounts"]
+        self.score = round(math.fsum(scores), 6)
+        self.rank = _rank_of(exponents, weights)
+
+
+def window_counts(state: PaperState, as_of: datetime) -> tuple[dict[str, int], dict[str, int]]:
     """Posts and distinct accounts per window at `as_of` (see the module docstring)."""
-    end_minute = _ceil(as_of.timestamp(), MINUTE)
-    if rows is None:
-        rows = _rows(state)
-    # Buckets after as_of (a replay viewed at an earlier moment) are in no window.
-    rows = [row for row in rows if row[0] <= end_minute]
-    posts = dict.fromkeys(WINDOWS, 0)
-    accounts = dict.fromkeys(WINDOWS, 0)
-    for window in WINDOWS:
-        start = window_bounds(window, as_of)[0]
-        if start is None:
-            continue
-        inside = [row for row in rows if row[0] > start]
-        posts[window] = int(sum([row[1] for row in inside]))
-        accounts[window] = int(sum([row[2] for row in inside]))
-    posts["all"] = state["all_posts"]
-    accounts["all"] = state["all_accounts"]
-    return posts, accounts
+    scan = _Scan(state, as_of, DEFAULT_HALF_LIFE_HOURS)
+    return scan.posts, scan.accounts
 
 
 def trend_score(
@@ -372,40 +422,33 @@ def trend_score(
     people: its posts add up to 1 + 1/2 + ... + 1/10 ~ 2.9. Ages are taken at bucket
     ends (at most a minute off for the last 25 hours).
     """
-    return trend_score_and_rank(state, as_of, half_life_hours)[0]
+    return _Scan(state, as_of, half_life_hours).score
 
 
 def trend_score_and_rank(
-    state: PaperState,
-    as_of: datetime,
-    half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
-    rows: list[Row] | None = None,
+    state: PaperState, as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
 ) -> tuple[float, float | None]:
     """`trend_score` and `trend_rank` in one pass over the buckets."""
-    now = as_of.timestamp()
-    end_minute = _ceil(now, MINUTE)
-    half_life = half_life_hours * 3600.0
-    horizon = _ceil(now, HOUR) - RETENTION_SECONDS  # as `_past_retention`
-    if rows is None:
-        rows = _rows(state)
-    live = [(row[0], row[3] / WEIGHT_UNITS) for row in rows if row[3] > 0 and row[0] > horizon]
-    weighted = [(end / half_life, weight) for end, weight in live]
-    # No growth within the current minute; a replay viewed before a bucket's end: not
-    # in the score.
-    scores = [weight if end > now else weight * math.pow(2.0, (end - now) / half_life)
-              for end, weight in live if end <= end_minute]  # fmt: skip
-    # fsum is exactly rounded: the sums do not depend on the order of the buckets.
-    return round(math.fsum(scores), 6), _rank(weighted)
+    scan = _Scan(state, as_of, half_life_hours)
+    return scan.score, scan.rank
 
 
 def _rank(weighted: list[tuple[float, float]]) -> float | None:
     """log2 of the sum of weight * 2 ** exponent, exactly rounded whatever the order."""
-    if not weighted:
+    return _rank_of([e for e, _ in weighted], [w for _, w in weighted])
+
+
+def _rank_of(exponents: list[float], weights: list[float]) -> float | None:
+    """`_rank` of the pairs (exponents[i], weights[i])."""
+    if not exponents:
         return None
-    newest = max(exponent for exponent, _ in weighted)
+    newest = max(exponents)
     # Summed relative to the newest bucket (2 ** (end / half-life) itself overflows), so
     # the rank does not depend on the moment it is computed at either.
-    total = math.fsum(weight * math.pow(2.0, exponent - newest) for exponent, weight in weighted)
+    total = math.fsum(
+        weight * math.pow(2.0, exponent - newest)
+        for exponent, weight in zip(exponents, weights, strict=True)
+    )
     return round(newest + math.log2(total), 9)
 
 
@@ -473,18 +516,16 @@ def count_update(
     half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
 ) -> CountUpdate:
     """Every window's numbers and the scores for one paper at `as_of`."""
-    rows = _rows(state)
-    posts, accounts = window_counts(state, as_of, rows)
-    score, rank = trend_score_and_rank(state, as_of, half_life_hours, rows)
+    scan = _Scan(state, as_of, half_life_hours)
     first, last = state["first"], state["last"]
     return CountUpdate(
         arxiv_id=arxiv_id,
         as_of=as_of,
-        posts=posts,
-        accounts=accounts,
-        trend_score=score,
-        trend_rank=rank,
-        velocity=velocity(posts),
+        posts=scan.posts,
+        accounts=scan.accounts,
+        trend_score=scan.score,
+        trend_rank=scan.rank,
+        velocity=velocity(scan.posts),
         first_seen=datetime.fromtimestamp(first, UTC) if first is not None else None,
         last_seen=datetime.fromtimestamp(last, UTC) if last is not None else None,
         sources=dict(state["sources"]),
