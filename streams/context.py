@@ -119,8 +119,7 @@ class MentionBatcher:
         if self.ledger_changes:
             await self.worker.app.producer.flush()
             changes, self.ledger_changes = self.ledger_changes, []
-            for keys, partition in changes:
-                await self.worker.ledger_table.flush_keys(keys, partition)
+            await self.worker.ledger_table.flush_keys(changes)
 
     async def _send(self, partition: int) -> None:
         mentions = self.for_counting.take(partition)

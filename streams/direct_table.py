@@ -1,11 +1,13 @@
-"""A table view whose changelog records go straight to the producer, one per changed key."""
+"""A table view whose changelog records go straight to the producer, in record batches."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from typing import Any, cast
 
 import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
 from faust.types import ProducerT, TableT
 
 from streams.partitioner import key_partition
@@ -14,15 +16,19 @@ __all__ = ["DirectTable", "key_partition"]
 
 
 class DirectTable(MutableMapping[str, Any]):
-    """A Faust table whose changelog records are produced in one step per changed key.
+    """A Faust table whose changelog records are produced in record batches.
 
     `table[key] = value` in Faust queues a changelog record through its per-message
     producer buffer (measured ~0.2 ms each, more than the rest of our per-post work).
-    Here writes go to the table's store at once and `flush` sends one record per
-    changed key straight to the producer, in the changelog format Faust recovers from
-    (JSON key and value, null for a delete). Faust flushes the producer before it
-    commits offsets, so a record's changelog is durable before the record counts as
-    processed, as with `table[key] = value`.
+    Here writes go to the table's store at once and `flush` appends one record per
+    changed key to a record batch per partition, in the changelog format Faust
+    recovers from (JSON key and value, null for a delete), and hands each batch to
+    the producer whole: ~0.7 µs of CPU a record instead of ~10 for a send per record
+    (`bench/bench_changelog.py`), and the worker writes ~2 changelog records a post.
+    The batches join the producer's queue of their partition, after what was sent
+    there before, and Faust flushes the producer before it commits offsets, so a
+    record's changelog is durable before the record counts as processed, as with
+    `table[key] = value`.
     """
 
     def __init__(self, table: TableT, producer: ProducerT) -> None:
@@ -70,30 +76,52 @@ class DirectTable(MutableMapping[str, Any]):
         changed, self.changed = self.changed, set()
         return changed
 
-    async def flush_keys(self, keys: set[str], partition: int) -> None:
-        """Send the changelog records of `keys` (as they are now) to `partition`."""
-        for key in keys:
-            value = self.store.get(key)
-            encoded = None if value is None else orjson.dumps(value)
-            await self.producer.send(self.topic, orjson.dumps(key), encoded, partition, None, None)
+    async def flush_keys(self, changes: Iterable[tuple[set[str], int]]) -> list[Awaitable[Any]]:
+        """Send the changelog records of each (keys, partition) of `changes`: the keys'
+        values as they are now, to that partition (one batch per partition for all)."""
+        return await self._send((key, partition) for keys, partition in changes for key in keys)
 
     async def flush(self, partition: int | Callable[[str], int]) -> list[Awaitable[Any]]:
         """Send the changed keys to changelog `partition` (their source event's).
 
         A function instead gives each key's partition (a sweep over many partitions).
-        Returns the sends' acknowledgements (awaiting them waits until the records are
-        durable in Kafka).
+        Returns the batches' acknowledgements (awaiting them waits until the records
+        are durable in Kafka).
         """
         # Taken before the first await: a timer's sweep that runs while a send waits (a
-        # full producer buffer) then flushes only its own writes, to its own partitions.
+        # full producer queue) then flushes only its own writes, to its own partitions.
         changed, self.changed = self.changed, set()
+        if isinstance(partition, int):
+            return await self._send((key, partition) for key in changed)
+        return await self._send((key, partition(key)) for key in changed)
+
+    async def _send(self, records: Iterable[tuple[str, int]]) -> list[Awaitable[Any]]:
+        """Each (key, partition)'s record, the key's current value (null if deleted), in
+        one record batch per partition (more when one fills up: the producer's
+        `max_batch_size`). A second batch for a partition waits until the producer has
+        taken the one before it (aiokafka keeps a partition's batches in order)."""
+        producer = self._kafka_producer()
+        open_batches: dict[int, BatchBuilder] = {}
         acks: list[Awaitable[Any]] = []
-        for key in changed:
+        for key, target in records:
             value = self.store.get(key)
-            encoded = None if value is None else orjson.dumps(value)
             # Faust's Table serializes str keys as JSON too (whatever the schema says).
-            target = partition if isinstance(partition, int) else partition(key)
-            acks.append(
-                await self.producer.send(self.topic, orjson.dumps(key), encoded, target, None, None)
-            )
+            encoded_key = orjson.dumps(key)
+            encoded = None if value is None else orjson.dumps(value)
+            batch = open_batches.get(target)
+            if batch is None:
+                batch = open_batches[target] = producer.create_batch()
+            if batch.append(timestamp=None, key=encoded_key, value=encoded) is None:
+                # Full: sent as it is, and the record starts the next one (an empty
+                # batch takes a record of any size).
+                acks.append(await producer.send_batch(batch, self.topic, partition=target))
+                batch = open_batches[target] = producer.create_batch()
+                batch.append(timestamp=None, key=encoded_key, value=encoded)
+        for target, batch in open_batches.items():
+            acks.append(await producer.send_batch(batch, self.topic, partition=target))
         return acks
+
+    def _kafka_producer(self) -> AIOKafkaProducer:
+        """The aiokafka producer under Faust's (the one Faust flushes before it commits).
+        Faust's driver keeps it private; faust-streaming is pinned (0.15.3)."""
+        return cast(AIOKafkaProducer, cast(Any, self.producer)._ensure_producer())
