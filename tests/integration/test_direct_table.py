@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streams.direct_table import DirectTable
 from streams.partitioner import key_partition
+from streams.record_batches import RecordBatches
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
 
@@ -29,8 +30,11 @@ def topic(stack_endpoints: tuple[str, str], namespace: str) -> str:
     return settings.topics.alerts  # any topic of the namespace, ours alone
 
 
-def _read_all(kafka: str, topic: str) -> dict[int, list[tuple[str, object]]]:
-    """Every record of `topic` per partition, in offset order: (key, value), JSON-decoded."""
+def _read_all(
+    kafka: str, topic: str, json_keys: bool = True
+) -> dict[int, list[tuple[str, object]]]:
+    """Every record of `topic` per partition, in offset order: (key, value), the value
+    JSON-decoded (the key too, as changelog keys are)."""
     consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
     parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(parts)
@@ -41,7 +45,8 @@ def _read_all(kafka: str, topic: str) -> dict[int, list[tuple[str, object]]]:
         for tp, records in consumer.poll(timeout_ms=1000).items():
             for record in records:
                 value = None if record.value is None else json.loads(record.value)
-                found[tp.partition].append((json.loads(record.key), value))
+                key = json.loads(record.key) if json_keys else record.key.decode()
+                found[tp.partition].append((key, value))
     consumer.close()
     return found
 
@@ -106,3 +111,39 @@ def test_changelog_batches_land_on_each_keys_partition_in_write_order(
     # keys as null.
     assert {key: value for key, value in latest.items() if value is not None} == final
     assert sum(1 for value in latest.values() if value is None) == 3000 - len(final)
+
+
+def test_keyed_records_land_where_a_send_without_partition_puts_them(
+    stack_endpoints: tuple[str, str], namespace: str, topic: str
+) -> None:
+    """Count updates go in batches from the counting agent and one by one from the
+    refresh timer: every record of a key must share one partition, in order."""
+    kafka = stack_endpoints[0]
+
+    async def run() -> None:
+        app = faust.App(f"{namespace}-keyed", broker=f"kafka://{kafka}", producer_acks=-1)
+        await app.producer.start()
+        try:
+            batches = RecordBatches(app.producer)
+            for number in range(200):
+                await batches.add_keyed(topic, f"2402.{number:05d}".encode(), b'{"n": 1}')
+            acks = await batches.send()
+            acks += [
+                await app.producer.send(
+                    topic, f"2402.{n:05d}".encode(), b'{"n": 2}', None, None, None
+                )
+                for n in range(200)
+            ]
+            await asyncio.gather(*acks)
+        finally:
+            await app.producer.stop()
+
+    asyncio.run(run())
+    values_of: dict[str, list[tuple[int, object]]] = {}
+    for partition, records in _read_all(kafka, topic, json_keys=False).items():
+        for key, value in records:
+            values_of.setdefault(key, []).append((partition, value))
+    assert len(values_of) == 200
+    for key, seen in values_of.items():
+        assert [value for _, value in seen] == [{"n": 1}, {"n": 2}], key
+        assert len({partition for partition, _ in seen}) == 1, key
