@@ -19,14 +19,10 @@ class DirectTable(MutableMapping[str, Any]):
 
     `table[key] = value` in Faust queues a changelog record through its per-message
     producer buffer (measured ~0.2 ms each, more than the rest of our per-post work).
-    Here writes go to the table's store at once and `flush` appends one record per
-    changed key to a record batch per partition, in the changelog format Faust
-    recovers from (JSON key and value, null for a delete), and hands each batch to
-    the producer whole (`RecordBatches`): ~6 µs of CPU a record instead of ~22 for a
-    send per record (`bench/bench_changelog.py`), and the worker writes ~2 changelog
-    records a post.
-    The batches join the producer's queue of their partition, after what was sent
-    there before, and Faust flushes the producer before it commits offsets, so a
+    Here writes go to the table's store at once and `flush` sends one record per
+    changed key, in the changelog format Faust recovers from (JSON key and value, null
+    for a delete), in record batches (`RecordBatches`: the worker writes ~2 changelog
+    records a post). Faust flushes the producer before it commits offsets, so a
     record's changelog is durable before the record counts as processed, as with
     `table[key] = value`.
     """

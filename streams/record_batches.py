@@ -30,6 +30,7 @@ class RecordBatches:
         self.producer = cast(AIOKafkaProducer, cast(Any, producer)._ensure_producer())
         self.open: dict[tuple[str, int], BatchBuilder] = {}
         self.acks: list[Awaitable[Any]] = []
+        self.partition_counts: dict[str, int] = {}  # per topic, asked once a flush
 
     async def add(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> None:
         """Append a record for `partition` of `topic`."""
@@ -46,8 +47,10 @@ class RecordBatches:
     async def add_keyed(self, topic: str, key: bytes, value: bytes | None) -> None:
         """Append a record where Kafka's default partitioner would send it (murmur2 of
         the key over the topic's partitions, as `producer.send` without a partition)."""
-        partitions = await self.producer.partitions_for(topic)
-        await self.add(topic, partition_of(key, len(partitions)), key, value)
+        count = self.partition_counts.get(topic)
+        if count is None:
+            count = self.partition_counts[topic] = len(await self.producer.partitions_for(topic))
+        await self.add(topic, partition_of(key, count), key, value)
 
     async def send(self) -> list[Awaitable[Any]]:
         """Send the open batches; the acknowledgements of every batch of this flush

@@ -250,7 +250,7 @@ def test_trend_rank_orders_papers_as_trend_score_does_at_any_moment(
     scores = [counting.trend_score(s, later, half_life_hours=6) for s in (first, second)]
     ranks = [counting.trend_rank(s, half_life_hours=6, as_of=later) for s in (first, second)]
     for state, rank in zip((first, second), ranks, strict=True):  # the one-pass way
-        _, same = counting.trend_score_and_rank(state, later, half_life_hours=6)
+        same = counting.count_update("2402.00001", state, later, half_life_hours=6).trend_rank
         assert (same is None) == (rank is None)
         assert same is None or rank is None or abs(same - rank) < 1e-6
     for score, rank in zip(scores, ranks, strict=True):
@@ -359,7 +359,11 @@ def _reference_count(
     the oracle `count_update`'s single pass must match to the bit."""
     now = as_of.timestamp()
     end_minute = counting._ceil(now, counting.MINUTE)
-    rows = counting._rows(state)
+    rows = [
+        (int(key), b[counting.POSTS], b[counting.LATEST], b[counting.WEIGHT])
+        for buckets in (state["min"], state["hr"])
+        for key, b in buckets.items()
+    ]
     in_view = [row for row in rows if row[0] <= end_minute]
     posts, accounts = {}, {}
     for window in WINDOW_SECONDS:
@@ -373,7 +377,11 @@ def _reference_count(
     live = [(end, w / counting.WEIGHT_UNITS) for end, _, _, w in rows if w > 0 and end > horizon]
     scores = [w if end > now else w * math.pow(2.0, (end - now) / half_life)
               for end, w in live if end <= end_minute]  # fmt: skip
-    rank = counting._rank([(end / half_life, w) for end, w in live])
+    rank = None
+    if live:  # log2 of the weights decayed to the epoch, relative to the newest bucket
+        newest = max(end / half_life for end, _ in live)
+        total = math.fsum(w * math.pow(2.0, end / half_life - newest) for end, w in live)
+        rank = round(newest + math.log2(total), 9)
     return posts, accounts, round(math.fsum(scores), 6), rank
 
 

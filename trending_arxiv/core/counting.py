@@ -29,7 +29,7 @@ import math
 import sys
 from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
 import orjson
 
@@ -46,8 +46,6 @@ _FINITE_WINDOW_SECONDS = [int(s) for s in WINDOW_SECONDS.values() if s is not No
 # each change (three numbers, not three named fields), read through these indices.
 POSTS, LATEST, WEIGHT = 0, 1, 2
 Bucket = list[int]
-# A bucket as `_rows` lists it: (end, posts, accounts at their latest post, weight).
-Row = tuple[int, int, int, int]
 
 
 class PaperState(TypedDict):
@@ -333,13 +331,6 @@ def window_bounds(window: str, as_of: datetime) -> tuple[int | None, int]:
     return _ceil(as_of.timestamp(), _start_step(seconds)) - int(seconds), end
 
 
-def _rows(state: PaperState) -> list[Row]:
-    """(end, posts, accounts at their latest post, weight) of every bucket."""
-    rows = [(int(key), b[POSTS], b[LATEST], b[WEIGHT]) for key, b in state["min"].items()]
-    rows += [(int(key), b[POSTS], b[LATEST], b[WEIGHT]) for key, b in state["hr"].items()]
-    return rows
-
-
 # The finite windows, longest first: each one holds every bucket the ones after it hold.
 _NESTED_WINDOWS = sorted(
     (name for name, seconds in WINDOW_SECONDS.items() if seconds is not None),
@@ -348,24 +339,16 @@ _NESTED_WINDOWS = sorted(
 
 
 class _Scan:
-    """One pass over a paper's buckets at `as_of`: every window's posts and accounts,
-    the trend score and the trend rank (what `count_update` needs; the count update of a
-    busy paper walks ~2,000 buckets, at every alert of a replayed history too).
-
-    The numbers are those of `window_counts` and `trend_score_and_rank` to the bit: the
-    same integer sums, and every float term computed by the same expression, summed
-    with `math.fsum` (exactly rounded, so the order of the terms does not matter)."""
+    """One pass over a paper's buckets (~2,000 for a busy one) at `as_of`: every window's
+    posts and accounts, the trend score and rank. The same numbers, to the bit, as each
+    summed on its own: float terms are summed with `math.fsum` (exactly rounded)."""
 
     def __init__(self, state: PaperState, as_of: datetime, half_life_hours: float) -> None:
         now = as_of.timestamp()
         end_minute = _ceil(now, MINUTE)
         half_life = half_life_hours * 3600.0
-        horizon = _ceil(now, HOUR) - RETENTION_SECONDS  # as `_past_retention`
-        starts: list[int] = []
-        for window in _NESTED_WINDOWS:
-            start = window_bounds(window, as_of)[0]
-            assert start is not None
-            starts.append(start)
+        horizon = _ceil(now, HOUR) - RETENTION_SECONDS  # as `prune`
+        starts = [cast(int, window_bounds(window, as_of)[0]) for window in _NESTED_WINDOWS]
         # Sums per innermost window holding a bucket (index into `starts`), added up
         # outwards at the end: a bucket is compared with each old end at most once.
         posts = [0] * len(starts)
@@ -382,7 +365,7 @@ class _Scan:
                     exponents.append(end / half_life)
                     weights.append(weight)
                     if end <= end_minute:
-                        # No growth within the current minute (as `trend_score_and_rank`).
+                        # No growth within the current minute.
                         scores.append(
                             weight if end > now else weight * math.pow(2.0, (end - now) / half_life)
                         )
@@ -395,12 +378,9 @@ class _Scan:
                 accounts[inner] += bucket[LATEST]
         self.posts = dict.fromkeys(WINDOWS, 0)
         self.accounts = dict.fromkeys(WINDOWS, 0)
-        posts_outward = accounts_outward = 0
-        for index in range(len(starts) - 1, -1, -1):
-            posts_outward += posts[index]
-            accounts_outward += accounts[index]
-            self.posts[_NESTED_WINDOWS[index]] = posts_outward
-            self.accounts[_NESTED_WINDOWS[index]] = accounts_outward
+        for index, window in enumerate(_NESTED_WINDOWS):
+            self.posts[window] = sum(posts[index:])
+            self.accounts[window] = sum(accounts[index:])
         self.posts["all"] = state["all_posts"]
         self.accounts["all"] = state["all_accounts"]
         self.score = round(math.fsum(scores), 6)
@@ -425,21 +405,8 @@ def trend_score(
     return _Scan(state, as_of, half_life_hours).score
 
 
-def trend_score_and_rank(
-    state: PaperState, as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
-) -> tuple[float, float | None]:
-    """`trend_score` and `trend_rank` in one pass over the buckets."""
-    scan = _Scan(state, as_of, half_life_hours)
-    return scan.score, scan.rank
-
-
-def _rank(weighted: list[tuple[float, float]]) -> float | None:
-    """log2 of the sum of weight * 2 ** exponent, exactly rounded whatever the order."""
-    return _rank_of([e for e, _ in weighted], [w for _, w in weighted])
-
-
 def _rank_of(exponents: list[float], weights: list[float]) -> float | None:
-    """`_rank` of the pairs (exponents[i], weights[i])."""
+    """log2 of the sum of weights[i] * 2 ** exponents[i], exactly rounded in any order."""
     if not exponents:
         return None
     newest = max(exponents)
@@ -468,9 +435,10 @@ def trend_rank(
     """
     half_life = half_life_hours * 3600.0
     horizon = None if as_of is None else _ceil(as_of.timestamp(), HOUR) - RETENTION_SECONDS
-    return _rank([(end / half_life, weight / WEIGHT_UNITS)
-                  for end, _, _, weight in _rows(state)
-                  if weight > 0 and (horizon is None or end > horizon)])  # fmt: skip
+    live = [(int(key), b[WEIGHT]) for buckets in (state["min"], state["hr"])
+            for key, b in buckets.items() if b[WEIGHT] > 0]  # fmt: skip
+    live = [(end, units) for end, units in live if horizon is None or end > horizon]
+    return _rank_of([end / half_life for end, _ in live], [u / WEIGHT_UNITS for _, u in live])
 
 
 def next_count_change(state: PaperState, as_of: datetime) -> float | None:
