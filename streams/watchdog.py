@@ -60,6 +60,17 @@ def current_member_id(app: faust.App) -> str | None:
     return member_id or None
 
 
+def commit_state(app: faust.App) -> str:
+    """Whether a commit is under way and how many processed offsets await one (Faust
+    internals, read only for the log)."""
+    consumer = app.consumer
+    acked = getattr(consumer, "_acked", None)
+    processed = sum(len(offsets) for offsets in acked.values()) if acked else 0
+    under_way = getattr(consumer, "_commit_fut", None) is not None
+    commit = "a commit under way" if under_way else "no commit under way"
+    return f"{commit}, {processed} processed offsets not committed"
+
+
 def leave_for(bootstrap_servers: str, group: str, member_id: str | None) -> None:
     """Remove the stuck member from `group` on its behalf; a failure only costs time."""
     if member_id is None:
@@ -104,10 +115,19 @@ def register_watchdog(app: faust.App, topics: StreamTopics, settings: WorkerSett
             detector.reset(now)
             return
         stalled = detector.observe(now, committed, ends)
-        if stalled >= limit:
-            waiting = sum(end - committed.get(tp, 0) for tp, end in ends.items())
-            leave_for(settings.kafka_bootstrap_servers, group, current_member_id(app))
-            restart_in_place(
-                f"no offset commit for {stalled:.0f}s while {waiting} records wait and "
-                "Kafka answers (a lost group coordinator?)"
-            )
+        if stalled < limit / 2:
+            return
+        waiting = sum(end - committed.get(tp, 0) for tp, end in ends.items())
+        if stalled < limit:
+            # Half way: say what the worker is doing, so a restart can be told apart
+            # from a slow commit afterwards.
+            log.warning(
+                "no offset commit for %.0fs while %d records wait (%s); restart in place at %.0fs",
+                stalled, waiting, commit_state(app), limit,
+            )  # fmt: skip
+            return
+        leave_for(settings.kafka_bootstrap_servers, group, current_member_id(app))
+        restart_in_place(
+            f"no offset commit for {stalled:.0f}s while {waiting} records wait and Kafka "
+            f"answers ({commit_state(app)}; a lost group coordinator?)"
+        )
