@@ -20,15 +20,16 @@ from kafka.errors import (
     TopicAlreadyExistsError,
     UnknownMemberIdError,
 )
-from kafka.partitioner.default import murmur2
 
+from trending_arxiv.core.murmur import murmur2
 from trending_arxiv.settings import CommonSettings
 
 
 @lru_cache(maxsize=1 << 17)
 def key_hash(key: bytes) -> int:
-    """Kafka's default partitioner hash of a key (murmur2, positive). Remembered: the
-    pure-Python murmur2 costs a few µs, and most keys the worker places repeat."""
+    """Kafka's default partitioner hash of a key (murmur2, positive). Remembered: most
+    keys the worker places repeat (papers), and a hash costs ~0.5 µs compiled, ~8 as
+    Python (`trending_arxiv.core.murmur`)."""
     return murmur2(key) & 0x7FFFFFFF
 
 

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 # The worker's hot path: ~half of its CPU a post (bench/README.md).
-COMPILED_MODULES = ("counting", "alerting", "alert_bounds")
+COMPILED_MODULES = ("counting", "alerting", "alert_bounds", "murmur")
 PACKAGE_DIR = Path(__file__).parent
 NATIVE_DIR = PACKAGE_DIR / "_native"
 MANIFEST = "manifest.json"
