@@ -83,8 +83,10 @@ def lost_coordinator_run(
 def test_worker_that_stops_committing_restarts_in_place_and_counts_stay_exact(
     stack_endpoints: tuple[str, str], namespace: str, tmp_path: Path
 ) -> None:
-    # The limit leaves the restarted, healthy worker room: it commits within ~1-3 s here,
-    # but one CI run saw it go 9 s without a commit (then healthy again) under a limit of 8.
+    # A restarted worker starts with records waiting, and Faust's recovery race
+    # (faust-streaming/faust#596) then leaves a partition it never commits past in ~1 of
+    # 4 runs here: the watchdog re-reads it half way, so no second restart. The limit
+    # leaves room for both (healthy, the worker commits within 1-3 s).
     with lost_coordinator_run(
         stack_endpoints, namespace, tmp_path, generated=1_500, seed=43, restart_after=15
     ) as run:
