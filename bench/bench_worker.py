@@ -37,7 +37,7 @@ from bench import common
 from bench.corpus import cached_corpus
 from producers.replay import replay
 from producers.settings import ProducerSettings
-from trending_arxiv.kafka import ensure_topics
+from trending_arxiv.kafka import ensure_topics, partition_of_once
 from trending_arxiv.settings import CommonSettings
 
 GOAL_RATE = 10_000.0
@@ -331,7 +331,9 @@ def run_envelopes(
         )
         worker.pop("lag_curve", None)
         cpu = _cpu_us_per_post(worker)
-        print(f"  worker: {worker['posts_per_second']:.0f}/s, {cpu} µs CPU a post")
+        rate = worker["posts_per_second"]
+        shown = "too short to measure (use more --posts)" if rate is None else f"{rate:.0f}/s"
+        print(f"  worker: {shown}, {cpu} µs CPU a post")
     finally:
         common.delete_namespace(namespace, es=False)
     result = {"namespace": namespace, "corpus": str(path), "envelopes": packed["records"],
@@ -476,7 +478,6 @@ def print_profile(result: dict[str, Any]) -> None:
 def preload_envelopes(path: pathlib.Path, namespace: str, partitions: int) -> dict[str, Any]:
     """The corpus as envelopes (core/envelope.py): each on its posts' murmur2 partition."""
     from kafka import KafkaProducer
-    from kafka.partitioner.default import murmur2
 
     from producers.keys import key_of
     from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_NDJSON, envelopes
@@ -485,7 +486,7 @@ def preload_envelopes(path: pathlib.Path, namespace: str, partitions: int) -> di
         key = key_of(line).key
         if key is None:
             return 0
-        return (murmur2(key.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF) % partitions
+        return partition_of_once(key.encode("utf-8", "surrogatepass"), partitions)
 
     topic = CommonSettings(namespace=namespace).topics.raw_posts
     producer = KafkaProducer(

@@ -70,14 +70,17 @@ def current_member_id(app: faust.App) -> str | None:
     return member_id or None
 
 
+def commit_under_way(app: faust.App) -> bool:
+    """Whether Faust is committing now (its consumer's private commit future)."""
+    return getattr(app.consumer, "_commit_fut", None) is not None
+
+
 def commit_state(app: faust.App) -> str:
     """Whether a commit is under way and how many processed offsets await one (Faust
     internals, read only for the log)."""
-    consumer = app.consumer
-    acked = getattr(consumer, "_acked", None)
+    acked = getattr(app.consumer, "_acked", None)
     processed = sum(len(offsets) for offsets in acked.values()) if acked else 0
-    under_way = getattr(consumer, "_commit_fut", None) is not None
-    commit = "a commit under way" if under_way else "no commit under way"
+    commit = "a commit under way" if commit_under_way(app) else "no commit under way"
     return f"{commit}, {processed} processed offsets not committed"
 
 
@@ -163,7 +166,7 @@ def register_watchdog(app: faust.App, topics: StreamTopics, settings: WorkerSett
         if stalled < limit:
             # Half way: say what the worker is doing, so a restart can be told apart
             # from a slow commit afterwards; mend Faust's head gaps, if that is the cause.
-            if getattr(app.consumer, "_commit_fut", None) is None:
+            if not commit_under_way(app):
                 await reread_head_gaps(app)
             log.warning(
                 "no offset commit for %.0fs while %d records wait (%s); restart in place at %.0fs",

@@ -436,8 +436,8 @@ def trend_rank(
     half_life = half_life_hours * 3600.0
     horizon = None if as_of is None else _ceil(as_of.timestamp(), HOUR) - RETENTION_SECONDS
     live = [(int(key), b[WEIGHT]) for buckets in (state["min"], state["hr"])
-            for key, b in buckets.items() if b[WEIGHT] > 0]  # fmt: skip
-    live = [(end, units) for end, units in live if horizon is None or end > horizon]
+            for key, b in buckets.items()
+            if b[WEIGHT] > 0 and (horizon is None or int(key) > horizon)]  # fmt: skip
     return _rank_of([end / half_life for end, _ in live], [u / WEIGHT_UNITS for _, u in live])
 
 
