@@ -67,21 +67,26 @@ class _PartitionBuffers:
 
 
 class MentionBatcher:
-    """Collects a batch's mentions per partition of their paper, for one record each.
+    """Collects a batch's outputs per partition, for one record each: its mentions (on
+    their paper's partition) and its routed records (on their join key's).
 
     The counting agent then reads one Faust event per (batch, partition) instead of one
     per mention: Faust's per-event cost (~0.2 ms here) dominated the worker. The sink's
     mentions go the same way, as envelopes (`core.envelope`: one mention's JSON a line)
-    on the paper's partition, instead of one record a mention.
+    on the paper's partition, instead of one record a mention; so do the routed records
+    (reposts waiting for their subject, ~1 post in 8): one envelope per (batch,
+    partition) for the ledger agent instead of one Faust event each.
     """
 
     def __init__(self, topic: str, partitions: int, worker: WorkerContext) -> None:
         self.topic = topic
         self.mentions_topic = worker.topics.mentions.get_topic_name()
+        self.routed_topic = worker.topics.routed_posts.get_topic_name()
         self.partitions = partitions
         self.worker = worker
         self.for_counting = _PartitionBuffers()  # counting fields, one JSON record
         self.for_sink = _PartitionBuffers()  # mention JSON lines, one envelope
+        self.routed = _PartitionBuffers()  # routed records' JSON lines, one envelope
         # The ledger keys this batch changed, per changelog partition: sent only once the
         # batch's outputs are in Kafka (see `flush`).
         self.ledger_changes: list[tuple[set[str], int]] = []
@@ -96,6 +101,12 @@ class MentionBatcher:
         size = 200 + len(mention.post_id) + len(mention.author_handle or "")
         if self.for_counting.add(partition, mention.counting_fields(), size):
             await self._send(partition)
+
+    async def route(self, partition: int, record: bytes) -> None:
+        """Queue a routed record (its JSON) for the ledger on `partition`: its join key's
+        (`streams.partitioner.post_key_partition`), as the key would place it."""
+        if self.routed.add(partition, record, len(record) + 1):
+            await self._send_routed(partition)
 
     def note_ledger_changes(self, partition: int) -> None:
         """The ledger keys an event just changed, to send on `partition` at `flush`."""
@@ -112,6 +123,8 @@ class MentionBatcher:
         (and re-routes) are. A crash before that replays the batch with the post unseen
         and emits it again, which every reader dedupes by post id.
         """
+        for partition in self.routed.partitions():
+            await self._send_routed(partition)
         for partition in self.for_sink.partitions():
             await self._send_mentions(partition)
         for partition in self.for_counting.partitions():
@@ -126,6 +139,14 @@ class MentionBatcher:
         if mentions:
             value = orjson.dumps({"mentions": mentions})
             await self.worker.app.producer.send(self.topic, None, value, partition, None, None)
+
+    async def _send_routed(self, partition: int) -> None:
+        lines = self.routed.take(partition)
+        if lines:
+            self.worker.metrics.add("routed.envelopes")
+            await self.worker.app.producer.send(
+                self.routed_topic, None, seal(lines), partition, None, ENVELOPE_HEADERS
+            )
 
     async def _send_mentions(self, partition: int) -> None:
         lines = self.for_sink.take(partition)
@@ -203,6 +224,24 @@ class WorkerContext:
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
+        )
+        self.metrics.add(f"{stage}.dead_letters")
+        await self.topics.dead_letter.send(key=message.key, value=record.to_json_bytes())
+
+    async def dead_letter_line(
+        self, stage: str, reason: str, line: bytes, line_number: int, event: EventT
+    ) -> None:
+        """Dead-letter one line of an envelope (its 1-based line in the envelope is noted);
+        the rest of the envelope counts."""
+        message = event.message
+        record = DeadLetter.from_raw_bytes(
+            stage,
+            reason,
+            line,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            line=line_number,
         )
         self.metrics.add(f"{stage}.dead_letters")
         await self.topics.dead_letter.send(key=message.key, value=record.to_json_bytes())

@@ -1,9 +1,14 @@
 """Routed records -> the ledger (dedupe, repost joins, deletes) -> mentions; and the
-raw-progress reports among them -> the repost-expiry clock (`streams.progress`)."""
+raw-progress reports among them -> the repost-expiry clock (`streams.progress`).
+
+Routed records come in envelopes (`MentionBatcher.route`: one per batch and partition);
+a bad one is dead-lettered alone and the rest of its envelope counts. A record without
+the envelope header is one routed record (a progress report, or what an older worker
+wrote).
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +18,8 @@ import orjson
 from faust.types import EventT
 
 from streams.context import MentionBatcher, WorkerContext
+from streams.partitioner import post_key_partition
+from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.models import parse_utc
 from trending_arxiv.core.progress import PROGRESS_TYPE, read_progress_record
 
@@ -34,7 +41,7 @@ async def apply_to_ledger(
     `event` must be on the partition of the record's key: the ledger's table writes go
     to that event's changelog partition.
     """
-    metrics, topics = worker.metrics, worker.topics
+    metrics = worker.metrics
     result = worker.ledger.apply(record, ledger_time(worker, record))
     # Sent with the batch's outputs, after them (`MentionBatcher.flush`).
     batcher.note_ledger_changes(event.message.partition)
@@ -46,7 +53,34 @@ async def apply_to_ledger(
     for mention in result.mentions:
         await batcher.add(mention)  # for the counting agent and the sink, in envelopes
     for key, rerouted in result.reroutes:
-        await worker.send(topics.routed_posts, key.encode(), orjson.dumps(rerouted))
+        await batcher.route(post_key_partition(key, worker.partitions), orjson.dumps(rerouted))
+
+
+async def apply_routed(
+    worker: WorkerContext,
+    value: bytes,
+    event: EventT,
+    batcher: MentionBatcher,
+    line_number: int | None = None,
+) -> None:
+    """One routed record of `event` (the record itself, or line `line_number` of it): a
+    post for the ledger, or a progress report for the expiry clock."""
+    try:
+        record = orjson.loads(value)
+        if record.get("type") == PROGRESS_TYPE:
+            progress = read_progress_record(record)
+            worker.expiry_clock.report(event.message.partition, progress)
+            return
+        if not isinstance(record.get("post"), dict):
+            raise ValueError("no post object")
+    except (ValueError, TypeError, AttributeError) as error:
+        reason = f"unreadable routed record: {error}"
+        if line_number is None:
+            await worker.dead_letter("ledger", reason, event)
+        else:
+            await worker.dead_letter_line("ledger", reason, value, line_number, event)
+        return
+    await apply_to_ledger(worker, record, event, batcher)
 
 
 def register(worker: WorkerContext) -> None:
@@ -56,17 +90,10 @@ def register(worker: WorkerContext) -> None:
     async def apply_ledger(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for events in worker.batches(stream):
             for event in events:
-                try:
-                    record = json.loads(event.value)
-                    if record.get("type") == PROGRESS_TYPE:
-                        progress = read_progress_record(record)
-                        worker.expiry_clock.report(event.message.partition, progress)
-                        continue
-                    if not isinstance(record.get("post"), dict):
-                        raise ValueError("no post object")
-                except (ValueError, TypeError, AttributeError) as error:
-                    await worker.dead_letter("ledger", f"unreadable routed record: {error}", event)
-                    continue
-                await apply_to_ledger(worker, record, event, from_routed)
+                if is_envelope(event.message.headers):
+                    for number, line in enumerate(open_envelope(event.value), start=1):
+                        await apply_routed(worker, line, event, from_routed, number)
+                else:
+                    await apply_routed(worker, event.value, event, from_routed)
             await from_routed.flush()
             yield None

@@ -2,7 +2,8 @@
 partition is the raw record's own (else sent on to the routing topic).
 
 A raw record is one post, or an envelope of many (`trending_arxiv.core.envelope`): a bad
-post inside an envelope is dead-lettered alone and the rest of the envelope counts.
+post inside an envelope is dead-lettered alone and the rest of the envelope counts. The
+records sent on to the routing topic travel in envelopes too (`MentionBatcher.route`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from streams.ledger_agent import apply_to_ledger
 from streams.partitioner import post_key_partition
 from streams.progress import note_parsed
 from trending_arxiv.core.envelope import is_envelope, open_envelope
-from trending_arxiv.core.models import DeadLetter
 from trending_arxiv.core.pipeline import parse_and_route
 from trending_arxiv.core.posts import PostParseError
 
@@ -39,41 +39,21 @@ async def parse_post(
         if line_number is None:
             await worker.dead_letter("parse", str(error), event)
         else:
-            await dead_letter_line(worker, str(error), line, line_number, event)
+            await worker.dead_letter_line("parse", str(error), line, line_number, event)
         return
     if parsed.newest is not None:
         worker.watermark.observe_epoch(partition, parsed.newest)
     metrics.add("parse.posts", parsed.posts)
     metrics.add("parse.without_papers", parsed.without_papers)
     for key, record in parsed.routed:
-        if (
-            settings.ledger_in_place
-            and post_key_partition(key, settings.topic_partitions) == partition
-        ):
+        ledger_partition = post_key_partition(key, settings.topic_partitions)
+        if settings.ledger_in_place and ledger_partition == partition:
             # Already on the partition the ledger keeps this key in (the producers key
             # raw posts by post id): skip the routing hop.
             metrics.add("parse.ledger_in_place")
             await apply_to_ledger(worker, record, event, batcher)
             continue
-        await worker.send(worker.topics.routed_posts, key.encode(), orjson.dumps(record))
-
-
-async def dead_letter_line(
-    worker: WorkerContext, reason: str, line: bytes, line_number: int, event: EventT
-) -> None:
-    """Dead-letter one post of an envelope (its line in the envelope is noted)."""
-    message = event.message
-    record = DeadLetter.from_raw_bytes(
-        "parse",
-        reason,
-        line,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        line=line_number,
-    )
-    worker.metrics.add("parse.dead_letters")
-    await worker.topics.dead_letter.send(key=message.key, value=record.to_json_bytes())
+        await batcher.route(ledger_partition, orjson.dumps(record))
 
 
 def register(worker: WorkerContext) -> None:

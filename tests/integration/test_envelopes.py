@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaProducer
@@ -17,8 +18,9 @@ from tests.hostile.pipeline_checks import dead_letter_raw, read_topic
 from tests.integration.pipeline import settings_for, start_pipeline, wait_for_counts
 from trending_arxiv.core import counting
 from trending_arxiv.core.documents import counts_document
-from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_NDJSON, envelopes
+from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_NDJSON, envelopes, seal
 from trending_arxiv.core.models import parse_utc
+from trending_arxiv.core.pipeline import parse_and_route
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
 
@@ -77,5 +79,56 @@ def test_envelopes_count_like_single_posts_and_dead_letter_bad_posts_alone(
             dead_letter_raw(line.raw) for line in bad
         )
         assert all(letter["line"] and letter["stage"] == "parse" for letter in letters)
+    finally:
+        processes.stop()
+
+
+def test_routed_envelopes_dead_letter_a_bad_record_alone(
+    namespace: str, stack_endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    """The routing topic carries envelopes (`MentionBatcher.route`): a record in one that
+    the ledger cannot read is dead-lettered alone, and the rest of the envelope counts."""
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    partitions = settings.topic_partitions
+    routed: dict[int, list[tuple[bytes, bytes]]] = {}  # partition -> (raw line, record)
+    for line in read_lines([bundled_sample_path()]):
+        for key, record in parse_and_route(line).routed:
+            if record["post"]["kind"] == "post" and record["post"]["ids"]:  # no join waits
+                partition = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+                routed.setdefault(partition, []).append((line, orjson.dumps(record)))
+    partition, chosen = max(routed.items(), key=lambda item: len(item[1]))
+    chosen = chosen[:6]
+    assert len(chosen) >= 4
+    bad = b'{"post": "not an object"}'
+    records = [record for _, record in chosen]
+    envelope = seal([*records[:2], bad, b"{not json", *records[2:]])
+    reference = simulate([line for line, _ in chosen])
+    assert reference.posts_by_paper
+
+    processes = start_pipeline(namespace, kafka, es_url, tmp_path)
+    try:
+        producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+        producer.send(
+            settings.topics.routed_posts,
+            value=envelope,
+            partition=partition,
+            headers=[(ENVELOPE_HEADER, ENVELOPE_NDJSON)],
+        )
+        producer.flush()
+        producer.close()
+
+        es = Elasticsearch(es_url)
+        documents = wait_for_counts(es, settings, processes, reference.posts_by_paper)
+        assert {a: d["posts"]["all"] for a, d in documents.items()} == reference.posts_by_paper
+        letters = read_topic(kafka, settings.topics.dead_letter, expected=2)
+        assert sorted((letter["line"], letter["stage"]) for letter in letters) == [
+            (3, "ledger"),
+            (4, "ledger"),
+        ]
+        assert {letter["raw"] for letter in letters} == {
+            dead_letter_raw(bad),
+            dead_letter_raw(b"{not json"),
+        }
     finally:
         processes.stop()
