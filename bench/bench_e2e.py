@@ -175,7 +175,7 @@ def run(
         lag_probes = [
             common.LagProbe(
                 common.worker_group(namespace),
-                [topics.raw_posts, topics.routed_posts, topics.mention_batches],
+                [topics.raw_posts, topics.routed_posts, topics.mentions],
             ),
             common.LagProbe(common.sink_group(namespace), [topics.mentions, topics.counts]),
         ]

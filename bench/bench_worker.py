@@ -6,8 +6,8 @@ In one run, on the real Kafka, in a fresh namespace:
 2. baselines: read the same raw topic from the start with a bare kafka-python consumer
    and with a bare aiokafka consumer (what Faust uses underneath); records/s;
 3. start the real worker process (`trending-arxiv worker`: parse -> routed -> ledger ->
-   mention batches -> counts, changelog-backed tables) and sample its consumer group's committed
-   offsets on posts.raw, posts.routed and mentions.batches every 0.25 s. Its rate is measured
+   mentions -> counts, changelog-backed tables) and sample its consumer group's committed
+   offsets on posts.raw, posts.routed and mentions every 0.25 s. Its rate is measured
    from that lag curve: from the first commit (Faust start-up excluded) until everything
    is committed (lag 0 on all three topics); the steady rate is the slope of the raw
    topic's committed offset between 10% and 90%.
@@ -155,7 +155,7 @@ def measure_worker(
     per_record = n / raw_records  # posts per raw record
     settings = CommonSettings(namespace=namespace)
     topics = settings.topics
-    watched = [topics.raw_posts, topics.routed_posts, topics.mention_batches]
+    watched = [topics.raw_posts, topics.routed_posts, topics.mentions]
     pipeline = common.start_pipeline(namespace, ["worker"], env)
     names = ["worker"] + [f"worker-{k}" for k in range(2, workers + 1)]
     for name in names[1:]:  # scale-out: same app id, the partitions are split
@@ -241,7 +241,7 @@ def measure_worker(
         # CPU seconds the worker used per wall second while measured (1.0 = one core busy).
         "worker_cpu_share": round(busy, 3) if busy is not None else None,
         "routed_records": curve[done][1][topics.routed_posts][1],
-        "mention_batch_records": curve[done][1][topics.mention_batches][1],
+        "mention_records": curve[done][1][topics.mentions][1],
         "memory": memory_stats,
         "env": env,
         "lag_curve": [

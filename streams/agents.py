@@ -1,7 +1,7 @@
 """Faust agents: thin adapters from topics and tables to the pure core.
 
-    raw posts --parse--> routed posts --ledger--> mentions (one per post and paper, the sink's)
-                                           \\--> mention batches --count--> counts, alerts
+    raw posts --parse--> routed posts --ledger--> mentions (one per post and paper, in envelopes)
+                                                    mentions --count--> counts, alerts (the sink reads them too)
         \\--> dead letters (anything we cannot parse, with the reason and the raw bytes)
 
 One module per agent (parse_agent, ledger_agent, count_agent) and the timers (timers);
@@ -40,7 +40,7 @@ def register_agents(
     @app.task
     async def declare_output_topics() -> None:
         """Create the topics we only write to, with our partition count, before first use."""
-        for topic in (topics.mentions, topics.counts, topics.alerts, topics.dead_letter):
+        for topic in (topics.counts, topics.alerts, topics.dead_letter):
             await topic.maybe_declare()
 
     parse_agent.register(worker)

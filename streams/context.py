@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, cast
 
 import faust
-import orjson
 from faust.types import EventT
 
 from streams.direct_table import DirectTable, key_partition
@@ -70,37 +69,30 @@ class MentionBatcher:
     """Collects a batch's outputs per partition, for one record each: its mentions (on
     their paper's partition) and its routed records (on their join key's).
 
-    The counting agent then reads one Faust event per (batch, partition) instead of one
-    per mention: Faust's per-event cost (~0.2 ms here) dominated the worker. The sink's
-    mentions go the same way, as envelopes (`core.envelope`: one mention's JSON a line)
-    on the paper's partition, instead of one record a mention; so do the routed records
-    (reposts waiting for their subject, ~1 post in 8): one envelope per (batch,
-    partition) for the ledger agent instead of one Faust event each.
+    Mentions go to the mentions topic as envelopes (`core.envelope`: one mention's JSON
+    a line), read by the sink and by the counting agent alike: one Faust event per
+    (batch, partition) instead of one per mention (Faust's per-event cost, ~65 µs here,
+    dominated the worker). The routed records (reposts waiting for their subject, ~1
+    post in 8) go the same way: one envelope per (batch, partition) for the ledger agent.
     """
 
-    def __init__(self, topic: str, partitions: int, worker: WorkerContext) -> None:
-        self.topic = topic
+    def __init__(self, partitions: int, worker: WorkerContext) -> None:
         self.mentions_topic = worker.topics.mentions.get_topic_name()
         self.routed_topic = worker.topics.routed_posts.get_topic_name()
         self.partitions = partitions
         self.worker = worker
-        self.for_counting = _PartitionBuffers()  # counting fields, one JSON record
-        self.for_sink = _PartitionBuffers()  # mention JSON lines, one envelope
+        self.mentions = _PartitionBuffers()  # mention JSON lines, one envelope
         self.routed = _PartitionBuffers()  # routed records' JSON lines, one envelope
         # The ledger keys this batch changed, per changelog partition: sent only once the
         # batch's outputs are in Kafka (see `flush`).
         self.ledger_changes: list[tuple[set[str], int]] = []
 
     async def add(self, mention: Mention) -> None:
-        """Queue `mention` for the counting agent and for the sink."""
+        """Queue `mention` for the counting agent and the sink (on its paper's partition)."""
         partition = key_partition(mention.arxiv_id, self.partitions)
         line = mention.to_json_bytes()
-        if self.for_sink.add(partition, line, len(line) + 1):
+        if self.mentions.add(partition, line, len(line) + 1):
             await self._send_mentions(partition)
-        # An estimate of the fields' JSON size (not encoded until the record is).
-        size = 200 + len(mention.post_id) + len(mention.author_handle or "")
-        if self.for_counting.add(partition, mention.counting_fields(), size):
-            await self._send(partition)
 
     async def route(self, partition: int, record: bytes) -> None:
         """Queue a routed record (its JSON) for the ledger on `partition`: its join key's
@@ -125,20 +117,12 @@ class MentionBatcher:
         """
         for partition in self.routed.partitions():
             await self._send_routed(partition)
-        for partition in self.for_sink.partitions():
+        for partition in self.mentions.partitions():
             await self._send_mentions(partition)
-        for partition in self.for_counting.partitions():
-            await self._send(partition)
         if self.ledger_changes:
             await self.worker.app.producer.flush()
             changes, self.ledger_changes = self.ledger_changes, []
             await self.worker.ledger_table.flush_keys(changes)
-
-    async def _send(self, partition: int) -> None:
-        mentions = self.for_counting.take(partition)
-        if mentions:
-            value = orjson.dumps({"mentions": mentions})
-            await self.worker.app.producer.send(self.topic, None, value, partition, None, None)
 
     async def _send_routed(self, partition: int) -> None:
         lines = self.routed.take(partition)
@@ -149,7 +133,7 @@ class MentionBatcher:
             )
 
     async def _send_mentions(self, partition: int) -> None:
-        lines = self.for_sink.take(partition)
+        lines = self.mentions.take(partition)
         if lines:
             self.worker.metrics.add("mentions.envelopes")
             await self.worker.app.producer.send(
@@ -197,7 +181,7 @@ class WorkerContext:
         self._raw_owned: set[int] | None = None  # the raw partitions last logged as owned
 
     def mention_batcher(self) -> MentionBatcher:
-        return MentionBatcher(self.topics.mention_batches.get_topic_name(), self.partitions, self)
+        return MentionBatcher(self.partitions, self)
 
     def batches(
         self, stream: faust.StreamT[bytes], size: int | None = None

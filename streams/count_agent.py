@@ -1,4 +1,8 @@
-"""Mention batches -> per-paper counts (changelog-backed), count updates and alerts."""
+"""Mentions -> per-paper counts (changelog-backed), count updates and alerts.
+
+The counting agent reads the mentions topic the sink reads (the ledger's mentions, in
+envelopes on each paper's partition): no second copy of each mention is written for it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import faust
-import orjson
+from faust.types import EventT
 
 from streams.context import WorkerContext
 from streams.direct_table import key_partition
 from streams.record_batches import RecordBatches
 from trending_arxiv.core.counting import pack_account_entry, pack_summary
+from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at, new_alerts
 
@@ -37,10 +42,43 @@ async def publish_counts(
         await worker.send(topics.alerts, arxiv_id.encode(), alert.to_json_bytes())
 
 
+def read_mention(value: bytes, partition: int, partitions: int) -> Mention:
+    """A mention from its JSON, which must be on its paper's partition (the counting
+    tables' changelog partitions are the paper's); else a ValueError."""
+    mention = Mention.from_json(value)
+    expected = key_partition(mention.arxiv_id, partitions)
+    if expected != partition:
+        raise ValueError(
+            f"a mention of {mention.arxiv_id} on partition {partition}, not {expected}"
+        )
+    return mention
+
+
+async def read_mentions(worker: WorkerContext, event: EventT) -> list[Mention]:
+    """The mentions of a mentions-topic record: an envelope of them (the worker's), each
+    bad line dead-lettered alone, or one mention (a bad one dead-lettered whole)."""
+    partition, partitions = event.message.partition, worker.partitions
+    if not is_envelope(event.message.headers):
+        try:
+            return [read_mention(event.value, partition, partitions)]
+        except (ValueError, KeyError, TypeError) as error:
+            await worker.dead_letter("count", f"unreadable mention: {error}", event)
+            return []
+    mentions: list[Mention] = []
+    for number, line in enumerate(open_envelope(event.value), start=1):
+        try:
+            mentions.append(read_mention(line, partition, partitions))
+        except (ValueError, KeyError, TypeError) as error:
+            reason = f"unreadable mention: {error}"
+            await worker.dead_letter_line("count", reason, line, number, event)
+    return mentions
+
+
 def register(worker: WorkerContext) -> None:
     newest_mention: list[float] = []  # stream time's fallback before any raw post is read
 
-    @worker.app.agent(worker.topics.mention_batches, name="count-mentions")
+    # The mentions topic the sink reads: envelopes on each paper's partition.
+    @worker.app.agent(worker.topics.mentions, name="count-mentions")
     async def count_mentions(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for events in worker.batches(stream):
             # Each paper's mentions with the offset of the record they came in.
@@ -48,13 +86,8 @@ def register(worker: WorkerContext) -> None:
             partition_of: dict[str, int] = {}
             newest: float | None = None
             for event in events:
-                try:
-                    batch = [Mention.from_json(m) for m in orjson.loads(event.value)["mentions"]]
-                except (ValueError, KeyError, TypeError) as error:
-                    await worker.dead_letter("count", f"unreadable mention batch: {error}", event)
-                    continue
                 offset = event.message.offset
-                for mention in batch:
+                for mention in await read_mentions(worker, event):
                     # Every mention of a paper comes on the paper's partition (MentionBatcher).
                     partition_of[mention.arxiv_id] = event.message.partition
                     by_paper.setdefault(mention.arxiv_id, []).append((offset, mention))

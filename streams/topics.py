@@ -14,7 +14,6 @@ class StreamTopics:
     raw_posts: faust.TopicT
     routed_posts: faust.TopicT
     mentions: faust.TopicT
-    mention_batches: faust.TopicT
     counts: faust.TopicT
     alerts: faust.TopicT
     dead_letter: faust.TopicT
@@ -39,7 +38,6 @@ def declare_topics(app: faust.App, settings: WorkerSettings) -> StreamTopics:
         raw_posts=topic(names.raw_posts),
         routed_posts=topic(names.routed_posts),
         mentions=topic(names.mentions),
-        mention_batches=topic(names.mention_batches),
         counts=topic(names.counts),
         alerts=topic(names.alerts),
         dead_letter=topic(names.dead_letter),

@@ -137,7 +137,7 @@ def register_watchdog(app: faust.App, topics: StreamTopics, settings: WorkerSett
         return
     group = app.conf.id
     watched = [t.get_topic_name() for t in (topics.raw_posts, topics.routed_posts,
-                                            topics.mention_batches)]  # fmt: skip
+                                            topics.mentions)]  # fmt: skip
     detector = StallDetector()
     timeout = max(1.0, settings.worker_stall_check_seconds * 2)
 

@@ -24,7 +24,6 @@ class TopicNames:
     raw_posts: str
     routed_posts: str
     mentions: str
-    mention_batches: str
     counts: str
     alerts: str
     dead_letter: str
@@ -128,10 +127,9 @@ class CommonSettings(BaseSettings):
             raw_posts=f"{ns}.posts.raw",
             # Internal: parsed posts keyed by their join key (see trending_arxiv.core.ledger).
             routed_posts=f"{ns}.posts.routed",
+            # The ledger's mentions, in envelopes on each paper's partition: read by the
+            # worker's counting agent and by the sink.
             mentions=f"{ns}.mentions",
-            # Internal: the mentions of one worker batch for one partition, in one record
-            # (what the counting agent reads: one Faust event per batch, not per mention).
-            mention_batches=f"{ns}.mentions.batches",
             counts=f"{ns}.counts",
             alerts=f"{ns}.alerts",
             dead_letter=f"{ns}.deadletter",
@@ -144,7 +142,6 @@ class CommonSettings(BaseSettings):
             topics.raw_posts,
             topics.routed_posts,
             topics.mentions,
-            topics.mention_batches,
             topics.counts,
             topics.alerts,
             topics.dead_letter,

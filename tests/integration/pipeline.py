@@ -77,7 +77,7 @@ def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
     checks = [
         (
             f"{settings.namespace}-{worker.worker_id}",
-            [topics.raw_posts, topics.routed_posts, topics.mention_batches],
+            [topics.raw_posts, topics.routed_posts, topics.mentions],
         ),
         (f"{settings.namespace}-{sink.sink_group_id}", [topics.mentions, topics.counts]),
     ]

@@ -377,7 +377,7 @@ def test_worker_killed_mid_replay_ends_with_a_clean_runs_counts(
                 if victim == "worker":
                     # Killed once its tables hold state: the restart must recover them.
                     group = f"{namespace}-{WorkerSettings().worker_id}"
-                    wait_for_commits(kafka, group, settings.topics.mention_batches)
+                    wait_for_commits(kafka, group, settings.topics.mentions)
                 for name, process, _ in processes.children:
                     if name == victim:
                         os.killpg(process.pid, signal.SIGKILL)

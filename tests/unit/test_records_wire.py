@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import msgspec
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -111,16 +110,6 @@ def test_an_alert_reads_and_writes_the_same_json(alert: Alert) -> None:
 @given(dead_letters)
 def test_a_dead_letter_reads_the_same(dead_letter: DeadLetter) -> None:
     assert json.loads(dead_letter.to_json_bytes()) == json.loads(_previous_dead_letter(dead_letter))
-
-
-def test_a_mention_batch_entry_without_text_is_a_mention() -> None:
-    mention = Mention(
-        post_id="p", arxiv_id="2402.00001", created_at=datetime(2024, 2, 1, tzinfo=UTC),
-        source="x", kind="post", author_id="a", text="hello", ref_post_id="q",
-    )  # fmt: skip
-    entry = mention.counting_fields()
-    without_text = msgspec.structs.replace(mention, text="", ref_post_id=None)
-    assert Mention.from_json(entry) == without_text
 
 
 def test_datetimes_are_utc_whatever_was_given() -> None:

@@ -30,6 +30,7 @@ from trending_arxiv.core.ledger import Ledger
 from trending_arxiv.core.models import Mention
 from trending_arxiv.core.pipeline import (
     APPLIED_THROUGH,
+    MARKER_TOPIC,
     StagedAccounts,
     UnpackedSummaries,
     count_paper,
@@ -209,7 +210,7 @@ def test_summary_saved_account_entry_lost_replays_exactly() -> None:
     accounts = StagedAccounts({})
     batch = [(7, mention("p1")), (7, mention("p2", "b")), (8, mention("p1", op="remove"))]
     state, _, _ = count_paper_at("1602.02410", None, batch, 3, accounts, AS_OF)
-    assert state[APPLIED_THROUGH] == [3, 8]
+    assert state[APPLIED_THROUGH] == [3, 8, MARKER_TOPIC]
     durable_summary, durable_accounts = saved(state), StagedAccounts({})
     # Replayed from offset 7, and one more post after it.
     again = [*batch, (9, mention("p3", "c"))]
@@ -241,4 +242,19 @@ def test_a_summary_stored_before_the_marker_still_loads_and_counts() -> None:
     state, update, _ = count_paper_at(
         "1602.02410", saved(old), [(0, mention("p1")), (0, mention("p2", "b"))], 0, accounts, AS_OF
     )
-    assert update.posts["all"] == 2 and state[APPLIED_THROUGH] == [0, 0]
+    assert update.posts["all"] == 2 and state[APPLIED_THROUGH] == [0, 0, MARKER_TOPIC]
+
+
+def test_a_marker_of_the_old_mention_batches_topic_says_nothing_about_the_mentions_topic() -> None:
+    """Before session 15 the marker counted offsets of the worker's own copy of the
+    mentions (`mentions.batches`). Read against the mentions topic, its offset means
+    nothing: a new mention at a lower offset there still counts, and one counted before
+    counts once (the account entries dedupe it)."""
+    accounts: dict[str, Any] = {}
+    old, _ = count_paper("1602.02410", None, [mention("p1")], accounts, AS_OF)
+    old[APPLIED_THROUGH] = [0, 500]  # untagged: the old topic's offset
+    state, update, _ = count_paper_at(
+        "1602.02410", saved(old), [(3, mention("p1")), (4, mention("p2", "b"))], 0, accounts, AS_OF
+    )
+    assert update.posts["all"] == 2 and update.accounts["all"] == 2
+    assert state[APPLIED_THROUGH] == [0, 4, MARKER_TOPIC]

@@ -58,7 +58,7 @@ class PaperState(TypedDict):
     last: float | None
     min: dict[str, Bucket]  # str(minute end, epoch s) -> bucket, the last 25 hours
     hr: dict[str, Bucket]  # str(hour end, epoch s) -> bucket, up to 30 days
-    # The worker's bookkeeping: the mention-batch position applied up to
+    # The worker's bookkeeping: the mentions-topic position applied up to
     # ([partition, offset], `pipeline.APPLIED_THROUGH`) and the alerts fired (id -> time).
     through: NotRequired[list[int]]
     alerts: NotRequired[dict[str, float]]

@@ -63,19 +63,6 @@ class Mention(msgspec.Struct, frozen=True):
     def to_json_bytes(self) -> bytes:
         return _encode(self)
 
-    def counting_fields(self) -> dict[str, Any]:
-        """What counting reads (no text): the form mentions take in mention batches."""
-        return {
-            "post_id": self.post_id,
-            "arxiv_id": self.arxiv_id,
-            "created_at": to_utc_iso(self.created_at),
-            "source": self.source,
-            "kind": self.kind,
-            "author_id": self.author_id,
-            "author_handle": self.author_handle,
-            "op": self.op,
-        }
-
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> Mention:
         return _decode(raw, cls)

@@ -110,16 +110,19 @@ def count_paper_with_history(
     return state, counting.count_update(arxiv_id, state, as_of, half_life_hours), history
 
 
-# A paper summary notes here the mention-batch position it has applied up to:
-# [partition, offset] of the last mention-batch record whose mentions of it it holds.
+# A paper summary notes here the mentions-topic position it has applied up to:
+# [partition, offset, MARKER_TOPIC] of the last mentions record whose mentions of it it
+# holds. A marker without the tag counts offsets of the topic the counting agent read
+# before session 15 (its own copy of the mentions): it says nothing about this one's.
 APPLIED_THROUGH = "through"  # (PaperState's key; mypy needs it spelled out where used)
+MARKER_TOPIC = 1
 
 
 def applied_through(state: PaperState | None, partition: int) -> int:
-    """The mention-batch offset on `partition` a paper summary has applied up to (-1 for
+    """The mentions-topic offset on `partition` a paper summary has applied up to (-1 for
     none: a new summary, or one stored before summaries noted it)."""
     marker = state.get("through") if state else None
-    if not marker or marker[0] != partition:
+    if not marker or marker[0] != partition or marker[2:] != [MARKER_TOPIC]:
         return -1
     return int(marker[1])
 
@@ -201,7 +204,7 @@ def count_paper_at(
     (`partition`, offset), exact on a replay.
 
     The summary and its account entries are two stores (two changelog writes), so a
-    crash can keep one write and lose the other; the uncommitted mention batches are
+    crash can keep one write and lose the other; the uncommitted mention records are
     then replayed. The stream saves a batch's summaries first and its account entries
     only once those are durable, so on a replay an account entry never holds a mention
     its summary lacks. Mentions at or before the summary's `applied_through` are in the
@@ -224,7 +227,7 @@ def count_paper_at(
         )
     newest = max((offset for offset, _ in positioned), default=-1)
     if newest > through:
-        state["through"] = [partition, newest]
+        state["through"] = [partition, newest, MARKER_TOPIC]
     return state, update, history
 
 

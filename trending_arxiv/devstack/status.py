@@ -56,7 +56,7 @@ def consumer_groups(settings: CommonSettings) -> dict[str, tuple[str, list[str]]
     return {
         "worker": (
             f"{ns}-{worker.worker_id}",
-            [topics.raw_posts, topics.routed_posts, topics.mention_batches],
+            [topics.raw_posts, topics.routed_posts, topics.mentions],
         ),
         "sink": (f"{ns}-{sink.sink_group_id}", [topics.mentions, topics.counts]),
         "alerts": (f"{ns}-{ALERTS_GROUP_SUFFIX}", [topics.alerts]),
