@@ -4,6 +4,7 @@ counts as one post per record, every bad post dead-lettered alone."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -19,7 +20,7 @@ from tests.integration.pipeline import settings_for, start_pipeline, wait_for_co
 from trending_arxiv.core import counting
 from trending_arxiv.core.documents import counts_document
 from trending_arxiv.core.envelope import ENVELOPE_HEADER, ENVELOPE_NDJSON, envelopes, seal
-from trending_arxiv.core.models import parse_utc
+from trending_arxiv.core.models import Mention, parse_utc
 from trending_arxiv.core.pipeline import parse_and_route
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
@@ -130,5 +131,51 @@ def test_routed_envelopes_dead_letter_a_bad_record_alone(
             dead_letter_raw(bad),
             dead_letter_raw(b"{not json"),
         }
+    finally:
+        processes.stop()
+
+
+def test_the_counting_agent_reads_the_mentions_topic_and_dead_letters_what_it_cannot_count(
+    namespace: str, stack_endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    """The counting agent reads the sink's mentions topic: an envelope's good mentions
+    count, a bad line is dead-lettered alone, and a mention off its paper's partition
+    (the counting tables' changelog partition) is dead-lettered whole."""
+    kafka, es_url = stack_endpoints
+    settings = settings_for(namespace, kafka, es_url)
+    partitions = settings.topic_partitions
+    arxiv_id = "1602.02410"
+    home = (murmur2(arxiv_id.encode()) & 0x7FFFFFFF) % partitions
+    moment = datetime.now(UTC) - timedelta(minutes=5)
+    good = [
+        Mention(f"m{n}", arxiv_id, moment, "x", "post", author_id=f"a{n}", text="see")
+        for n in range(3)
+    ]
+    stray = Mention("m9", arxiv_id, moment, "x", "post", author_id="a9")
+    envelope = seal([good[0].to_json_bytes(), b'{"not": "a mention"}',
+                     *(m.to_json_bytes() for m in good[1:])])  # fmt: skip
+
+    processes = start_pipeline(namespace, kafka, es_url, tmp_path)
+    try:
+        producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+        producer.send(settings.topics.mentions, value=envelope, partition=home,
+                      headers=[(ENVELOPE_HEADER, ENVELOPE_NDJSON)])  # fmt: skip
+        producer.send(
+            settings.topics.mentions, value=stray.to_json_bytes(), partition=(home + 1) % partitions
+        )
+        producer.flush()
+        producer.close()
+
+        es = Elasticsearch(es_url)
+        documents = wait_for_counts(es, settings, processes, {arxiv_id: len(good)})
+        assert documents[arxiv_id]["posts"]["all"] == len(good)
+        # The sink dead-letters the bad line too (stage "sink"); the stray it indexes.
+        letters = read_topic(kafka, settings.topics.dead_letter, expected=3)
+        counted = sorted((letter.get("line") or 0, letter["reason"].split(":")[0])
+                         for letter in letters if letter["stage"] == "count")  # fmt: skip
+        assert counted == [(0, "unreadable mention"), (2, "unreadable mention")]
+        stray_letter = next(letter for letter in letters
+                            if letter["stage"] == "count" and not letter.get("line"))  # fmt: skip
+        assert "not " + str(home) in stray_letter["reason"]
     finally:
         processes.stop()
