@@ -350,6 +350,19 @@ def print_result(result: dict[str, Any]) -> None:
             f"{ratios['median']:.2f}x; pipeline / Elasticsearch alone (median): "
             f"{result['posts_per_second'] / alone:.2f}x"
         )
+    memory = result.get("memory") or {}
+    posts = result["bare_kafka_python"]["posts"]
+    if memory:
+        # Sampled from each process's first sample (the servers': before the pipeline
+        # starts) to the end of the run: where the 2 cores went, per post.
+        common.print_table(
+            "CPU by process during the run",
+            [
+                (name, m["cpu_seconds"], round(m["cpu_seconds"] * 1e6 / posts, 1))
+                for name, m in memory.items()
+            ],
+            ("process", "CPU s", "µs a post"),
+        )
     exact = result.get("exact")
     if exact:
         print(

@@ -286,6 +286,16 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The process's CPU time so far (user + system, its own threads, not children)."""
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # Fields 14 and 15 of stat(5), counted from the state (field 3) here.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def listener_pid(port: int) -> int | None:
     """PID of the process listening on a TCP port (Kafka, Elasticsearch), via `ss`."""
     try:
@@ -312,7 +322,8 @@ def server_pids() -> dict[str, int]:
 @dataclass
 class MemorySampler:
     """Samples VmRSS of named processes every `interval` s in a thread; keeps peak, mean
-    and the last sample (a peak well above it is transient, not held state)."""
+    and the last sample (a peak well above it is transient, not held state), and the
+    CPU time each used between its first and last sample."""
 
     interval: float = 0.5
     pids: dict[str, int] = field(default_factory=dict)
@@ -320,6 +331,8 @@ class MemorySampler:
     total: dict[str, float] = field(default_factory=dict)
     samples: dict[str, int] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
+    cpu_first: dict[str, float] = field(default_factory=dict)
+    cpu_last: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -345,6 +358,10 @@ class MemorySampler:
                 self.total[name] = self.total.get(name, 0.0) + value
                 self.samples[name] = self.samples.get(name, 0) + 1
                 self.last[name] = value
+                used = cpu_seconds(pid)
+                if used is not None:
+                    self.cpu_first.setdefault(name, used)
+                    self.cpu_last[name] = used
 
     def stop(self) -> dict[str, dict[str, float]]:
         self._stop.set()
@@ -356,6 +373,9 @@ class MemorySampler:
                 "mean_rss_mb": round(self.total[name] / self.samples[name], 1),
                 "last_rss_mb": round(self.last[name], 1),
                 "samples": self.samples[name],
+                "cpu_seconds": round(
+                    self.cpu_last.get(name, 0.0) - self.cpu_first.get(name, 0.0), 2
+                ),
             }
             for name in self.peak
         }
