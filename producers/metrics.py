@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import Counter, Gauge, start_http_server
 
@@ -30,16 +31,24 @@ class ProducerMetrics:
     lag_seconds: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_log: float = field(default_factory=time.monotonic, repr=False)
+    # This source's Prometheus children, looked up once: `labels()` a post was ~4 µs of
+    # the replay producer's ~25.
+    _received: Any = field(init=False, repr=False)
+    _sent: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._received = _RECEIVED.labels(self.source)
+        self._sent = _SENT.labels(self.source)
 
     def add_received(self, n: int = 1) -> None:
         with self._lock:
             self.received += n
-        _RECEIVED.labels(self.source).inc(n)
+        self._received.inc(n)
 
     def add_sent(self, n: int = 1) -> None:
         with self._lock:
             self.sent += n
-        _SENT.labels(self.source).inc(n)
+        self._sent.inc(n)
 
     def add_filtered(self, n: int = 1) -> None:
         with self._lock:

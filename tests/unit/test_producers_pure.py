@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from producers.bluesky import event_identity, subscribe_url
 from producers.checkpoint import AckTracker, CheckpointFile
-from producers.keys import key_of
+from producers.keys import key_of, key_of_document
 from producers.mastodon import iter_sse
 from producers.prefilter import jetstream_event_passes, mentions_arxiv
 from producers.replay import ReplayInputError, expand_inputs, iter_records
@@ -260,6 +263,13 @@ def test_iter_records_reads_gz_and_whole_json_documents(tmp_path: Path) -> None:
     plain = [payload for _, payload, _ in iter_records(STREAM)]
     assert [payload for _, payload, _ in iter_records(gz)] == plain
     assert plain == STREAM.read_bytes().split(b"\n")
+    # Progress in on-disk bytes: a plain file's offset after each line (what `tell()`
+    # gives), a compressed file's position now and then, never past its size.
+    data = STREAM.read_bytes()
+    ends = [len(data[: index + 1]) for index, byte in enumerate(data) if byte == ord("\n")]
+    assert [consumed for _, _, consumed in iter_records(STREAM)] == [*ends, len(data)][: len(plain)]
+    positions = [consumed for _, _, consumed in iter_records(gz)]
+    assert positions == sorted(positions) and positions[-1] <= gz.stat().st_size
     pretty = REAL_FIXTURES / "x_v2_postman_single_tweet_tweet_fields.json"
     records = list(iter_records(pretty))
     assert len(records) == 1 and json.loads(records[0][1]) == json.loads(pretty.read_bytes())
@@ -329,3 +339,54 @@ def test_prefilter_keeps_every_url_form_the_extractor_reads(url: str, expected: 
     assert mentions_arxiv(json.dumps(post).encode())  # json.dumps keeps "/" as is
     assert mentions_arxiv(json.dumps(post).replace("/", "\\/").encode())  # escaped "\/"
     assert mentions_arxiv(url.upper().encode())
+
+
+def test_key_of_reads_what_msgspec_refuses_as_the_stdlib_does() -> None:
+    """msgspec decodes first; NaN, lone surrogates, numbers past a float and UTF-16,
+    which it refuses and the stdlib reads, still give their key."""
+    payloads = [
+        b'{"data": {"id": "1", "score": NaN}}',
+        b'{"data": {"id": "7", "text": "\\ud800"}}',
+        b'{"data": {"id": "8", "score": 1e400}}',
+        '{"data": {"id": "9"}}'.encode("utf-16"),
+    ]
+    for raw in payloads:
+        with pytest.raises(msgspec.MsgspecError):
+            msgspec.json.decode(raw)
+        assert key_of(raw) == key_of_document(json.loads(raw))
+        assert key_of(raw).key is not None
+    big = b'{"data": {"id": 123456789012345678901234567890}}'
+    assert key_of(big).key == "123456789012345678901234567890"
+    assert key_of(b'{"data": ').reason == "invalid JSON"
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "data",
+                        "id",
+                        "id_str",
+                        "uri",
+                        "did",
+                        "kind",
+                        "commit",
+                        "statuses",
+                        "errors",
+                        "meta",
+                    ]
+                ),
+                inner,
+                max_size=4,
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_key_of_matches_the_stdlib_decoder_on_any_json(doc: object) -> None:
+    raw = json.dumps(doc).encode()
+    assert key_of(raw) == key_of_document(json.loads(raw))
