@@ -1,7 +1,7 @@
 """Faust agents: thin adapters from topics and tables to the pure core.
 
     raw posts --parse--> routed posts --ledger--> mentions (one per post and paper, in envelopes)
-                                                    mentions --count--> counts, alerts (the sink reads them too)
+                                                  mentions --count--> counts, alerts (the sink too)
         \\--> dead letters (anything we cannot parse, with the reason and the raw bytes)
 
 One module per agent (parse_agent, ledger_agent, count_agent) and the timers (timers);

@@ -9,6 +9,7 @@ import faust
 from kafka.errors import KafkaError
 
 from streams.agents import Metrics, register_agents
+from streams.memory import register_malloc_trim
 from streams.partitioner import CachedPartitioner
 from streams.tables import TABLE_NAMES, declare_tables
 from streams.topics import declare_topics
@@ -60,6 +61,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
     tables = declare_tables(app, settings.topic_partitions)
     register_agents(app, topics, tables, settings, metrics)
     register_watchdog(app, topics, settings)
+    register_malloc_trim(app, settings.worker_malloc_trim_seconds)
     return app, metrics
 
 

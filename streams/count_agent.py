@@ -18,7 +18,7 @@ from streams.direct_table import key_partition
 from streams.record_batches import RecordBatches
 from trending_arxiv.core.counting import pack_account_entry, pack_summary
 from trending_arxiv.core.envelope import is_envelope, open_envelope
-from trending_arxiv.core.models import Alert, CountUpdate, Mention
+from trending_arxiv.core.models import Alert, CountUpdate, Mention, mention_for_counting
 from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at, new_alerts
 
 
@@ -45,7 +45,7 @@ async def publish_counts(
 def read_mention(value: bytes, partition: int, partitions: int) -> Mention:
     """A mention from its JSON, which must be on its paper's partition (the counting
     tables' changelog partitions are the paper's); else a ValueError."""
-    mention = Mention.from_json(value)
+    mention = mention_for_counting(value)  # without its text: a batch holds thousands
     expected = key_partition(mention.arxiv_id, partitions)
     if expected != partition:
         raise ValueError(

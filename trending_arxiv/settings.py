@@ -237,6 +237,9 @@ class WorkerSettings(CommonSettings):
     # spend ~15% of its CPU collecting (bench_worker); the tables are acyclic, so rarer
     # collections only delay freeing the few cycles (Faust's own objects).
     worker_gc_threshold: int = Field(default=50_000, ge=700)
+    # Seconds between `malloc_trim` calls, which give the heap pages batches freed back to
+    # the system (streams/memory.py; ~40 MiB of the worker's peak at 1M posts). 0: never.
+    worker_malloc_trim_seconds: float = Field(default=5.0, ge=0)
     # A worker whose offset commits stand still this long while records wait for it, and
     # Kafka answers, restarts itself in place (same PID; see streams/watchdog.py). 0: never.
     worker_stall_restart_seconds: float = Field(default=45.0, ge=0)

@@ -12,11 +12,19 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trending_arxiv.core.models import Alert, CountUpdate, DeadLetter, Mention, to_utc_iso
+from trending_arxiv.core.models import (
+    Alert,
+    CountUpdate,
+    DeadLetter,
+    Mention,
+    mention_for_counting,
+    to_utc_iso,
+)
 from trending_arxiv.core.vocabulary import WINDOWS
 
 moments = st.datetimes(
@@ -87,6 +95,40 @@ def test_a_mention_is_written_byte_for_byte_as_before(mention: Mention) -> None:
     assert mention.to_json_bytes() == _previous_mention(mention)
     assert Mention.from_json(_previous_mention(mention)) == mention
     assert Mention.from_json(orjson.loads(_previous_mention(mention))) == mention
+
+
+@settings(max_examples=300)
+@given(mentions)
+def test_a_mention_read_for_counting_is_the_mention_without_its_text(mention: Mention) -> None:
+    counted = mention_for_counting(mention.to_json_bytes())
+    assert counted == msgspec.structs.replace(mention, text="", ref_post_id=None)
+
+
+def test_counting_refuses_the_mentions_the_sink_refuses() -> None:
+    """The counting agent skips a mention's text, but not its checks: a mention counts
+    only where the sink can index it."""
+    head = (
+        '{"post_id":"p","arxiv_id":"a","created_at":"2026-01-01T00:00:00Z",'
+        '"source":"x","kind":"post"'
+    )
+    for tail, readable in (
+        (',"text":5}', False),
+        (',"text":[1,2]}', False),
+        (',"ref_post_id":3}', False),
+        (',"op":"edit"}', False),
+        (',"created_at":"yesterday"}', False),
+        (',"ref_post_id":null,"text":"x"}', True),
+        (',"text":"a\\"b","ref_post_id":"q"}', True),
+        ("}", True),
+    ):
+        raw = (head + tail).encode()
+        for read in (Mention.from_json, mention_for_counting):
+            try:
+                read(raw)
+            except ValueError:
+                assert not readable, (tail, read)
+            else:
+                assert readable, (tail, read)
 
 
 @settings(max_examples=300)

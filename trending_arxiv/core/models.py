@@ -68,6 +68,47 @@ class Mention(msgspec.Struct, frozen=True):
         return _decode(raw, cls)
 
 
+class _CountedFields(msgspec.Struct):
+    """A mention's fields that counting reads (its text and reference are skipped)."""
+
+    post_id: str
+    arxiv_id: str
+    created_at: datetime
+    source: str
+    kind: str
+    author_id: str | None = None
+    author_handle: str | None = None
+    op: MentionOp = "add"
+    # Read (so a mention counts only where the sink can index it), never kept.
+    text: msgspec.Raw = msgspec.Raw(b'""')
+    ref_post_id: msgspec.Raw = msgspec.Raw(b"null")
+
+
+_COUNTED = msgspec.json.Decoder(_CountedFields)
+
+
+def mention_for_counting(raw: bytes) -> Mention:
+    """A mention from its JSON without its text: counting never reads it, and the worker
+    holds a batch of tens of thousands of mentions (bad input raises a ValueError)."""
+    fields = _COUNTED.decode(raw)
+    # What `Mention.from_json` would refuse in the skipped fields: the sink does.
+    if memoryview(fields.text)[:1] != b'"':
+        raise ValueError("Expected `str` - at `$.text`")
+    reference = memoryview(fields.ref_post_id)
+    if reference[:1] != b'"' and reference != b"null":
+        raise ValueError("Expected `str | null` - at `$.ref_post_id`")
+    return Mention(
+        fields.post_id,
+        fields.arxiv_id,
+        fields.created_at,
+        fields.source,
+        fields.kind,
+        fields.author_id,
+        fields.author_handle,
+        fields.op,
+    )
+
+
 def mention_document_id(post_id: str, arxiv_id: str) -> str:
     return f"{post_id}|{arxiv_id}"
 
