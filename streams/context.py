@@ -125,19 +125,20 @@ class MentionBatcher:
             await self.worker.ledger_table.flush_keys(changes)
 
     async def _send_routed(self, partition: int) -> None:
-        lines = self.routed.take(partition)
-        if lines:
-            self.worker.metrics.add("routed.envelopes")
-            await self.worker.app.producer.send(
-                self.routed_topic, None, seal(lines), partition, None, ENVELOPE_HEADERS
-            )
+        await self._send_envelope(self.routed, self.routed_topic, partition, "routed")
 
     async def _send_mentions(self, partition: int) -> None:
-        lines = self.mentions.take(partition)
+        await self._send_envelope(self.mentions, self.mentions_topic, partition, "mentions")
+
+    async def _send_envelope(
+        self, buffers: _PartitionBuffers, topic: str, partition: int, kind: str
+    ) -> None:
+        """Send what `buffers` holds for `partition` as one envelope record."""
+        lines = buffers.take(partition)
         if lines:
-            self.worker.metrics.add("mentions.envelopes")
+            self.worker.metrics.add(f"{kind}.envelopes")
             await self.worker.app.producer.send(
-                self.mentions_topic, None, seal(lines), partition, None, ENVELOPE_HEADERS
+                topic, None, seal(lines), partition, None, ENVELOPE_HEADERS
             )
 
 

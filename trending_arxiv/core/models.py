@@ -29,12 +29,8 @@ def parse_utc(value: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-class Mention(msgspec.Struct, frozen=True):
-    """One post mentioning one paper; `op="remove"` withdraws it (a deleted post).
-
-    The fields are in the order of the JSON it has always been written as (the counting
-    fields first), so the bytes on the topics are unchanged.
-    """
+class _CountedFields(msgspec.Struct, frozen=True):
+    """A mention's fields that counting reads, first in its JSON."""
 
     post_id: str
     arxiv_id: str
@@ -44,6 +40,15 @@ class Mention(msgspec.Struct, frozen=True):
     author_id: str | None = None
     author_handle: str | None = None
     op: MentionOp = "add"
+
+
+class Mention(_CountedFields, frozen=True):
+    """One post mentioning one paper; `op="remove"` withdraws it (a deleted post).
+
+    The fields are in the order of the JSON it has always been written as (the counting
+    fields first), so the bytes on the topics are unchanged.
+    """
+
     text: str = ""
     ref_post_id: str | None = None
 
@@ -68,23 +73,15 @@ class Mention(msgspec.Struct, frozen=True):
         return _decode(raw, cls)
 
 
-class _CountedFields(msgspec.Struct):
-    """A mention's fields that counting reads (its text and reference are skipped)."""
+class _CountedMention(_CountedFields, frozen=True):
+    """A mention as counting decodes it: its text and reference are read (so a mention
+    counts only where the sink can index it) but never kept."""
 
-    post_id: str
-    arxiv_id: str
-    created_at: datetime
-    source: str
-    kind: str
-    author_id: str | None = None
-    author_handle: str | None = None
-    op: MentionOp = "add"
-    # Read (so a mention counts only where the sink can index it), never kept.
     text: msgspec.Raw = msgspec.Raw(b'""')
     ref_post_id: msgspec.Raw = msgspec.Raw(b"null")
 
 
-_COUNTED = msgspec.json.Decoder(_CountedFields)
+_COUNTED = msgspec.json.Decoder(_CountedMention)
 
 
 def mention_for_counting(raw: bytes) -> Mention:
