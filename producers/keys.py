@@ -42,7 +42,7 @@ def key_of(raw: bytes | str) -> PayloadKey:
     """Key (post id) and source of one raw payload of any supported shape."""
     try:
         doc = _DECODER.decode(raw)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, ValueError, RecursionError):  # invalid UTF-8: ValueError
         try:
             doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):

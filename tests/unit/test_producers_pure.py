@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from producers.bluesky import event_identity, subscribe_url
 from producers.checkpoint import AckTracker, CheckpointFile
-from producers.keys import key_of, key_of_document
+from producers.keys import PayloadKey, key_of, key_of_document
 from producers.mastodon import iter_sse
 from producers.prefilter import jetstream_event_passes, mentions_arxiv
 from producers.replay import ReplayInputError, expand_inputs, iter_records
@@ -390,3 +390,17 @@ def test_key_of_reads_what_msgspec_refuses_as_the_stdlib_does() -> None:
 def test_key_of_matches_the_stdlib_decoder_on_any_json(doc: object) -> None:
     raw = json.dumps(doc).encode()
     assert key_of(raw) == key_of_document(json.loads(raw))
+
+
+def _stdlib_key_of(raw: bytes) -> PayloadKey:
+    """`key_of` as it was: the stdlib decoder alone."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return PayloadKey(None, "unknown", "invalid JSON")
+    return key_of_document(doc)
+
+
+@given(st.binary(max_size=64) | st.sampled_from([b"\xff\xfe{}", b'{"id_str": "\xff"}']))
+def test_key_of_never_raises_and_matches_the_stdlib_decoder_on_any_bytes(raw: bytes) -> None:
+    assert key_of(raw) == _stdlib_key_of(raw)
