@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, cast
 
 import faust
@@ -15,7 +15,7 @@ from streams.tables import StreamTables
 from streams.topics import StreamTopics
 from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.clock import Watermark
-from trending_arxiv.core.envelope import ENVELOPE_HEADERS, seal
+from trending_arxiv.core.envelope import ENVELOPE_HEADERS, is_envelope, open_envelope, seal
 from trending_arxiv.core.ledger import Ledger
 from trending_arxiv.core.models import DeadLetter, Mention
 from trending_arxiv.core.pipeline import UnpackedSummaries
@@ -200,25 +200,21 @@ class WorkerContext:
         """
         await self.app.producer.send(topic.get_topic_name(), key, value, None, None, None)
 
-    async def dead_letter(self, stage: str, reason: str, event: EventT) -> None:
-        message = event.message
-        record = DeadLetter.from_raw_bytes(
-            stage,
-            reason,
-            message.value if isinstance(message.value, bytes) else bytes(message.value or b""),
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-        )
-        self.metrics.add(f"{stage}.dead_letters")
-        await self.topics.dead_letter.send(key=message.key, value=record.to_json_bytes())
-
-    async def dead_letter_line(
-        self, stage: str, reason: str, line: bytes, line_number: int, event: EventT
+    async def dead_letter(
+        self,
+        stage: str,
+        reason: str,
+        event: EventT,
+        line: bytes | None = None,
+        line_number: int | None = None,
     ) -> None:
-        """Dead-letter one line of an envelope (its 1-based line in the envelope is noted);
-        the rest of the envelope counts."""
+        """Dead-letter `event`'s record, or with `line_number` that one line of its
+        envelope (`line`; the number, 1-based, is noted): the rest of the envelope counts."""
         message = event.message
+        if line_number is None or line is None:
+            value = message.value
+            line = value if isinstance(value, bytes) else bytes(value or b"")
+            line_number = None
         record = DeadLetter.from_raw_bytes(
             stage,
             reason,
@@ -230,6 +226,16 @@ class WorkerContext:
         )
         self.metrics.add(f"{stage}.dead_letters")
         await self.topics.dead_letter.send(key=message.key, value=record.to_json_bytes())
+
+    def record_lines(self, event: EventT, stage: str) -> Iterator[tuple[bytes, int | None]]:
+        """The items of `event`'s record with their envelope line numbers: each line of
+        an envelope (counted as `<stage>.envelopes` read), or the record itself (None)."""
+        if not is_envelope(event.message.headers):
+            yield event.value, None
+            return
+        self.metrics.add(f"{stage}.envelopes")
+        for number, line in enumerate(open_envelope(event.value), start=1):
+            yield line, number
 
     def raw_partitions(self) -> set[int]:
         """The raw-topic partitions this worker owns (not standby copies)."""

@@ -17,7 +17,6 @@ from streams.context import WorkerContext
 from streams.direct_table import key_partition
 from streams.record_batches import RecordBatches
 from trending_arxiv.core.counting import pack_account_entry, pack_summary
-from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.models import Alert, CountUpdate, Mention, mention_for_counting
 from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at, new_alerts
 
@@ -58,19 +57,13 @@ async def read_mentions(worker: WorkerContext, event: EventT) -> list[Mention]:
     """The mentions of a mentions-topic record: an envelope of them (the worker's), each
     bad line dead-lettered alone, or one mention (a bad one dead-lettered whole)."""
     partition, partitions = event.message.partition, worker.partitions
-    if not is_envelope(event.message.headers):
-        try:
-            return [read_mention(event.value, partition, partitions)]
-        except (ValueError, KeyError, TypeError) as error:
-            await worker.dead_letter("count", f"unreadable mention: {error}", event)
-            return []
     mentions: list[Mention] = []
-    for number, line in enumerate(open_envelope(event.value), start=1):
+    for line, number in worker.record_lines(event, "count"):
         try:
             mentions.append(read_mention(line, partition, partitions))
         except (ValueError, KeyError, TypeError) as error:
             reason = f"unreadable mention: {error}"
-            await worker.dead_letter_line("count", reason, line, number, event)
+            await worker.dead_letter("count", reason, event, line, number)
     return mentions
 
 

@@ -19,7 +19,6 @@ from faust.types import EventT
 
 from streams.context import MentionBatcher, WorkerContext
 from streams.partitioner import post_key_partition
-from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.models import parse_utc
 from trending_arxiv.core.progress import PROGRESS_TYPE, read_progress_record
 
@@ -75,10 +74,7 @@ async def apply_routed(
             raise ValueError("no post object")
     except (ValueError, TypeError, AttributeError) as error:
         reason = f"unreadable routed record: {error}"
-        if line_number is None:
-            await worker.dead_letter("ledger", reason, event)
-        else:
-            await worker.dead_letter_line("ledger", reason, value, line_number, event)
+        await worker.dead_letter("ledger", reason, event, value, line_number)
         return
     await apply_to_ledger(worker, record, event, batcher)
 
@@ -90,10 +86,7 @@ def register(worker: WorkerContext) -> None:
     async def apply_ledger(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for events in worker.batches(stream):
             for event in events:
-                if is_envelope(event.message.headers):
-                    for number, line in enumerate(open_envelope(event.value), start=1):
-                        await apply_routed(worker, line, event, from_routed, number)
-                else:
-                    await apply_routed(worker, event.value, event, from_routed)
+                for line, number in worker.record_lines(event, "ledger"):
+                    await apply_routed(worker, line, event, from_routed, number)
             await from_routed.flush()
             yield None

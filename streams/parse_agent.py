@@ -18,7 +18,6 @@ from streams.context import MentionBatcher, WorkerContext
 from streams.ledger_agent import apply_to_ledger
 from streams.partitioner import post_key_partition
 from streams.progress import note_parsed
-from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.pipeline import parse_and_route
 from trending_arxiv.core.posts import PostParseError
 
@@ -36,10 +35,7 @@ async def parse_post(
     try:
         parsed = parse_and_route(line)
     except PostParseError as error:
-        if line_number is None:
-            await worker.dead_letter("parse", str(error), event)
-        else:
-            await worker.dead_letter_line("parse", str(error), line, line_number, event)
+        await worker.dead_letter("parse", str(error), event, line, line_number)
         return
     if parsed.newest is not None:
         worker.watermark.observe_epoch(partition, parsed.newest)
@@ -64,12 +60,8 @@ def register(worker: WorkerContext) -> None:
         async for events in worker.batches(stream, worker.settings.raw_batch_size):
             worker.sync_assignment()
             for event in events:
-                if is_envelope(event.message.headers):
-                    worker.metrics.add("parse.envelopes")
-                    for number, line in enumerate(open_envelope(event.value), start=1):
-                        await parse_post(worker, line, event, from_raw, number)
-                else:
-                    await parse_post(worker, event.value, event, from_raw)
+                for line, number in worker.record_lines(event, "parse"):
+                    await parse_post(worker, line, event, from_raw, number)
             await from_raw.flush()
             note_parsed(worker, events)  # reported by `streams.progress`, after its sends
             yield None
