@@ -96,6 +96,37 @@ def exact_check(es: Elasticsearch, settings: CommonSettings, expected: dict[str,
     }
 
 
+def index_work(es: Elasticsearch, settings: CommonSettings) -> dict[str, dict[str, int]]:
+    """What Elasticsearch did for each of the run's indices (fresh ones: the totals are the
+    run's): operations and the milliseconds its threads spent on them, by kind. Says
+    where its CPU went (indexing, updates' gets, refreshes, merges, the bench's own
+    progress queries)."""
+    names = {"papers": settings.indices.papers, "mentions": settings.indices.mentions}
+    stats = es.indices.stats(
+        index=list(names.values()), metric="indexing,get,merge,refresh,search"
+    )["indices"]
+    work: dict[str, dict[str, int]] = {}
+    for label, index in names.items():
+        total = stats.get(index, {}).get("total", {})
+        indexing, get = total.get("indexing", {}), total.get("get", {})
+        merges, refresh = total.get("merges", {}), total.get("refresh", {})
+        search = total.get("search", {})
+        work[label] = {
+            "index_ops": indexing.get("index_total", 0),
+            "index_ms": indexing.get("index_time_in_millis", 0),
+            "gets": get.get("total", 0),
+            "get_ms": get.get("time_in_millis", 0),
+            "refreshes": refresh.get("total", 0),
+            "refresh_ms": refresh.get("total_time_in_millis", 0),
+            "merges": merges.get("total", 0),
+            "merge_ms": merges.get("total_time_in_millis", 0),
+            "merged_docs": merges.get("total_docs", 0),
+            "queries": search.get("query_total", 0),
+            "query_ms": search.get("query_time_in_millis", 0),
+        }
+    return work
+
+
 def _worker_metrics(log: pathlib.Path) -> dict[str, Any] | None:
     """The worker's last logged metrics (expired reposts, duplicates, ...), if any."""
     found = None
@@ -235,6 +266,7 @@ def run(
             posts_counted=curve[-1][2],
             posts_expected=expected_sum,
             exact=exact_check(es, settings, expected_posts) if complete else None,
+            elasticsearch_work=index_work(es, settings),
             worker_metrics=_worker_metrics(pipeline.work_dir / "worker.log"),
             # Workers 2..N (`--workers`): expired reposts show a cross-worker loss.
             other_workers_metrics={
@@ -362,6 +394,18 @@ def print_result(result: dict[str, Any]) -> None:
                 for name, m in memory.items()
             ],
             ("process", "CPU s", "µs a post"),
+        )
+    work = result.get("elasticsearch_work")
+    if work:
+        kinds = {"index": "index_ops", "get": "gets", "refresh": "refreshes",
+                 "merge": "merges", "query": "queries"}  # fmt: skip
+        common.print_table(
+            "Elasticsearch's threads by kind of work: ms (operations)",
+            [
+                (index, *(f"{w[f'{kind}_ms']} ({w[count]})" for kind, count in kinds.items()))
+                for index, w in work.items()
+            ],
+            ("index", *kinds),
         )
     exact = result.get("exact")
     if exact:
