@@ -7,12 +7,15 @@ and on the full Elasticsearch of docker-compose.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import BadRequestError, Elasticsearch
 
 from trending_arxiv.core.models import WINDOWS
 from trending_arxiv.settings import CommonSettings
+
+log = logging.getLogger(__name__)
 
 _KEYWORD = {"type": "keyword"}
 # The keyword twins of title and authors serve terms aggregations (Kibana's "Top papers by
@@ -74,7 +77,9 @@ MENTIONS_MAPPINGS: dict[str, Any] = {
         "account": _KEYWORD,
         "text": {"type": "text"},
         "ref_post_id": _KEYWORD,
-        "url": _KEYWORD,
+        # The post's link, shown with it and never searched: a unique term a mention
+        # cost Elasticsearch ~10% of its CPU per mention when indexed.
+        "url": _STORED_ONLY,
         "categories": _KEYWORD,
         "primary_category": _KEYWORD,
     },
@@ -113,5 +118,32 @@ def ensure_indices(
         )
         if not es.indices.exists(index=index):
             es.indices.create(index=index)
-        else:  # fields added since the index was created (adding a field is always allowed)
-            es.indices.put_mapping(index=index, properties=mappings["properties"])
+        else:
+            _map_new_fields(es, index, mappings["properties"])
+
+
+def _map_new_fields(es: Elasticsearch, index: str, properties: dict[str, Any]) -> None:
+    """Map in `index` the fields added since it was created (adding a field, or a keyword
+    twin, is always allowed).
+
+    A field whose parameters changed since (the mentions' `url`, no longer indexed) keeps
+    its old mapping in an existing index: Elasticsearch changes no field in place, and the
+    old mapping still serves every query. A new index takes the template's.
+    """
+    try:
+        es.indices.put_mapping(index=index, properties=properties)
+    except BadRequestError as error:
+        found = es.indices.get_mapping(index=index)
+        mapped = {
+            name for mapping in found.values() for name in mapping["mappings"].get("properties", {})
+        }
+        added = {name: spec for name, spec in properties.items() if name not in mapped}
+        log.warning(
+            "index %s keeps the mapping it was created with for changed fields (%s); "
+            "mapping only its new fields: %s",
+            index,
+            error.message,
+            sorted(added) or "none",
+        )
+        if added:
+            es.indices.put_mapping(index=index, properties=added)

@@ -1,0 +1,77 @@
+"""The index templates on the real Elasticsearch: what a new index maps, and what start-up
+does to an index created by an older version (fields added since, fields changed since)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from sinks.indices import MENTIONS_MAPPINGS, ensure_indices
+from trending_arxiv.core.documents import mention_document
+from trending_arxiv.core.models import Mention
+from trending_arxiv.settings import CommonSettings
+
+
+@pytest.fixture
+def env(namespace: str, stack_endpoints: tuple[str, str]) -> tuple[Elasticsearch, CommonSettings]:
+    kafka, es_url = stack_endpoints
+    settings = CommonSettings(
+        namespace=namespace, kafka_bootstrap_servers=kafka, elasticsearch_url=es_url
+    )
+    return Elasticsearch(es_url), settings
+
+
+def _mention() -> Mention:
+    return Mention(
+        post_id="1800000000000000001",
+        arxiv_id="2401.00001",
+        created_at=datetime(2026, 3, 1, tzinfo=UTC),
+        source="x",
+        kind="post",
+        author_id="42",
+        author_handle="someone",
+        text="a paper",
+    )
+
+
+def test_a_mention_link_is_kept_for_display_and_not_indexed(
+    env: tuple[Elasticsearch, CommonSettings],
+) -> None:
+    es, settings = env
+    ensure_indices(es, settings)
+    index = settings.indices.mentions
+    mention = _mention()
+    doc = mention_document(mention, None)
+    es.index(index=index, id=mention.document_id, document=doc, refresh=True)
+    caps = es.field_caps(index=index, fields=["url", "post_id"])["fields"]
+    assert caps["url"]["keyword"]["searchable"] is False
+    assert caps["url"]["keyword"]["aggregatable"] is False
+    assert caps["post_id"]["keyword"]["searchable"] is True
+    source = es.get(index=index, id=mention.document_id)["_source"]
+    assert source["url"] == doc["url"] and source["url"].startswith("https://")
+
+
+def test_start_up_keeps_an_older_index_and_maps_the_fields_added_since(
+    env: tuple[Elasticsearch, CommonSettings],
+) -> None:
+    """An index made before `url` stopped being indexed, and before `primary_category`
+    existed: start-up must neither fail on the field it cannot change nor skip the new one."""
+    es, settings = env
+    index = settings.indices.mentions
+    older = copy.deepcopy(MENTIONS_MAPPINGS)
+    older["properties"]["url"] = {"type": "keyword"}
+    del older["properties"]["primary_category"]
+    es.indices.create(index=index, mappings=older)
+
+    ensure_indices(es, settings)
+    ensure_indices(es, settings)  # idempotent
+
+    caps = es.field_caps(index=index, fields=["url", "primary_category"])["fields"]
+    assert caps["url"]["keyword"]["searchable"] is True  # unchanged in place
+    assert caps["primary_category"]["keyword"]["searchable"] is True  # added
+    template = es.indices.get_index_template(name=index)["index_templates"][0]
+    mapped_url = template["index_template"]["template"]["mappings"]["properties"]["url"]
+    assert mapped_url["index"] is False  # what a new index gets
