@@ -77,8 +77,8 @@ MENTIONS_MAPPINGS: dict[str, Any] = {
         "account": _KEYWORD,
         "text": {"type": "text"},
         "ref_post_id": _KEYWORD,
-        # The post's link, shown with it and never searched: a unique term a mention
-        # cost Elasticsearch ~10% of its CPU per mention when indexed.
+        # The post's link, shown with it and never searched. Indexed, it was a unique
+        # term a mention: ~10% of Elasticsearch's CPU indexing mention documents.
         "url": _STORED_ONLY,
         "categories": _KEYWORD,
         "primary_category": _KEYWORD,
