@@ -128,22 +128,18 @@ def _map_new_fields(es: Elasticsearch, index: str, properties: dict[str, Any]) -
 
     A field whose parameters changed since (the mentions' `url`, no longer indexed) keeps
     its old mapping in an existing index: Elasticsearch changes no field in place, and the
-    old mapping still serves every query. A new index takes the template's.
+    old mapping still serves every query. A new index takes the template's. When the
+    whole mapping is refused, each field is put alone, so only the changed ones are left.
     """
     try:
         es.indices.put_mapping(index=index, properties=properties)
-    except BadRequestError as error:
-        found = es.indices.get_mapping(index=index)
-        mapped = {
-            name for mapping in found.values() for name in mapping["mappings"].get("properties", {})
-        }
-        added = {name: spec for name, spec in properties.items() if name not in mapped}
-        log.warning(
-            "index %s keeps the mapping it was created with for changed fields (%s); "
-            "mapping only its new fields: %s",
-            index,
-            error.message,
-            sorted(added) or "none",
-        )
-        if added:
-            es.indices.put_mapping(index=index, properties=added)
+        return
+    except BadRequestError:
+        pass
+    kept: list[str] = []
+    for name, spec in properties.items():
+        try:
+            es.indices.put_mapping(index=index, properties={name: spec})
+        except BadRequestError:
+            kept.append(name)
+    log.warning("index %s keeps the mapping it was created with for %s", index, kept)
