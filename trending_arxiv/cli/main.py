@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from enum import StrEnum
@@ -106,6 +107,7 @@ def sink(
 
     settings = EnrichSettings()
     configure_logging(settings.log_level)
+    gc.set_threshold(settings.sink_gc_threshold, 20, 100)  # see SinkSettings
     es = Elasticsearch(**settings.elasticsearch_client_kwargs())
     # Metadata comes from memory, the catalog and the index at once; arXiv is asked in
     # the background, so counting never waits for it.
