@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 import faust
@@ -16,6 +15,7 @@ from streams.topics import declare_topics
 from streams.watchdog import register_watchdog
 from trending_arxiv.kafka import ensure_topics, partition_count
 from trending_arxiv.retry import call_until_available
+from trending_arxiv.runtime import collect_garbage_rarely
 from trending_arxiv.settings import WorkerSettings
 
 
@@ -75,7 +75,7 @@ def run_worker(settings: WorkerSettings) -> None:
 
         mode.loop.use(settings.worker_event_loop)
     logging.getLogger("faust").setLevel(settings.log_level)
-    gc.set_threshold(settings.worker_gc_threshold, 20, 100)
+    collect_garbage_rarely(settings.worker_gc_threshold)
     # Kafka may still be starting (or down): wait for it rather than exit.
     call_until_available(
         lambda: ensure_topics(settings, compacted=changelog_topics(settings)),

@@ -1,7 +1,9 @@
-"""trending_arxiv.runtime: signals become request_stop, handlers come back, one log format."""
+"""trending_arxiv.runtime: signals become request_stop, handlers come back, one log format,
+the garbage collector's thresholds."""
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
@@ -9,6 +11,10 @@ import textwrap
 import time
 
 import pytest
+from pydantic import ValidationError
+
+from trending_arxiv.runtime import collect_garbage_rarely
+from trending_arxiv.settings import SinkSettings, WorkerSettings
 
 # A service that works until asked to stop, in a process of its own (signals need the
 # main thread), reporting on stdout what happened.
@@ -62,3 +68,24 @@ def test_signal_asks_the_service_to_stop_and_handlers_come_back(sig: signal.Sign
     )
     assert any(line.endswith("INFO ours: a record of ours") for line in lines)
     assert "chatty client" not in err
+
+
+def test_collect_garbage_rarely_sets_the_young_threshold_and_returns_the_old_ones() -> None:
+    before = gc.get_threshold()
+    try:
+        assert collect_garbage_rarely(12_345) == before
+        assert gc.get_threshold() == (12_345, 20, 100)
+        assert collect_garbage_rarely(700) == (12_345, 20, 100)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_the_sink_and_the_worker_collect_rarely_by_default_and_take_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert SinkSettings().sink_gc_threshold == WorkerSettings().worker_gc_threshold == 50_000
+    monkeypatch.setenv("TRENDING_SINK_GC_THRESHOLD", "2000")
+    assert SinkSettings().sink_gc_threshold == 2000
+    monkeypatch.setenv("TRENDING_SINK_GC_THRESHOLD", "10")
+    with pytest.raises(ValidationError):
+        SinkSettings()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from enum import StrEnum
@@ -13,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trending_arxiv.runtime import configure_logging, run_service
+from trending_arxiv.runtime import collect_garbage_rarely, configure_logging, run_service
 
 app = typer.Typer(
     name="trending-arxiv",
@@ -107,7 +106,7 @@ def sink(
 
     settings = EnrichSettings()
     configure_logging(settings.log_level)
-    gc.set_threshold(settings.sink_gc_threshold, 20, 100)  # see SinkSettings
+    collect_garbage_rarely(settings.sink_gc_threshold)  # see SinkSettings
     es = Elasticsearch(**settings.elasticsearch_client_kwargs())
     # Metadata comes from memory, the catalog and the index at once; arXiv is asked in
     # the background, so counting never waits for it.
