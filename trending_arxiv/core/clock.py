@@ -67,6 +67,7 @@ class Watermark:
         self._active_at: dict[int, float] = {}  # partition -> when last heard of (monotonic)
         self._assigned: frozenset[int] | None = None  # None: whatever partitions are seen
         self._last: float | None = None  # the last value returned
+        self._last_time = datetime.fromtimestamp(0, self.tz)  # it as a datetime, once set
         self._max: float | None = None  # newest event time on any partition
         self._max_seen_at = 0.0
 
@@ -105,20 +106,34 @@ class Watermark:
         return None if self._max is None else datetime.fromtimestamp(self._max, self.tz)
 
     def current(self) -> datetime | None:
-        """Stream time now (see the class docstring); None before any event."""
+        """Stream time now (see the class docstring); None before any event.
+
+        Asked for every post the ledger steps (~1 µs each: one pass over the partitions,
+        and the datetime made only when stream time moves)."""
         if self._max is None:
             return None
         tick = self._monotonic()
-        active = [p for p, at in self._active_at.items() if tick - at <= self.idle_after_seconds]
-        if any(p not in self._newest for p in active):
+        idle_after, newest = self.idle_after_seconds, self._newest
+        lowest: float | None = None
+        heard_of_all = True
+        for partition, at in self._active_at.items():
+            if tick - at <= idle_after:
+                moment = newest.get(partition)
+                if moment is None:
+                    heard_of_all = False
+                    break
+                if lowest is None or moment < lowest:
+                    lowest = moment
+        if not heard_of_all:
             # An assigned partition not heard of yet: wait for it (up to the idle time).
             candidate = self._last
-        elif active:
-            candidate = min(self._newest[p] for p in active)
+        elif lowest is not None:
+            candidate = lowest
         else:
             candidate = self._max + max(0.0, tick - self._max_seen_at)
         if candidate is None:
             return None
         if self._last is None or candidate > self._last:
             self._last = candidate
-        return datetime.fromtimestamp(self._last, self.tz)
+            self._last_time = datetime.fromtimestamp(candidate, self.tz)
+        return self._last_time
