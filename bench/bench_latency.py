@@ -38,21 +38,19 @@ GOAL_P99 = 2.0
 PROBE_EVERY = 10
 POLL_SECONDS = 0.05
 
+# The shipped defaults (trending_arxiv.settings): ES refresh 500 ms, sink poll 0.2 s,
+# Faust batches of at most 0.1 s.
+_DEFAULTS = {
+    "TRENDING_SINK_REFRESH_INTERVAL": "500ms",
+    "TRENDING_SINK_FLUSH_SECONDS": "0.2",
+    "TRENDING_BATCH_TIMEOUT_SECONDS": "0.1",
+}
+
 CONFIGS: dict[str, dict[str, str]] = {
-    # The shipped defaults (trending_arxiv.settings): ES refresh 500 ms, sink poll 0.2 s,
-    # Faust batches of at most 0.1 s.
-    "default": {
-        "TRENDING_SINK_REFRESH_INTERVAL": "500ms",
-        "TRENDING_SINK_FLUSH_SECONDS": "0.2",
-        "TRENDING_BATCH_TIMEOUT_SECONDS": "0.1",
-    },
+    "default": _DEFAULTS,
     # The defaults with the worker's batches waiting up to 0.3 s: fewer count passes and
     # paper updates a post at high rates (a backfill's setting), more latency.
-    "long-batches": {
-        "TRENDING_SINK_REFRESH_INTERVAL": "500ms",
-        "TRENDING_SINK_FLUSH_SECONDS": "0.2",
-        "TRENDING_BATCH_TIMEOUT_SECONDS": "0.3",
-    },
+    "long-batches": {**_DEFAULTS, "TRENDING_BATCH_TIMEOUT_SECONDS": "0.3"},
     # Twice the waits (the defaults before): less refresh work, more latency.
     "relaxed": {
         "TRENDING_SINK_REFRESH_INTERVAL": "1s",

@@ -108,8 +108,8 @@ class Watermark:
     def current(self) -> datetime | None:
         """Stream time now (see the class docstring); None before any event.
 
-        Asked for every post the ledger steps (~1 µs each: one pass over the partitions,
-        and the datetime made only when stream time moves)."""
+        Asked for every post the ledger steps, so kept cheap (~0.45 µs with an observe):
+        one pass over the partitions, and the datetime made only when stream time moves."""
         if self._max is None:
             return None
         tick = self._monotonic()
