@@ -28,6 +28,12 @@ _TEXT_WITH_KEYWORD = {
 }
 # Links shown with a paper, derived from its ID: kept in _source, never searched.
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
+# A post's own id and the id it reposts or quotes: sorted on (the tie-break of every
+# mentions listing) and aggregated (Bluesky feeds' reposted posts), never looked up by
+# term. Doc values serve both; indexed, each post id was a term of its own (~5% of
+# Elasticsearch's CPU a mention document, session 18). A term query on them still works,
+# from the doc values.
+_SORTED_ONLY = {"type": "keyword", "index": False}
 _PER_WINDOW = {"properties": {window: {"type": "integer"} for window in WINDOWS}}
 
 PAPERS_MAPPINGS: dict[str, Any] = {
@@ -66,7 +72,7 @@ MENTIONS_MAPPINGS: dict[str, Any] = {
     "dynamic": "false",
     "properties": {
         "@timestamp": {"type": "date"},
-        "post_id": _KEYWORD,
+        "post_id": _SORTED_ONLY,
         # Every mentions-path ranking is a terms aggregation on arxiv_id: its global
         # ordinals are built at refresh time, not by the first ranking after each refresh.
         "arxiv_id": {"type": "keyword", "eager_global_ordinals": True},
@@ -76,7 +82,7 @@ MENTIONS_MAPPINGS: dict[str, Any] = {
         "author_handle": _KEYWORD,
         "account": _KEYWORD,
         "text": {"type": "text"},
-        "ref_post_id": _KEYWORD,
+        "ref_post_id": _SORTED_ONLY,
         # The post's link, shown with it and never searched. Indexed, it was a unique
         # term a mention: ~10% of Elasticsearch's CPU indexing mention documents.
         "url": _STORED_ONLY,
@@ -126,10 +132,11 @@ def _map_new_fields(es: Elasticsearch, index: str, properties: dict[str, Any]) -
     """Map in `index` the fields added since it was created (adding a field, or a keyword
     twin, is always allowed).
 
-    A field whose parameters changed since (the mentions' `url`, no longer indexed) keeps
-    its old mapping in an existing index: Elasticsearch changes no field in place, and the
-    old mapping still serves every query. A new index takes the template's. When the
-    whole mapping is refused, each field is put alone, so only the changed ones are left.
+    A field whose parameters changed since (the mentions' `url`, `post_id`, `ref_post_id`:
+    no longer indexed) keeps its old mapping in an existing index: Elasticsearch changes
+    no field in place, and the old mapping still serves every query. A new index takes
+    the template's. When the whole mapping is refused, each field is put alone, so only
+    the changed ones are left.
     """
     try:
         es.indices.put_mapping(index=index, properties=properties)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from elasticsearch import Elasticsearch
 
@@ -34,6 +35,7 @@ def _mention() -> Mention:
         author_id="42",
         author_handle="someone",
         text="a paper",
+        ref_post_id="1800000000000000000",
     )
 
 
@@ -49,9 +51,36 @@ def test_a_mention_link_is_kept_for_display_and_not_indexed(
     caps = es.field_caps(index=index, fields=["url", "post_id"])["fields"]
     assert caps["url"]["keyword"]["searchable"] is False
     assert caps["url"]["keyword"]["aggregatable"] is False
-    assert caps["post_id"]["keyword"]["searchable"] is True
     source = es.get(index=index, id=mention.document_id)["_source"]
     assert source["url"] == doc["url"] and source["url"].startswith("https://")
+
+
+def test_post_ids_are_not_indexed_yet_sort_aggregate_and_match(
+    env: tuple[Elasticsearch, CommonSettings],
+) -> None:
+    """`post_id` and `ref_post_id` keep doc values only: what the listings sort on and the
+    feeds aggregate on works, and a term query on them still finds the post."""
+    es, settings = env
+    ensure_indices(es, settings)
+    index = settings.indices.mentions
+    mapped = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert mapped["post_id"] == {"type": "keyword", "index": False}
+    assert mapped["ref_post_id"] == {"type": "keyword", "index": False}
+    older = _mention()
+    newer = msgspec.structs.replace(older, post_id="1800000000000000002")
+    for mention in (newer, older):
+        es.index(index=index, id=mention.document_id, document=mention_document(mention, None))
+    es.indices.refresh(index=index)
+    listed = es.search(index=index, sort=[{"@timestamp": "asc"}, {"post_id": "asc"}])
+    assert [hit["_source"]["post_id"] for hit in listed["hits"]["hits"]] == [
+        older.post_id,
+        newer.post_id,
+    ]
+    by_reposted = {"refs": {"terms": {"field": "ref_post_id"}}}
+    reposted = es.search(index=index, size=0, aggs=by_reposted)["aggregations"]["refs"]
+    assert reposted["buckets"] == [{"key": "1800000000000000000", "doc_count": 2}]
+    found = es.search(index=index, query={"term": {"post_id": newer.post_id}})["hits"]
+    assert [hit["_id"] for hit in found["hits"]] == [newer.document_id]
 
 
 def test_start_up_keeps_an_older_index_and_maps_the_fields_added_since(
@@ -63,12 +92,15 @@ def test_start_up_keeps_an_older_index_and_maps_the_fields_added_since(
     index = settings.indices.mentions
     older = copy.deepcopy(MENTIONS_MAPPINGS)
     older["properties"]["url"] = {"type": "keyword"}
+    older["properties"]["post_id"] = {"type": "keyword"}
     del older["properties"]["primary_category"]
     es.indices.create(index=index, mappings=older)
 
     ensure_indices(es, settings)
     ensure_indices(es, settings)  # idempotent
 
+    mapped = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert mapped["post_id"] == {"type": "keyword"}  # unchanged in place
     caps = es.field_caps(index=index, fields=["url", "primary_category"])["fields"]
     assert caps["url"]["keyword"]["searchable"] is True  # unchanged in place
     assert caps["primary_category"]["keyword"]["searchable"] is True  # added
