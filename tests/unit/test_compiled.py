@@ -108,3 +108,43 @@ def test_compiled_and_python_modules_give_the_same_answers() -> None:
     compiled = answers()
     assert len(compiled["corpus"]["alerts"]) > 50 and len(compiled["corpus"]["counts"]) > 100
     assert compiled == python
+
+
+@pytest.mark.usefixtures("c_compiler")
+def test_an_installed_package_carries_the_build_and_uses_it(tmp_path: Path) -> None:
+    """What the image's `pip install .` does (the Dockerfile's first stage builds
+    `_native/`): the wheel holds the build, and the installed package runs it."""
+    assert native_state() == "fresh", "make native first"
+    source = tmp_path / "source"  # built out of the checkout: no build/ left in it
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("trending_arxiv", "producers", "streams", "sinks"):
+        shutil.copytree(
+            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("trending_arxiv-*.whl")
+    installed = tmp_path / "site"
+    shutil.unpack_archive(wheel, installed, format="zip")
+    assert (installed / "trending_arxiv/core/_native" / MANIFEST).is_file()
+    script = (
+        "from trending_arxiv.core import compiled, counting, ledger\n"
+        "print(counting.__file__)\n"
+        "assert compiled.native_state() == 'fresh'\n"
+        "assert compiled.is_compiled(counting) and compiled.is_compiled(ledger)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,  # not the checkout: the installed copy comes first
+        env={**os.environ, "PYTHONPATH": str(installed)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip().startswith(str(installed / "trending_arxiv/core/_native"))
