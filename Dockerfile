@@ -1,24 +1,6 @@
 # Image of our processes (producer, worker, sink, api, alerts, kibana-setup); see
 # docker-compose.yml. Build: docker build -t trending-arxiv:local .
-
-# The counting core compiled with mypyc (trending_arxiv/core/compiled.py: the worker's hot
-# path), in a stage of its own: the image keeps the extensions, not the compiler. Same
-# base image as below, so the build is for the interpreter that runs it.
-FROM python:3.11-slim AS native
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY setup.cfg pyproject.toml README.md ./
-COPY trending_arxiv ./trending_arxiv
-COPY producers ./producers
-COPY streams ./streams
-COPY sinks ./sinks
-COPY tools/build_native.py ./tools/build_native.py
-# The dev extras pin mypy (mypyc); the sources are compiled where they are, in /app.
-RUN pip install ".[dev]" && PYTHONPATH=/app python tools/build_native.py
-
-FROM python:3.11-slim
+FROM python:3.11-slim AS source
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -33,6 +15,19 @@ COPY trending_arxiv ./trending_arxiv
 COPY producers ./producers
 COPY streams ./streams
 COPY sinks ./sinks
+
+# The counting core compiled with mypyc (trending_arxiv/core/compiled.py: the worker's hot
+# path), in a stage of its own: the image keeps the extensions, not the compiler. Same
+# base image, so the build is for the interpreter that runs it.
+FROM source AS native
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY tools/build_native.py ./tools/build_native.py
+# The dev extras pin mypy (mypyc); the sources are compiled where they are, in /app.
+RUN pip install ".[dev]" && PYTHONPATH=/app python tools/build_native.py
+
+FROM source
 # Installed with the package (setup.cfg's package_data), used while its manifest matches.
 COPY --from=native /app/trending_arxiv/core/_native ./trending_arxiv/core/_native
 RUN pip install .

@@ -222,18 +222,23 @@ def test_dockerfile_builds_our_package() -> None:
 
 
 def test_the_image_compiles_the_counting_core_in_a_stage_of_its_own() -> None:
-    """A C compiler and mypy in a first stage; the image takes only the build, which
+    """A C compiler and mypy in a build stage; the image takes only the build, which
     `pip install .` installs with the package (setup.cfg's package_data)."""
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
-    builder, image = dockerfile.split("\nFROM python:3.11-slim\n")
-    assert re.search(r"^FROM python:3\.11-slim AS native$", builder, re.M)
-    assert re.search(r"apt-get install .*\bgcc\b", builder)
-    assert "COPY tools/build_native.py ./tools/build_native.py" in builder
-    assert re.search(r"^RUN .*python tools/build_native\.py$", builder, re.M)
+    stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+    assert [stage.split("\n", 1)[0] for stage in stages] == [
+        "python:3.11-slim AS source",
+        "source AS native",
+        "source",
+    ]
+    native, image = stages[1], stages[2]
+    assert re.search(r"apt-get install .*\bgcc\b", native)
+    assert "COPY tools/build_native.py ./tools/build_native.py" in native
+    assert re.search(r"^RUN .*python tools/build_native\.py$", native, re.M)
     copied = "COPY --from=native /app/trending_arxiv/core/_native ./trending_arxiv/core/_native"
     assert copied in image
     assert image.index(copied) < image.index("RUN pip install .")
-    assert "gcc" not in image
+    assert "gcc" not in stages[0] + image
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     # The build script enters the context; a local build does not (the image makes its own).
     assert ignored.index("!tools/build_native.py") > ignored.index("tools")
