@@ -112,7 +112,7 @@ def test_compiled_and_python_modules_give_the_same_answers() -> None:
 
 @pytest.mark.usefixtures("c_compiler")
 def test_an_installed_package_carries_the_build_and_uses_it(tmp_path: Path) -> None:
-    """What the image's `pip install .` does (the Dockerfile's first stage builds
+    """What the image's `pip install .` does (the Dockerfile's native stage builds
     `_native/`): the wheel holds the build, and the installed package runs it."""
     assert native_state() == "fresh", "make native first"
     source = tmp_path / "source"  # built out of the checkout: no build/ left in it
