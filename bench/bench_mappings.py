@@ -1,11 +1,12 @@
 """Elasticsearch's CPU a mention document under the shipped mapping and an earlier one.
 
-The mentions of the bench corpus (parsed and stepped through the ledger, as the worker
-does) are bulk-indexed into a fresh index with the shipped `MENTIONS_MAPPINGS`, then
-into one with the mapping before session 18 (`post_id` and `ref_post_id` indexed), then
-again, alternating, `--repeats` times each, at the sink's refresh interval. Only the
-bulk writes and a final refresh are timed; the table gives Elasticsearch's CPU a
-document (its process's user + system time) and the ratio of the medians.
+The mentions of the bench corpus (`simulate()`'s: parsed and stepped through the
+ledger, as the worker does) are bulk-indexed into a fresh index with the shipped
+`MENTIONS_MAPPINGS`, then into one with the mapping before session 18 (`post_id` and
+`ref_post_id` indexed), then again, alternating, `--repeats` times each, at the sink's
+refresh interval. Only the bulk writes and a final refresh are timed; the table gives
+Elasticsearch's CPU a document (its process's user + system time) and the ratio of the
+medians.
 
     python -m bench.bench_mappings [--posts 300000] [--repeats 3]
 """
@@ -17,9 +18,6 @@ import copy
 import statistics
 import time
 import uuid
-from collections import deque
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -28,11 +26,8 @@ from elasticsearch.helpers import streaming_bulk
 from bench import common
 from bench.corpus import generate
 from sinks.indices import MENTIONS_MAPPINGS
-from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.documents import mention_document
-from trending_arxiv.core.ledger import Ledger
-from trending_arxiv.core.models import Mention
-from trending_arxiv.core.pipeline import parse_and_route
+from trending_arxiv.core.simulate import simulate
 from trending_arxiv.settings import SinkSettings
 
 
@@ -45,23 +40,6 @@ def earlier_mapping() -> dict[str, Any]:
 
 
 MAPPINGS = {"shipped": MENTIONS_MAPPINGS, "post ids indexed": earlier_mapping()}
-
-
-def corpus_mentions(lines: Iterable[bytes]) -> list[Mention]:
-    """The mentions the worker's ledger gives for `lines`, in order."""
-    ledger = Ledger({}, repost_wait_seconds=3600.0)
-    clock = StreamClock()
-    mentions: list[Mention] = []
-    for line in lines:
-        queue = deque(record for _, record in parse_and_route(line).routed)
-        while queue:
-            record = queue.popleft()
-            if record["post"].get("t"):
-                clock.observe_iso(record["post"]["t"])
-            applied = ledger.apply(record, clock.stream_time or datetime.now(UTC))
-            queue.extend(rerouted for _, rerouted in applied.reroutes)
-            mentions.extend(applied.mentions)
-    return [mention for mention in mentions if mention.op == "add"]
 
 
 def index_once(
@@ -112,8 +90,8 @@ def main() -> None:
         raise SystemExit("no Elasticsearch listening: start the stack (trending-arxiv stack up)")
     settings = SinkSettings()
     es = Elasticsearch(**settings.elasticsearch_client_kwargs())
-    mentions = corpus_mentions(generate(args.posts, args.seed))
-    docs = [(m.document_id, mention_document(m, None)) for m in mentions]
+    mentions = simulate(generate(args.posts, args.seed), keep_mentions=True).mentions
+    docs = [(m.document_id, mention_document(m, None)) for m in mentions if m.op == "add"]
     print(f"bench_mappings: {len(docs)} mention documents of {args.posts} posts")
 
     index_once(es, es_pid, MENTIONS_MAPPINGS, docs, settings.sink_refresh_interval)  # warm-up

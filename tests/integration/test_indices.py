@@ -48,7 +48,7 @@ def test_a_mention_link_is_kept_for_display_and_not_indexed(
     mention = _mention()
     doc = mention_document(mention, None)
     es.index(index=index, id=mention.document_id, document=doc, refresh=True)
-    caps = es.field_caps(index=index, fields=["url", "post_id"])["fields"]
+    caps = es.field_caps(index=index, fields=["url"])["fields"]
     assert caps["url"]["keyword"]["searchable"] is False
     assert caps["url"]["keyword"]["aggregatable"] is False
     source = es.get(index=index, id=mention.document_id)["_source"]

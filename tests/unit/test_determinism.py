@@ -170,3 +170,18 @@ def test_paper_state_depends_only_on_its_mentions(
         shuffled = shuffled[size:]
     assert state is not None
     assert counting.count_update("2402.00001", state, as_of) == expected
+
+
+def test_simulate_can_return_the_mentions_it_counted() -> None:
+    """`keep_mentions` (the mapping bench's documents): the ledger's mentions in order,
+    the live ones exactly `mention_ids`, the answers unchanged."""
+    plain = simulate(SEED_LINES)
+    kept = simulate(SEED_LINES, keep_mentions=True)
+    assert plain.mentions == [] and kept.counts == plain.counts
+    live: set[str] = set()
+    for mention in kept.mentions:
+        if mention.op == "add":
+            live.add(mention.document_id)
+        else:
+            live.discard(mention.document_id)
+    assert live == kept.mention_ids and len(kept.mentions) >= len(live) > 0

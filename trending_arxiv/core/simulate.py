@@ -20,7 +20,7 @@ from trending_arxiv.core.alerting import AlertRules, count_and_alert
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.ledger import Ledger
-from trending_arxiv.core.models import Alert, CountUpdate
+from trending_arxiv.core.models import Alert, CountUpdate, Mention
 from trending_arxiv.core.pipeline import final_counts, parse_and_route
 from trending_arxiv.core.posts import PostParseError
 
@@ -35,6 +35,8 @@ class SimulationResult:
     states: dict[str, PaperState] = field(default_factory=dict)
     #: The alerts the history triggers, in the order they fire (with `alert_rules`).
     alerts: list[Alert] = field(default_factory=list)
+    #: Every mention the ledger gave (adds and removals), in order (with `keep_mentions`).
+    mentions: list[Mention] = field(default_factory=list)
 
     @property
     def posts_by_paper(self) -> dict[str, int]:
@@ -55,10 +57,12 @@ def simulate(
     lines: Iterable[bytes],
     repost_wait_seconds: float = 3600.0,
     alert_rules: AlertRules | None = None,
+    keep_mentions: bool = False,
 ) -> SimulationResult:
     """Parse, route, dedupe and count `lines` exactly as the stream does; with
     `alert_rules`, also evaluate them after each mention, at its event time
-    (`alerting.count_and_alert`, as the worker does)."""
+    (`alerting.count_and_alert`, as the worker does). `keep_mentions`: also return the
+    mentions themselves (a bench's documents), not only their ids."""
     store: dict[str, Any] = {}
     ledger = Ledger(store, repost_wait_seconds)
     clock = StreamClock()
@@ -90,6 +94,8 @@ def simulate(
                 result.alerts.extend(count_and_alert(
                     mention.arxiv_id, state, [mention], account_entries, alert_rules, fired
                 ))  # fmt: skip
+            if keep_mentions:
+                result.mentions.append(mention)
             if mention.op == "add":
                 result.mention_ids.add(mention.document_id)
             else:
