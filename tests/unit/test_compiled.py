@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.python_core import CORE_DIR, answers
-from trending_arxiv.core import alert_bounds, alerting, counting, ledger, murmur
+from trending_arxiv.core import alerting, counting, ledger, murmur
 from trending_arxiv.core.compiled import (
     COMPILED_MODULES,
     DISABLE_ENV,
@@ -62,7 +62,7 @@ def test_a_build_comes_first_while_it_matches_its_sources(
 
 
 def test_an_edited_source_is_imported_as_python_with_a_warning(package: Path) -> None:
-    with (package / "alert_bounds.py").open("a") as source:
+    with (package / "alerting.py").open("a") as source:
         source.write("\n# edited after the build\n")
     assert native_state(package) == "stale"
     with pytest.warns(RuntimeWarning, match="make native"):
@@ -82,7 +82,7 @@ def test_a_build_for_another_interpreter_or_none_is_not_used(package: Path) -> N
 @pytest.mark.usefixtures("c_compiler")
 def test_the_build_is_in_use() -> None:
     assert native_state() == "fresh", "the compiled counting core is missing or stale: make native"
-    assert all(is_compiled(module) for module in (counting, alerting, alert_bounds, murmur, ledger))
+    assert all(is_compiled(module) for module in (counting, alerting, murmur, ledger))
 
 
 @pytest.mark.usefixtures("c_compiler")

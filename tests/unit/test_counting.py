@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -112,10 +113,72 @@ def test_summaries_stored_packed_read_back_equal_and_as_fresh_copies() -> None:
     )
 
 
+def keyed_buckets(state: dict) -> dict:
+    """The summary as versions before session 19 stored it: buckets keyed by their end."""
+    return {
+        **state,
+        **{
+            kind: {
+                str(end): [posts, latest, weight]
+                for end, posts, latest, weight in zip(*state[kind], strict=True)
+            }
+            for kind in ("min", "hr")
+        },
+    }
+
+
+def assert_well_formed(state: dict) -> None:
+    """Each kind's columns are as long as each other, their ends strictly ascending and on
+    the kind's grid."""
+    for kind, step in (("min", counting.MINUTE), ("hr", counting.HOUR)):
+        ends = state[kind][counting.ENDS]
+        assert len(state[kind]) == 4 and all(len(column) == len(ends) for column in state[kind])
+        assert all(a < b for a, b in itertools.pairwise(ends)) and all(e % step == 0 for e in ends)
+
+
+def test_a_summary_stored_with_keyed_buckets_reads_as_columns() -> None:
+    """A worker of this version recovers the summaries an older one wrote to the changelog."""
+    state = state_of(
+        mention("1", 30, "a"), mention("2", 26, "b"), mention("3", 2, "a"), mention("4", 0.2, "c")
+    )
+    state["through"], state["alerts"] = [1, 7, 1], {"2402.00001:velocity:2026-03-01T11": 1.0}
+    assert state["min"][counting.ENDS] and state["hr"][counting.ENDS]  # both kinds
+    legacy = keyed_buckets(state)
+    stored = {"packed": json.dumps(legacy), "unpacked": legacy}
+    summaries = UnpackedSummaries(stored)
+    assert summaries["packed"] == state and summaries["unpacked"] == state
+    assert isinstance(stored["unpacked"]["min"], dict)  # read, not rewritten
+    # The old format, written out: one minute bucket and one hour bucket.
+    old = (
+        '{"all_posts":2,"all_accounts":1,"sources":{"x":2},"first":1772355600.0,'
+        '"last":1772366340.0,"min":{"1772366400":[1,1,500000000]},'
+        '"hr":{"1772359200":[1,0,1000000000]}}'
+    )
+    read = counting.unpack_summary(old)
+    assert read is not None
+    assert read["min"] == [[1772366400], [1], [1], [500000000]]
+    assert read["hr"] == [[1772359200], [1], [0], [1000000000]]
+    posts, accounts = counting.window_counts(read, NOW)
+    assert posts == {"1h": 1, "24h": 2, "7d": 2, "30d": 2, "all": 2}
+    assert accounts == {"1h": 1, "24h": 1, "7d": 1, "30d": 1, "all": 1}
+    # Counting goes on from a recovered summary as from the one it was written from.
+    more = [mention("5", 0.1, "d"), mention("1", 30, "a", op="remove")]
+    for copy in (summaries["packed"], state):
+        counting.apply_mentions(copy, more, {})
+    assert summaries["packed"] != state  # a fresh copy each read
+    recovered = counting.unpack_summary(stored["packed"])
+    assert recovered is not None
+    entries: dict[str, Any] = {}
+    counting.apply_mentions(recovered, more, entries)
+    assert counting.count_update("2402.00001", recovered, NOW) == counting.count_update(
+        "2402.00001", state, NOW
+    )
+
+
 def test_prune_keeps_all_time_counts() -> None:
     state = state_of(mention("1", 24 * 31), mention("2", 1))
     counting.prune(state, NOW)
-    assert [p for p, _, _ in state["min"].values()] == [1] and state["hr"] == {}  # 31d: gone
+    assert state["min"][counting.POSTS] == [1] and state["hr"] == [[], [], [], []]  # 31d: gone
     posts, _ = counting.window_counts(state, NOW)
     assert posts["all"] == 2 and posts["30d"] == 1
 
@@ -192,6 +255,7 @@ def test_counts_equal_a_naive_recount(events: list[tuple[int, float, bool, bool]
         counting.apply_mentions(state, [mention(pid, at, author, op=op)], entries)
         if then_prune:
             counting.prune(state, NOW)
+    assert_well_formed(state)
     live = {pid: v for pid, v in first.items() if pid not in removed}
     posts, accounts = counting.window_counts(state, NOW)
     assert posts["all"] == len(live)
@@ -217,7 +281,8 @@ def test_state_stays_small_however_popular_the_paper() -> None:
     assert posts["all"] == minutes and posts["1h"] == 59 and posts["24h"] == 1439
     assert posts["7d"] == 7 * 1440 - 1 and posts["30d"] == minutes - 1
     assert accounts["all"] == 3000 and accounts["1h"] == 59 and accounts["24h"] == 1439
-    assert len(state["min"]) <= 25 * 60 + 1 and len(state["hr"]) <= 30 * 24
+    assert len(state["min"][counting.ENDS]) <= 25 * 60 + 1
+    assert len(state["hr"][counting.ENDS]) <= 30 * 24
     assert len(json.dumps(state)) < 120_000
     assert max(len(json.dumps(entry)) for entry in entries.values()) < 1_000
 
@@ -237,6 +302,7 @@ def paper_states(draw: st.DrawFn) -> dict[str, Any]:
         op = "remove" if is_remove else "add"
         counting.apply_mentions(state, [mention(pid, at, "abcd"[number % 4], op=op)], entries)
     counting.prune(state, NOW)
+    assert_well_formed(state)
     return state
 
 
@@ -359,11 +425,7 @@ def _reference_count(
     the oracle `count_update`'s single pass must match to the bit."""
     now = as_of.timestamp()
     end_minute = counting._ceil(now, counting.MINUTE)
-    rows = [
-        (int(key), b[counting.POSTS], b[counting.LATEST], b[counting.WEIGHT])
-        for buckets in (state["min"], state["hr"])
-        for key, b in buckets.items()
-    ]
+    rows = [row for buckets in (state["min"], state["hr"]) for row in zip(*buckets, strict=True)]
     in_view = [row for row in rows if row[0] <= end_minute]
     posts, accounts = {}, {}
     for window in WINDOW_SECONDS:

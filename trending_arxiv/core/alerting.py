@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from trending_arxiv.core import counting
-from trending_arxiv.core.alert_bounds import LazyHourBounds
 from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 
@@ -134,14 +133,12 @@ def count_and_alert(
     step: tuple[float, float] | None = None
     moment: datetime | None = None
     ordered = sorted(mentions, key=lambda m: m.created_at)
-    bounds = LazyHourBounds(state, len(ordered))
 
     def evaluate_step() -> None:
         assert moment is not None
         counting.apply_mentions(state, pending, accounts)
-        bounds.note_applied(pending)
         pending.clear()
-        if not _fires(state, moment, rules, fired, arxiv_id, bounds):
+        if not _fires(state, moment, rules, fired, arxiv_id):
             return
         update = counting.count_update(arxiv_id, state, moment, half_life_hours)
         for alert in evaluate(update, rules):
@@ -170,19 +167,14 @@ def _fires(
     rules: AlertRules,
     fired: dict[str, float],
     arxiv_id: str,
-    bounds: LazyHourBounds | None = None,
 ) -> bool:
     """Whether a rule fires a new alert at `moment`, decided without the full count
-    (which walks every bucket): the count is then taken only for the alert's numbers.
-
-    `bounds`: the call's `HourBounds` (taken here at first use), which rule most steps
-    out in a few bisections; None: none.
+    (which takes the trend terms of every bucket): the count is then taken only for the
+    alert's numbers.
 
     Both ids of the moment's hour already fired: nothing new. Else the hour's posts and
-    accounts, exactly as `window_counts` takes them: the minute buckets of the hour (60
-    lookups) and the one hour bucket whose end falls in it. For velocity the day's earlier
-    posts are summed (hour buckets first, then minutes from the newest back) until they
-    rule it out, or to the end, where the rule is taken on the exact numbers."""
+    accounts, exactly as `window_counts` takes them (the buckets ending in the hour: a
+    slice of each kind's columns), then for velocity the 23 hours before it."""
     if state["all_posts"] < min(rules.min_accounts_1h, rules.velocity_min_posts_1h):
         return False
     hour = hour_label(moment)  # as `alert_id`
@@ -190,53 +182,23 @@ def _fires(
     velocity_open = f"{arxiv_id}:velocity:{hour}" not in fired
     if not (accounts_open or velocity_open):
         return False
-    minutes, hours = state["min"], state["hr"]
     end = int(-(-moment.timestamp() // counting.MINUTE)) * counting.MINUTE
-    snapshot = None if bounds is None else bounds.get()
-    if snapshot is not None and snapshot.rule_out(state, end, rules, accounts_open, velocity_open):
-        return False
     start = end - counting.HOUR
-    # The one hour bucket whose end (a multiple of an hour) is in (start, end].
-    in_hour = _found(hours, [end - end % counting.HOUR])
-    if len(minutes) < 60:  # fewer buckets than the hour's minutes: walk the buckets
-        in_hour += [b for key, b in minutes.items() if start < int(key) <= end]
-    else:
-        in_hour += _found(minutes, range(end, start, -counting.MINUTE))
-    posts_1h = sum([b[counting.POSTS] for b in in_hour])
-    if accounts_open and sum([b[counting.LATEST] for b in in_hour]) >= rules.min_accounts_1h:
+    if accounts_open and (
+        counting.sum_between(state, counting.LATEST, start, end) >= rules.min_accounts_1h
+    ):
         return True
-    if not velocity_open or posts_1h < max(rules.velocity_min_posts_1h, rules.velocity_ratio):
-        return False  # velocity is at most the hour's posts (its baseline is >= 1)
-    # velocity = posts_1h / max(earlier / 23, 1) with `earlier` the 23 hours before: below
-    # the ratio as soon as `earlier` exceeds this.
-    enough = 23.0 * posts_1h / (rules.velocity_ratio - 1e-6)  # velocity is rounded
-    oldest = end - 86400  # `earlier` is (oldest, start]
-    first_hour = start - start % counting.HOUR
-    earlier = sum([b[counting.POSTS] for b in _found(hours, range(first_hour, oldest, -3600))])
-    if earlier > enough:
+    if not velocity_open:
         return False
-    if 4 * len(minutes) < (start - oldest) // counting.MINUTE:
-        # Sparse: one pass over the buckets is cheaper than a lookup per minute.
-        earlier += sum([b[counting.POSTS] for k, b in minutes.items() if oldest < int(k) <= start])
-        return _velocity_fires(posts_1h, earlier, rules)
-    for chunk_end in range(start, oldest, -_VELOCITY_CHUNK):  # newest first, until enough
-        chunk = range(chunk_end, max(chunk_end - _VELOCITY_CHUNK, oldest), -counting.MINUTE)
-        earlier += sum([b[counting.POSTS] for b in _found(minutes, chunk)])
-        if earlier > enough:
-            return False
-    return _velocity_fires(posts_1h, earlier, rules)  # the whole day walked: exact
+    posts_1h = counting.sum_between(state, counting.POSTS, start, end)
+    if posts_1h < max(rules.velocity_min_posts_1h, rules.velocity_ratio):
+        return False  # velocity is at most the hour's posts (its baseline is >= 1)
+    # The 23 hours before the hour: (end - 1 day, start].
+    earlier = counting.sum_between(state, counting.POSTS, end - 86400, start)
+    return _velocity_fires(posts_1h, earlier, rules)
 
 
 def _velocity_fires(posts_1h: int, earlier: int, rules: AlertRules) -> bool:
     """The velocity rule on the exact hour and the exact 23 hours before it."""
     posts = {"1h": posts_1h, "24h": posts_1h + earlier}
     return counting.velocity(posts) >= rules.velocity_ratio
-
-
-# The earlier day's minutes are looked up this many seconds at a time.
-_VELOCITY_CHUNK = 2 * 3600
-
-
-def _found(buckets: dict[str, counting.Bucket], ends: Iterable[int]) -> list[counting.Bucket]:
-    """The buckets that exist among those ending at `ends`."""
-    return [b for b in map(buckets.get, map(str, ends)) if b is not None]

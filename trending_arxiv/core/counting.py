@@ -4,10 +4,11 @@ The state is split so that no write grows with a paper's popularity (it lives in
 changelog-backed Faust tables, and every write is a changelog record):
 
 - the paper's *summary* (one table value per paper, bounded in size): all-time posts,
-  distinct accounts and sources, first/last event time, and time buckets of
-  `[posts, accounts whose latest live post falls here, trend weight]` — per minute for
-  the last 25 hours before the paper's newest post, per hour before that, none older
-  than 30 days;
+  distinct accounts and sources, first/last event time, and time buckets of posts,
+  accounts whose latest live post falls there and trend weight — per minute for the
+  last 25 hours before the paper's newest post, per hour before that, none older than
+  30 days. Each kind is kept as columns ordered by the buckets' ends (`Buckets`), so a
+  window's sums are two bisections and a slice, not a walk over every bucket;
 - one small *account entry* per (paper, account) in a second store (key
   `account_key(arxiv_id, account)`): that account's posts of the paper,
   `post id -> [event time, source, live 0/1, trend weight]`. It makes adds idempotent,
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import sys
 from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict, cast
@@ -41,11 +41,14 @@ MINUTE, HOUR = 60, 3600
 # Minute buckets are kept this far back from a paper's newest post: past the 24h window.
 MINUTE_SPAN_SECONDS = 25 * HOUR
 _FINITE_WINDOW_SECONDS = [int(s) for s in WINDOW_SECONDS.values() if s is not None]
-# A bucket is [posts, accounts whose latest post falls in it, trend weight]: a list
-# rather than a record because every paper's summary goes to the changelog as JSON at
-# each change (three numbers, not three named fields), read through these indices.
-POSTS, LATEST, WEIGHT = 0, 1, 2
-Bucket = list[int]
+# A paper's buckets of one kind (minutes or hours) are four columns of integers, the
+# buckets in ascending order of their ends (epoch s): [ends, posts, accounts whose
+# latest live post falls in the bucket, trend weight]; bucket i is the i-th of each.
+# Columns rather than records: windows are ranges of ends (a bisection each), their
+# sums slices summed in C, and every paper's summary goes to the changelog as JSON at
+# each change (plain lists, no keys to parse back). Read through these indices.
+ENDS, POSTS, LATEST, WEIGHT = 0, 1, 2, 3
+Buckets = list[list[int]]
 
 
 class PaperState(TypedDict):
@@ -56,8 +59,8 @@ class PaperState(TypedDict):
     sources: dict[str, int]  # live posts per network
     first: float | None  # epoch seconds of the oldest and newest live post
     last: float | None
-    min: dict[str, Bucket]  # str(minute end, epoch s) -> bucket, the last 25 hours
-    hr: dict[str, Bucket]  # str(hour end, epoch s) -> bucket, up to 30 days
+    min: Buckets  # minute buckets, the last 25 hours
+    hr: Buckets  # hour buckets, up to 30 days
     # The worker's bookkeeping: the mentions-topic position applied up to
     # ([partition, offset], `pipeline.APPLIED_THROUGH`) and the alerts fired (id -> time).
     through: NotRequired[list[int]]
@@ -91,7 +94,7 @@ def unpack_account_entry(stored: Any) -> dict[str, list[Any]] | None:
 
 
 def pack_summary(state: PaperState) -> str:
-    """A paper summary as the worker stores it between batches: its JSON text (~470
+    """A paper summary as the worker stores it between batches: its JSON text (~400
     bytes a paper on the bench corpus instead of ~1,900 as dicts of lists of numbers).
     `unpack_summary` reverses it."""
     return orjson.dumps(state).decode()
@@ -99,8 +102,18 @@ def pack_summary(state: PaperState) -> str:
 
 def unpack_summary(stored: Any) -> PaperState | None:
     """A stored paper summary as a fresh dict (packed, or a dict as older versions
-    stored it; None for none)."""
-    return _unpack(stored)
+    stored it; None for none). Summaries stored before session 19 keep their buckets
+    as `{str(end): [posts, latest, weight]}`: they are read into columns."""
+    state = _unpack(stored)
+    if state is not None and isinstance(state.get("min"), dict):
+        state = {**state, "min": _columns(state["min"]), "hr": _columns(state["hr"])}
+    return cast(PaperState | None, state)
+
+
+def _columns(keyed: dict[str, list[int]]) -> Buckets:
+    """Buckets stored as `{str(end): [posts, latest, weight]}`, as columns."""
+    rows = sorted((int(end), *bucket) for end, bucket in keyed.items())
+    return [[row[field] for row in rows] for field in (ENDS, POSTS, LATEST, WEIGHT)]
 
 
 def _unpack(stored: Any) -> Any:
@@ -116,8 +129,8 @@ def new_paper_state() -> PaperState:
         "sources": {},
         "first": None,
         "last": None,
-        "min": {},
-        "hr": {},
+        "min": [[], [], [], []],
+        "hr": [[], [], [], []],
     }
 
 
@@ -125,37 +138,76 @@ def _ceil(moment: float, step: int) -> int:
     return -int(-moment // step) * step
 
 
-def _bucket_for_new(state: PaperState, moment: float) -> Bucket:
-    """The bucket a new event at `moment` lands in (created if missing)."""
-    minute = str(_ceil(moment, MINUTE))
+def _find(buckets: Buckets, end: int) -> int:
+    """The index of the bucket ending at `end`, or -1."""
+    ends = buckets[ENDS]
+    index = bisect.bisect_left(ends, end)
+    return index if index < len(ends) and ends[index] == end else -1
+
+
+def _find_or_make(buckets: Buckets, end: int) -> int:
+    """The index of the bucket ending at `end`, made (empty) if missing."""
+    ends = buckets[ENDS]
+    size = len(ends)
+    if size and ends[size - 1] <= end:  # most events are a paper's newest
+        if ends[size - 1] == end:
+            return size - 1
+        index = size
+    else:
+        index = bisect.bisect_left(ends, end)
+        if index < size and ends[index] == end:
+            return index
+    ends.insert(index, end)
+    buckets[POSTS].insert(index, 0)
+    buckets[LATEST].insert(index, 0)
+    buckets[WEIGHT].insert(index, 0)
+    return index
+
+
+def _bucket_for_new(state: PaperState, moment: float) -> tuple[Buckets, int]:
+    """The bucket a new event at `moment` lands in (made if missing): its kind, index."""
+    minute = _ceil(moment, MINUTE)
+    minutes = state["min"]
     # An existing minute bucket takes it (it is folded into its hour later as a whole),
-    # so an event is always found where `_existing_bucket` looks first.
+    # so an event is always found where `_locate` looks first.
+    found = _find(minutes, minute)
+    if found >= 0:
+        return minutes, found
     newest = moment if state["last"] is None else state["last"]
-    if minute in state["min"] or int(minute) > newest - MINUTE_SPAN_SECONDS:
-        return _bucket(state["min"], minute)
-    return _bucket(state["hr"], str(_ceil(moment, HOUR)))
+    if minute > newest - MINUTE_SPAN_SECONDS:
+        return minutes, _find_or_make(minutes, minute)
+    hours = state["hr"]
+    return hours, _find_or_make(hours, _ceil(moment, HOUR))
 
 
-def _bucket(buckets: dict[str, Bucket], end: str) -> Bucket:
-    """The bucket ending at `end`, created if missing. A new bucket's key is interned:
-    papers active in the same minute share one string (~60 bytes a bucket)."""
-    found = buckets.get(end)
-    if found is None:
-        found = buckets[sys.intern(end)] = [0, 0, 0]
-    return found
+def _locate(state: PaperState, moment: float) -> tuple[Buckets, int]:
+    """The bucket already holding an event at `moment`: its kind and index (-1 if it
+    was pruned)."""
+    minutes = state["min"]
+    found = _find(minutes, _ceil(moment, MINUTE))
+    if found >= 0:
+        return minutes, found
+    hours = state["hr"]
+    return hours, _find(hours, _ceil(moment, HOUR))
 
 
-def _existing_bucket(state: PaperState, moment: float) -> Bucket | None:
-    """The bucket already holding an event at `moment`, if not pruned yet."""
-    found: Bucket | None = state["min"].get(str(_ceil(moment, MINUTE)))
-    if found is None:
-        found = state["hr"].get(str(_ceil(moment, HOUR)))
-    return found
+def _add_at(state: PaperState, moment: float, field: int, amount: int) -> None:
+    """Add `amount` to `field` of the bucket holding an event at `moment`, if any."""
+    buckets, index = _locate(state, moment)
+    if index >= 0:
+        buckets[field][index] += amount
 
 
-def _add_to(bucket: Bucket | None, field: int, amount: int) -> None:
-    if bucket is not None:
-        bucket[field] += amount
+def sum_between(state: PaperState, field: int, after: float, through: float) -> int:
+    """`field` summed over the paper's buckets (both kinds) ending in (after, through]."""
+    total = 0
+    for buckets in (state["min"], state["hr"]):
+        ends = buckets[ENDS]
+        low = bisect.bisect_right(ends, after)
+        high = bisect.bisect_right(ends, through)
+        if low < high:
+            total += sum(buckets[field][low:high])
+    return total
 
 
 def _latest_live(posts: dict[str, list[Any]]) -> float | None:
@@ -177,39 +229,31 @@ def _reweigh(state: PaperState, posts: dict[str, list[Any]]) -> None:
         entry = posts[post_id]
         weight = post_weight(rank)
         if entry[3] != weight:
-            _add_to(_existing_bucket(state, moment), WEIGHT, weight - entry[3])
+            _add_at(state, moment, WEIGHT, weight - entry[3])
             entry[3] = weight
 
 
-def _fold_minutes(state: PaperState, previous_last: float | None = None) -> None:
+def _fold_minutes(state: PaperState) -> None:
     """Fold minute buckets 25 h or more before the paper's newest post into their hours.
 
-    Done whenever the newest post moves, so which buckets hold a post depends only on
-    the posts, not on the order they came in (bucket ends set the trend score's ages).
-    With `previous_last` (the newest post at the previous fold), only the minutes
-    between the two fold edges are looked up: every fold leaves all minute buckets
-    after its edge, and new minute buckets are only made after the edge of their time.
+    Done whenever the newest post's minute moves, so which buckets hold a post depends
+    only on the posts, not on the order they came in (bucket ends set the trend score's
+    ages). The buckets to fold are the oldest minutes: a prefix of the columns.
     """
     if state["last"] is None:
         return
-    fold_before = state["last"] - MINUTE_SPAN_SECONDS
-    minutes, hours = state["min"], state["hr"]
-    if not minutes:
+    minutes = state["min"]
+    ends = minutes[ENDS]
+    folded = bisect.bisect_right(ends, state["last"] - MINUTE_SPAN_SECONDS)
+    if not folded:
         return
-    if previous_last is not None:
-        first = (int((previous_last - MINUTE_SPAN_SECONDS) // MINUTE) + 1) * MINUTE
-        span = range(first, int(fold_before // MINUTE) * MINUTE + 1, MINUTE)
-        if len(span) <= len(minutes):
-            keys = [key for key in map(str, span) if key in minutes]
-        else:
-            keys = [k for k in minutes if int(k) <= fold_before]
-    else:
-        keys = [k for k in minutes if int(k) <= fold_before]
-    for key in keys:
-        folded = minutes.pop(key)
-        into = _bucket(hours, str(_ceil(int(key), HOUR)))
+    hours = state["hr"]
+    for index in range(folded):
+        into = _find_or_make(hours, _ceil(ends[index], HOUR))
         for field in (POSTS, LATEST, WEIGHT):
-            into[field] += folded[field]
+            hours[field][into] += minutes[field][index]
+    for column in minutes:
+        del column[:folded]
 
 
 def apply_mentions(state: PaperState, mentions: Iterable[Mention], accounts: AccountStore) -> bool:
@@ -242,17 +286,18 @@ def apply_mentions(state: PaperState, mentions: Iterable[Mention], accounts: Acc
             posts[mention.post_id] = [moment, mention.source, 1, weight]
             state["first"] = moment if state["first"] is None else min(state["first"], moment)
             state["last"] = moment if state["last"] is None else max(state["last"], moment)
-            bucket = _bucket_for_new(state, moment)
-            bucket[POSTS] += 1
-            bucket[WEIGHT] += weight
+            buckets, index = _bucket_for_new(state, moment)
+            buckets[POSTS][index] += 1
+            buckets[WEIGHT][index] += weight
             state["all_posts"] += 1
             state["sources"][mention.source] = state["sources"].get(mention.source, 0) + 1
             if previous_latest is None:
                 state["all_accounts"] += 1
-                bucket[LATEST] += 1
+                buckets[LATEST][index] += 1
             elif moment > previous_latest:
-                _add_to(_existing_bucket(state, previous_latest), LATEST, -1)
-                bucket[LATEST] += 1
+                # Only looks a bucket up (makes none): `index` stays valid.
+                _add_at(state, previous_latest, LATEST, -1)
+                buckets[LATEST][index] += 1
             if not latest_post:
                 _reweigh(state, posts)
         else:
@@ -269,27 +314,28 @@ def apply_mentions(state: PaperState, mentions: Iterable[Mention], accounts: Acc
                 continue
             previous_latest = _latest_live(posts)
             known[2] = 0
-            bucket_of_post = _existing_bucket(state, known[0])
-            _add_to(bucket_of_post, POSTS, -1)
-            _add_to(bucket_of_post, WEIGHT, -known[3])
+            buckets, index = _locate(state, known[0])
+            if index >= 0:
+                buckets[POSTS][index] -= 1
+                buckets[WEIGHT][index] -= known[3]
             known[3] = 0
             state["all_posts"] -= 1
             _decrement(state["sources"], known[1])
             latest = _latest_live(posts)
             if latest != previous_latest:
                 assert previous_latest is not None
-                _add_to(_existing_bucket(state, previous_latest), LATEST, -1)
+                _add_at(state, previous_latest, LATEST, -1)
                 if latest is None:
                     state["all_accounts"] -= 1
                 else:
-                    _add_to(_existing_bucket(state, latest), LATEST, 1)
+                    _add_at(state, latest, LATEST, 1)
             _reweigh(state, posts)
         accounts[key] = posts
         changed = True
     last = state["last"]
     # Which minute ends are 25 h or more before `last` changes only with its minute.
     if last is not None and (last_before is None or last // MINUTE != last_before // MINUTE):
-        _fold_minutes(state, last_before)
+        _fold_minutes(state)
     return changed
 
 
@@ -311,8 +357,10 @@ def prune(state: PaperState, as_of: datetime) -> None:
     if first is None or first > horizon:
         return
     for buckets in (state["min"], state["hr"]):
-        for key in [k for k in buckets if int(k) <= horizon]:
-            del buckets[key]
+        gone = bisect.bisect_right(buckets[ENDS], horizon)
+        if gone:
+            for column in buckets:
+                del column[:gone]
 
 
 def _start_step(seconds: float) -> int:
@@ -324,11 +372,14 @@ def window_bounds(window: str, as_of: datetime) -> tuple[int | None, int]:
     """The window's (old end, new end) in epoch seconds: it holds the events at t with
     old end < t <= new end (no old end for "all"). Every bucket end lies on the minute
     grid, so a bucket is in the window exactly when its events are."""
-    end = _ceil(as_of.timestamp(), MINUTE)
+    now = as_of.timestamp()
     seconds = WINDOW_SECONDS[window]
-    if seconds is None:
-        return None, end
-    return _ceil(as_of.timestamp(), _start_step(seconds)) - int(seconds), end
+    return (None if seconds is None else _window_start(seconds, now)), _ceil(now, MINUTE)
+
+
+def _window_start(seconds: float, now: float) -> int:
+    """The old end of a window of `seconds` at `now` (epoch s)."""
+    return _ceil(now, _start_step(seconds)) - int(seconds)
 
 
 # The finite windows, longest first: each one holds every bucket the ones after it hold.
@@ -339,52 +390,77 @@ _NESTED_WINDOWS = sorted(
 
 
 class _Scan:
-    """One pass over a paper's buckets (~2,000 for a busy one) at `as_of`: every window's
-    posts and accounts, the trend score and rank. The same numbers, to the bit, as each
-    summed on its own: float terms are summed with `math.fsum` (exactly rounded)."""
+    """A paper's numbers at `as_of`: every window's posts and accounts (a slice of the
+    columns each), the trend score and rank (a term for each bucket with weight). The
+    same numbers, to the bit, as each summed on its own: float terms are summed with
+    `math.fsum` (exactly rounded)."""
 
     def __init__(self, state: PaperState, as_of: datetime, half_life_hours: float) -> None:
         now = as_of.timestamp()
         end_minute = _ceil(now, MINUTE)
         half_life = half_life_hours * 3600.0
         horizon = _ceil(now, HOUR) - RETENTION_SECONDS  # as `prune`
-        starts = [cast(int, window_bounds(window, as_of)[0]) for window in _NESTED_WINDOWS]
-        # Sums per innermost window holding a bucket (index into `starts`), added up
-        # outwards at the end: a bucket is compared with each old end at most once.
+        # Innermost first: each window holds the buckets of the ones before it, so each
+        # bucket's numbers are summed once, into the innermost window holding it.
+        inner_first = _NESTED_WINDOWS[::-1]
+        starts = [_window_start(WINDOW_SECONDS[window] or 0.0, now) for window in inner_first]
         posts = [0] * len(starts)
         accounts = [0] * len(starts)
         scores: list[float] = []
-        exponents: list[float] = []
-        weights: list[float] = []
+        terms: list[float] = []  # the rank's, relative to the newest bucket with weight
+        newest_end = _newest_weighted(state, horizon)
+        newest = 0.0 if newest_end is None else newest_end / half_life
         for buckets in (state["min"], state["hr"]):
-            for key, bucket in buckets.items():
-                end = int(key)
-                units = bucket[WEIGHT]
-                if units > 0 and end > horizon:
+            ends = buckets[ENDS]
+            # Buckets after as_of's minute count in no window (nor grow the score).
+            stop = bisect.bisect_right(ends, end_minute)
+            counted = stop
+            total_posts = total_accounts = 0
+            for index, start in enumerate(starts):
+                begin = min(bisect.bisect_right(ends, start), stop)
+                if begin < stop:
+                    total_posts += sum(buckets[POSTS][begin:stop])
+                    total_accounts += sum(buckets[LATEST][begin:stop])
+                    stop = begin
+                posts[index] += total_posts
+                accounts[index] += total_accounts
+            units_column = buckets[WEIGHT]
+            for index in range(bisect.bisect_right(ends, horizon), len(ends)):
+                units = units_column[index]
+                if units > 0:
+                    end = ends[index]
                     weight = units / WEIGHT_UNITS
-                    exponents.append(end / half_life)
-                    weights.append(weight)
-                    if end <= end_minute:
+                    # As `_rank_of` takes them, in the same pass.
+                    terms.append(weight * math.pow(2.0, end / half_life - newest))
+                    if index < counted:
                         # No growth within the current minute.
                         scores.append(
                             weight if end > now else weight * math.pow(2.0, (end - now) / half_life)
                         )
-                if end > end_minute or end <= starts[0]:
-                    continue  # after as_of, or in no finite window
-                inner = 0
-                while inner + 1 < len(starts) and end > starts[inner + 1]:
-                    inner += 1
-                posts[inner] += bucket[POSTS]
-                accounts[inner] += bucket[LATEST]
         self.posts = dict.fromkeys(WINDOWS, 0)
         self.accounts = dict.fromkeys(WINDOWS, 0)
-        for index, window in enumerate(_NESTED_WINDOWS):
-            self.posts[window] = sum(posts[index:])
-            self.accounts[window] = sum(accounts[index:])
+        for index, window in enumerate(inner_first):
+            self.posts[window] = posts[index]
+            self.accounts[window] = accounts[index]
         self.posts["all"] = state["all_posts"]
         self.accounts["all"] = state["all_accounts"]
         self.score = round(math.fsum(scores), 6)
-        self.rank = _rank_of(exponents, weights)
+        self.rank = round(newest + math.log2(math.fsum(terms)), 9) if terms else None
+
+
+def _newest_weighted(state: PaperState, horizon: float) -> int | None:
+    """The newest bucket end after `horizon` with trend weight, if any."""
+    newest: int | None = None
+    for buckets in (state["min"], state["hr"]):
+        ends, units = buckets[ENDS], buckets[WEIGHT]
+        index = len(ends) - 1
+        while index >= 0 and ends[index] > horizon:
+            if units[index] > 0:
+                if newest is None or ends[index] > newest:
+                    newest = ends[index]
+                break
+            index -= 1
+    return newest
 
 
 def window_counts(state: PaperState, as_of: datetime) -> tuple[dict[str, int], dict[str, int]]:
@@ -435,10 +511,16 @@ def trend_rank(
     """
     half_life = half_life_hours * 3600.0
     horizon = None if as_of is None else _ceil(as_of.timestamp(), HOUR) - RETENTION_SECONDS
-    live = [(int(key), b[WEIGHT]) for buckets in (state["min"], state["hr"])
-            for key, b in buckets.items()
-            if b[WEIGHT] > 0 and (horizon is None or int(key) > horizon)]  # fmt: skip
-    return _rank_of([end / half_life for end, _ in live], [u / WEIGHT_UNITS for _, u in live])
+    exponents: list[float] = []
+    weights: list[float] = []
+    for buckets in (state["min"], state["hr"]):
+        ends, units = buckets[ENDS], buckets[WEIGHT]
+        first = 0 if horizon is None else bisect.bisect_right(ends, horizon)
+        for index in range(first, len(ends)):
+            if units[index] > 0:
+                exponents.append(ends[index] / half_life)
+                weights.append(units[index] / WEIGHT_UNITS)
+    return _rank_of(exponents, weights)
 
 
 def next_count_change(state: PaperState, as_of: datetime) -> float | None:
@@ -454,7 +536,13 @@ def next_count_change(state: PaperState, as_of: datetime) -> float | None:
     end_minute = _ceil(now, MINUTE)
     candidates: list[float] = []
     for buckets in (state["min"], state["hr"]):
-        ends = sorted(int(key) for key, b in buckets.items() if b[POSTS] or b[LATEST])
+        ends = [
+            end
+            for end, posts, latest in zip(
+                buckets[ENDS], buckets[POSTS], buckets[LATEST], strict=True
+            )
+            if posts or latest
+        ]
         after = bisect.bisect_right(ends, end_minute)  # ends[after:] are after `as_of`
         if after < len(ends):
             candidates.append(ends[after] - MINUTE)

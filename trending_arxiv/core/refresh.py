@@ -99,7 +99,7 @@ def _may_be_stale(state: PaperState) -> bool:
     when they were sent: it holds a bucket that counts. Counting prunes the buckets past
     30 days before it sends, so a paper without one was last sent with nothing to lose."""
     return any(
-        bucket[counting.POSTS] or bucket[counting.LATEST]
+        posts or latest
         for buckets in (state["min"], state["hr"])
-        for bucket in buckets.values()
+        for posts, latest in zip(buckets[counting.POSTS], buckets[counting.LATEST], strict=True)
     )
