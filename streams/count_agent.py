@@ -18,27 +18,19 @@ from streams.direct_table import key_partition
 from streams.record_batches import RecordBatches
 from trending_arxiv.core.counting import pack_account_entry, pack_summary
 from trending_arxiv.core.models import Alert, CountUpdate, Mention, mention_for_counting
-from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at, new_alerts
+from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at
 
 
 async def publish_counts(
-    worker: WorkerContext,
-    arxiv_id: str,
-    update: CountUpdate,
-    alerts: list[Alert],
-    batches: RecordBatches,
+    worker: WorkerContext, arxiv_id: str, update: CountUpdate, batches: RecordBatches
 ) -> None:
-    """Append a paper's count update to `batches` (sent with them) and send the alerts
-    it fires for the first time."""
+    """Append a paper's count update to `batches` (sent with them)."""
     topics, metrics = worker.topics, worker.metrics
     # Noted before the await: whichever update is sent last is also noted last.
     worker.refresh.note_sent(arxiv_id, update.as_of)
     counts_topic = topics.counts.get_topic_name()
     await batches.add_keyed(counts_topic, arxiv_id.encode(), update.to_json_bytes())
     metrics.add("count.updates")
-    for alert in alerts:
-        metrics.add("alerts.published")
-        await worker.send(topics.alerts, arxiv_id.encode(), alert.to_json_bytes())
 
 
 def read_mention(value: bytes, partition: int, partitions: int) -> Mention:
@@ -106,11 +98,11 @@ async def count_batch(
     account entries (the order `count_paper_at` relies on to replay a batch exactly)."""
     settings, partitions = worker.settings, worker.partitions
     accounts = StagedAccounts(worker.paper_accounts)
-    published: list[tuple[str, CountUpdate, list[Alert], list[Alert]]] = []
+    published: list[tuple[str, CountUpdate, list[Alert]]] = []
     for arxiv_id, positioned in by_paper.items():
         # The rules see the batch's history step by step in event time (a replayed
-        # file can land in one batch), then the counts as of now.
-        state, update, history = count_paper_at(
+        # file can land in one batch), as the reference simulation does.
+        state, update, alerts = count_paper_at(
             arxiv_id,
             worker.summaries.get(arxiv_id),
             positioned,
@@ -120,7 +112,7 @@ async def count_batch(
             worker.rules,
             settings.trend_half_life_hours,
         )
-        published.append((arxiv_id, update, history, new_alerts(state, update, worker.rules)))
+        published.append((arxiv_id, update, alerts))
         worker.papers[arxiv_id] = pack_summary(state)
 
     def paper_partition(arxiv_id: str) -> int:
@@ -131,11 +123,11 @@ async def count_batch(
     summaries_saved = await worker.papers.flush(paper_partition)
     # A count update a touched paper (~0.4 a post): in record batches, as the changelogs.
     counts = RecordBatches(worker.app.producer)
-    for arxiv_id, update, history, alerts in published:
-        for alert in history:
+    for arxiv_id, update, alerts in published:
+        for alert in alerts:
             worker.metrics.add("alerts.published")
             await worker.send(worker.topics.alerts, arxiv_id.encode(), alert.to_json_bytes())
-        await publish_counts(worker, arxiv_id, update, alerts, counts)
+        await publish_counts(worker, arxiv_id, update, counts)
     await counts.send()
     await asyncio.gather(*summaries_saved)
     for key, entry in accounts.changes.items():

@@ -9,13 +9,16 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.python_core import python_module
 from trending_arxiv.core import counting
 from trending_arxiv.core.alerting import AlertRules, count_and_alert
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.ledger import Ledger, routed_post
-from trending_arxiv.core.models import Mention
+from trending_arxiv.core.models import Alert, Mention
+from trending_arxiv.core.pipeline import count_paper_with_history
 from trending_arxiv.core.posts import parse_line
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
@@ -64,17 +67,6 @@ def test_batched_and_one_at_a_time_give_the_same_alerts() -> None:
     assert count_and_alert("1602.02410", state2, timed[-1:], accounts2, RULES, fired2) == []
 
 
-def test_the_step_the_caller_evaluates_next_is_left_to_it() -> None:
-    timed = _burst_then_quiet()[:12]
-    last = timed[-1].created_at
-    state, accounts, fired = counting.new_paper_state(), {}, {}  # type: ignore[var-annotated]
-    alerts = count_and_alert(
-        "1602.02410", state, timed, accounts, RULES, fired, evaluated_next=last
-    )
-    assert all(a.triggered_at < last.replace(second=0) for a in alerts)
-    assert state["all_posts"] == 12  # applied all the same
-
-
 def _seed_mentions() -> list[Mention]:
     """The seed's mentions in ledger order."""
     ledger, clock, found = Ledger({}, 3600.0), StreamClock(), []
@@ -114,6 +106,40 @@ def test_the_seed_in_one_batch_alerts_as_the_reference_does() -> None:
     # Without rules the reference counts exactly as before and lists no alerts.
     plain = simulate(read_lines([bundled_sample_path()]))
     assert plain.alerts == [] and plain.posts_by_paper == reference.posts_by_paper
+
+
+def _alert_key(alert: Alert) -> tuple[str, datetime, list[tuple[str, float]]]:
+    return alert.alert_id, alert.triggered_at, sorted(alert.numbers.items())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 2**32))
+def test_the_worker_fires_the_reference_alerts_whatever_the_batches(
+    largest: int, seed: int
+) -> None:
+    """The worker's step (`count_paper_with_history` a batch, at the batch's stream time)
+    fires exactly the alerts `simulate` fires, with the same moments and numbers, in
+    batches of any size: no alert for the moment a batch is counted at (stream time),
+    none that a batch's later mentions of the same minute would change."""
+    reference = simulate(read_lines([bundled_sample_path()]), alert_rules=RULES)
+    mentions = _seed_mentions()
+    rng = random.Random(seed)
+    states: dict[str, Any] = {}
+    accounts: dict[str, Any] = {}
+    found: list[Alert] = []
+    newest = mentions[0].created_at
+    start = 0
+    while start < len(mentions):
+        batch = mentions[start : start + rng.randint(1, largest)]
+        start += len(batch)
+        newest = max(newest, *(m.created_at for m in batch))  # stream time
+        for paper, items in _by_paper(batch).items():
+            states[paper], _, alerts = count_paper_with_history(
+                paper, states.get(paper), items, accounts, newest, RULES
+            )
+            found += alerts
+    assert len(reference.alerts) > 3
+    assert sorted(map(_alert_key, found)) == sorted(map(_alert_key, reference.alerts))
 
 
 @pytest.mark.parametrize("papers", [3, 40])  # dense papers (minute lookups) and sparse ones

@@ -92,13 +92,6 @@ def evaluate(update: CountUpdate, rules: AlertRules) -> list[Alert]:
     return alerts
 
 
-def _step(moment: datetime) -> tuple[float, float]:
-    """What the numbers and the alert ids depend on: the minute the windows end at and
-    the hour of the ids (moments in one step give the same alerts; UTC hours)."""
-    stamp = moment.timestamp()
-    return -(-stamp // counting.MINUTE), stamp // counting.HOUR
-
-
 def count_and_alert(
     arxiv_id: str,
     state: PaperState,
@@ -107,19 +100,20 @@ def count_and_alert(
     rules: AlertRules,
     fired: dict[str, float],
     half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
-    evaluated_next: datetime | None = None,
 ) -> list[Alert]:
     """Apply one paper's mentions to its counting state in event-time order and return
-    the new alerts they trigger, the rules evaluated at each step of event time.
+    the new alerts they trigger, the rules evaluated after each mention, at its event
+    time (as `simulate`, which is given the mentions one at a time).
 
     Alerts are about event time: however the mentions arrive (a replayed file lands in
     one batch; the worker reads the raw posts' partitions one after another, so a
     paper's mentions come as several runs over the same days), the rules see the
     history as it happened — a paper that went from 0 to 97 accounts over a day alerts
     in the hours it happened, not never. Alerts already in `fired` (alert id -> event
-    time) are not returned again; new ones are added to it. `evaluated_next`: the
-    moment the caller evaluates the rules at right after (the worker's count update);
-    a last step equal to it is left to the caller.
+    time) are not returned again; new ones are added to it. The rules are evaluated
+    only there, never at a later moment such as stream time, and never after a group
+    of mentions at once: which alerts a history fires, when and with what numbers,
+    then depends only on the history, not on how it was batched.
 
     Exact when each call's mentions are not older than the paper's newest post counted
     before (one batch, or batches in event-time order: what `simulate` and a
@@ -129,35 +123,17 @@ def count_and_alert(
     (never invented).
     """
     alerts: list[Alert] = []
-    pending: list[Mention] = []
-    step: tuple[float, float] | None = None
-    moment: datetime | None = None
-    ordered = sorted(mentions, key=lambda m: m.created_at)
-
-    def evaluate_step() -> None:
-        assert moment is not None
-        counting.apply_mentions(state, pending, accounts)
-        pending.clear()
+    # A stable sort: mentions of one moment keep their order (an add before its removal).
+    for mention in sorted(mentions, key=lambda m: m.created_at):
+        counting.apply_mentions(state, (mention,), accounts)
+        moment = mention.created_at
         if not _fires(state, moment, rules, fired, arxiv_id):
-            return
+            continue
         update = counting.count_update(arxiv_id, state, moment, half_life_hours)
         for alert in evaluate(update, rules):
             if alert.alert_id not in fired:
                 fired[alert.alert_id] = moment.timestamp()
                 alerts.append(alert)
-
-    # A stable sort: mentions of one moment keep their order (an add before its removal).
-    for mention in ordered:
-        next_step = _step(mention.created_at)
-        if pending and next_step != step:
-            evaluate_step()
-        step, moment = next_step, mention.created_at
-        pending.append(mention)
-    if pending:
-        if evaluated_next is not None and step == _step(evaluated_next):
-            counting.apply_mentions(state, pending, accounts)
-        else:
-            evaluate_step()
     return alerts
 
 

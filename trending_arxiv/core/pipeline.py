@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from trending_arxiv.core import counting
-from trending_arxiv.core.alerting import AlertRules, count_and_alert, evaluate
+from trending_arxiv.core.alerting import AlertRules, count_and_alert
 from trending_arxiv.core.counting import PaperState, unpack_account_entry
 from trending_arxiv.core.ledger import join_key, needs_join, routed_post
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
@@ -95,19 +95,28 @@ def count_paper_with_history(
     half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
 ) -> tuple[PaperState, CountUpdate, list[Alert]]:
     """`count_paper`, with the alert rules evaluated at each step of the mentions' own
-    event time on the way (`alerting.count_and_alert`): a history that arrives in one
-    batch (a replayed file) alerts as it happened, not only as of `as_of`. Returns the
-    state, the count update at `as_of` (whose alerts `new_alerts` gives) and the alerts
-    of the steps before it. Exact when a paper's mentions arrive in event-time order
-    across batches (one partition, or live); see `count_and_alert` for late history."""
+    event time (`alerting.count_and_alert`), as `simulate` does: a history that arrives
+    in one batch (a replayed file) alerts as it happened, and the alerts do not depend
+    on how the mentions were batched, nor on stream time (the count update at `as_of`
+    fires none). Returns the state, the count update at `as_of` and the new alerts.
+    Exact when a paper's mentions arrive in event-time order across batches (one
+    partition, or live); see `count_and_alert` for late history."""
     if state is None:
         state = counting.new_paper_state()
     fired: dict[str, float] = state.setdefault("alerts", {})
-    history = count_and_alert(
-        arxiv_id, state, mentions, accounts, rules, fired, half_life_hours, evaluated_next=as_of
-    )
+    alerts = count_and_alert(arxiv_id, state, mentions, accounts, rules, fired, half_life_hours)
+    forget_old_alerts(fired, as_of)
     counting.prune(state, as_of)
-    return state, counting.count_update(arxiv_id, state, as_of, half_life_hours), history
+    return state, counting.count_update(arxiv_id, state, as_of, half_life_hours), alerts
+
+
+def forget_old_alerts(fired: dict[str, float], as_of: datetime) -> None:
+    """Forget the alerts a paper fired (id -> event time) more than
+    `ALERT_MEMORY_SECONDS` before `as_of`: ids name their hour, so only a mention that
+    late could fire one again."""
+    horizon = as_of.timestamp() - ALERT_MEMORY_SECONDS
+    for alert_id in [a for a, at in fired.items() if at < horizon]:
+        del fired[alert_id]
 
 
 # A paper summary notes here the mentions-topic position it has applied up to:
@@ -229,22 +238,6 @@ def count_paper_at(
     if newest > through:
         state["through"] = [partition, newest, MARKER_TOPIC]
     return state, update, history
-
-
-def new_alerts(state: PaperState, update: CountUpdate, rules: AlertRules) -> list[Alert]:
-    """The alerts `update` fires that the paper has not fired yet (noted in its state),
-    forgetting alerts older than `ALERT_MEMORY_SECONDS`."""
-    fired: dict[str, float] = state.setdefault("alerts", {})
-    moment = update.as_of.timestamp()
-    fresh = []
-    for alert in evaluate(update, rules):
-        if alert.alert_id not in fired:
-            fired[alert.alert_id] = moment
-            fresh.append(alert)
-    horizon = moment - ALERT_MEMORY_SECONDS
-    for alert_id in [a for a, at in fired.items() if at < horizon]:
-        del fired[alert_id]
-    return fresh
 
 
 def final_counts(
