@@ -142,6 +142,25 @@ def test_the_worker_fires_the_reference_alerts_whatever_the_batches(
     assert sorted(map(_alert_key, found)) == sorted(map(_alert_key, reference.alerts))
 
 
+def test_a_paper_read_days_behind_stream_time_fires_each_alert_once() -> None:
+    """Another partition read first puts stream time days ahead of a paper's posts: the
+    alerts it fires are remembered all the same (by the paper's own newest post), not
+    forgotten as they fire and fired again at the next batch."""
+    burst = _burst_then_quiet()[:12]
+    ahead = burst[-1].created_at + timedelta(days=3)  # each batch's stream time
+    state: counting.PaperState | None = None
+    accounts: dict[str, Any] = {}
+    found: list[Alert] = []
+    for item in burst:  # a batch each
+        state, _, alerts = count_paper_with_history(
+            "1602.02410", state, [item], accounts, ahead, RULES
+        )
+        found += alerts
+    ids = [a.alert_id for a in found]
+    assert "1602.02410:accounts_1h:2016-02-08T02" in ids
+    assert len(ids) == len(set(ids))
+
+
 @pytest.mark.parametrize("papers", [3, 40])  # dense papers (minute lookups) and sparse ones
 def test_the_cheap_precheck_never_hides_an_alert(
     monkeypatch: pytest.MonkeyPatch, papers: int

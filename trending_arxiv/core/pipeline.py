@@ -105,16 +105,21 @@ def count_paper_with_history(
         state = counting.new_paper_state()
     fired: dict[str, float] = state.setdefault("alerts", {})
     alerts = count_and_alert(arxiv_id, state, mentions, accounts, rules, fired, half_life_hours)
-    forget_old_alerts(fired, as_of)
+    forget_old_alerts(fired, state["last"])
     counting.prune(state, as_of)
     return state, counting.count_update(arxiv_id, state, as_of, half_life_hours), alerts
 
 
-def forget_old_alerts(fired: dict[str, float], as_of: datetime) -> None:
+def forget_old_alerts(fired: dict[str, float], newest: float | None) -> None:
     """Forget the alerts a paper fired (id -> event time) more than
-    `ALERT_MEMORY_SECONDS` before `as_of`: ids name their hour, so only a mention that
-    late could fire one again."""
-    horizon = as_of.timestamp() - ALERT_MEMORY_SECONDS
+    `ALERT_MEMORY_SECONDS` before its newest post (`newest`, epoch s). Ids name their
+    hour, so only a mention that much older than the paper's newest could fire one
+    again. The paper's own newest post, not stream time: a paper whose posts are read
+    days behind stream time (a lagging partition in a replay) would otherwise forget an
+    alert as it fires it, and fire it again at its next batch."""
+    if newest is None:
+        return
+    horizon = newest - ALERT_MEMORY_SECONDS
     for alert_id in [a for a, at in fired.items() if at < horizon]:
         del fired[alert_id]
 
