@@ -13,7 +13,8 @@ In one run, on the real Kafka, in a fresh namespace:
    topic's committed offset between 10% and 90%.
 
 Optionally (`--profile`) py-spy samples the worker during the run and the hottest
-functions are reported. Prints a table; writes bench/results/worker.json.
+functions are reported (with `BENCH_PROFILE_NATIVE=1`, native frames too: the compiled
+modules' functions by name). Prints a table; writes bench/results/worker.json.
 
     python -m bench.bench_worker [--posts N] [--partitions P] [--env KEY=VALUE ...]
 """
@@ -97,6 +98,8 @@ def start_profiler(pid: int, out: pathlib.Path) -> subprocess.Popen[bytes] | Non
             # every get_event_loop(), so the blocking profile blamed aiokafka's per-message
             # futures for ~10% of the worker. Non-blocking: 11.5%, as timed.
             "--nonblocking",
+            # Compiled frames (the counting core, the ledger) under their own names.
+            *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

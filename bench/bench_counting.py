@@ -1,0 +1,148 @@
+"""The counting agent's work alone, in process: CPU a mention and a digest of its answers.
+
+The bench corpus's mentions (`simulate()`'s: parsed and stepped through the ledger, as
+the worker does) are put on their paper's partition and counted the way the counting
+agent counts them (`pipeline.count_paper_at` a paper and batch, summaries stored packed,
+account entries staged and saved after them), in batches of `--batch` mentions a
+partition, the partitions taking turns, each batch at its stream time (the newest
+mention so far). No Kafka: the clock covers only the counting steps.
+
+The digest hashes every count update, the moment each paper's counts next change and
+every alert (id, moment, numbers): two versions of the counting core that give the same
+digest at the same batch size give the same answers. The alerts alone get a digest too,
+which must not depend on the batch size.
+
+    python -m bench.bench_counting [--posts 1000000] [--batch 300 --batch 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import common
+from bench.corpus import generate
+from trending_arxiv.core import counting
+from trending_arxiv.core.alerting import AlertRules
+from trending_arxiv.core.compiled import native_state
+from trending_arxiv.core.models import Mention
+from trending_arxiv.core.pipeline import StagedAccounts, UnpackedSummaries, count_paper_at
+from trending_arxiv.core.simulate import simulate
+from trending_arxiv.kafka import partition_of
+
+
+def count_in_batches(
+    by_partition: dict[int, list[Mention]], batch: int, rules: AlertRules
+) -> dict[str, Any]:
+    """Count every partition's mentions in batches of `batch`; time and digests."""
+    papers: dict[str, str] = {}
+    accounts_saved: dict[str, Any] = {}
+    summaries = UnpackedSummaries(papers)
+    answers, alert_keys = hashlib.sha256(), []
+    batches = sorted(
+        (start, partition, offset, mentions[start : start + batch])
+        for partition, mentions in by_partition.items()
+        for offset, start in enumerate(range(0, len(mentions), batch))
+    )
+    newest, seconds, updates = 0.0, 0.0, 0
+    for _, partition, offset, mentions in batches:
+        by_paper: dict[str, list[tuple[int, Mention]]] = {}
+        for mention in mentions:
+            by_paper.setdefault(mention.arxiv_id, []).append((offset, mention))
+            newest = max(newest, mention.created_at.timestamp())
+        as_of = datetime.fromtimestamp(newest, UTC)
+        started = time.perf_counter()
+        accounts = StagedAccounts(accounts_saved)
+        done = []
+        for arxiv_id, positioned in by_paper.items():
+            stored = summaries.get(arxiv_id)
+            state, update, alerts = count_paper_at(
+                arxiv_id, stored, positioned, partition, accounts, as_of, rules
+            )
+            papers[arxiv_id] = counting.pack_summary(state)
+            done.append((update, counting.next_count_change(state, as_of), alerts))
+        for key, entry in accounts.changes.items():
+            if entry is None:
+                accounts_saved.pop(key, None)
+            else:
+                accounts_saved[key] = counting.pack_account_entry(entry)
+        seconds += time.perf_counter() - started
+        updates += len(done)
+        for update, next_change, alerts in done:
+            answers.update(update.to_json_bytes() + repr(next_change).encode())
+            for alert in alerts:
+                key = f"{alert.alert_id} {alert.triggered_at.isoformat()} "
+                key += repr(sorted(alert.numbers.items()))
+                answers.update(key.encode())
+                alert_keys.append(key)
+    mentions_total = sum(len(m) for m in by_partition.values())
+    sizes = [len(value) for value in papers.values()]
+    return {
+        "batch": batch,
+        "mentions": mentions_total,
+        "updates": updates,
+        "alerts": len(alert_keys),
+        "us_a_mention": round(seconds / mentions_total * 1e6, 2),
+        "us_an_update": round(seconds / max(updates, 1) * 1e6, 2),
+        "summary_bytes_mean": round(sum(sizes) / max(len(sizes), 1)),
+        "summary_mb": round(sum(sizes) / 1e6, 1),
+        "digest": answers.hexdigest()[:16],
+        "alerts_digest": hashlib.sha256("\n".join(sorted(alert_keys)).encode()).hexdigest()[:16],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--batch", type=int, action="append", help="mentions a batch")
+    parser.add_argument("--name", default="counting")
+    args = parser.parse_args()
+    sizes = args.batch or [300, 3000]
+
+    # As the worker runs (`TRENDING_WORKER_GC_THRESHOLD`).
+    gc.set_threshold(50_000, 20, 100)
+    mentions = simulate(generate(args.posts, args.seed), keep_mentions=True).mentions
+    by_partition: dict[int, list[Mention]] = defaultdict(list)
+    for mention in mentions:
+        by_partition[partition_of(mention.arxiv_id.encode(), args.partitions)].append(mention)
+    print(f"bench_counting: {len(mentions)} mentions of {args.posts} posts, core {native_state()}")
+    rules = AlertRules()
+    runs = [count_in_batches(by_partition, size, rules) for size in sizes]
+    common.print_table(
+        "The counting agent's work alone (in process)",
+        [
+            (
+                run["batch"],
+                run["updates"],
+                run["alerts"],
+                run["us_a_mention"],
+                run["us_an_update"],
+                run["summary_mb"],
+                run["digest"],
+                run["alerts_digest"],
+            )
+            for run in runs
+        ],
+        [
+            "batch",
+            "updates",
+            "alerts",
+            "µs a mention",
+            "µs an update",
+            "summaries MB",
+            "digest",
+            "alerts digest",
+        ],
+    )
+    common.save_result(args.name, vars(args), {"core": native_state(), "runs": runs})
+
+
+if __name__ == "__main__":
+    main()
