@@ -14,7 +14,7 @@ In one run, on the real Kafka, in a fresh namespace:
 
 Optionally (`--profile`) py-spy samples the worker during the run and the hottest
 functions are reported (with `BENCH_PROFILE_NATIVE=1`, native frames too: the compiled
-modules' functions by name). Prints a table; writes bench/results/worker.json.
+modules' functions by name, sampled from the stopped worker). Prints a table; writes bench/results/worker.json.
 
     python -m bench.bench_worker [--posts N] [--partitions P] [--env KEY=VALUE ...]
 """
@@ -97,9 +97,9 @@ def start_profiler(pid: int, out: pathlib.Path) -> subprocess.Popen[bytes] | Non
             # pure Python (~10% getpid) sampled as 99% getpid; asyncio calls getpid in
             # every get_event_loop(), so the blocking profile blamed aiokafka's per-message
             # futures for ~10% of the worker. Non-blocking: 11.5%, as timed.
-            "--nonblocking",
-            # Compiled frames (the counting core, the ledger) under their own names.
-            *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else []),
+            # Compiled frames (the counting core, the ledger) under their own names: py-spy
+            # reads native stacks only from a stopped process (so with the skew above).
+            "--native" if os.environ.get("BENCH_PROFILE_NATIVE") else "--nonblocking",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

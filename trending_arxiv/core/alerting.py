@@ -38,7 +38,11 @@ _HOUR_LABELS_KEPT = 4096
 
 def hour_label(moment: datetime) -> str:
     """The UTC hour of `moment` as alert ids name it: `2026-03-01T12`."""
-    hour = int(moment.timestamp() // counting.HOUR)
+    return _label_of_hour(int(moment.timestamp() // counting.HOUR))
+
+
+def _label_of_hour(hour: int) -> str:
+    """`hour_label` of the hour `hour` (whole hours since the epoch)."""
     label = _HOUR_LABELS.get(hour)
     if label is None:
         if len(_HOUR_LABELS) >= _HOUR_LABELS_KEPT:
@@ -153,20 +157,19 @@ def _fires(
     slice of each kind's columns), then for velocity the 23 hours before it."""
     if state["all_posts"] < min(rules.min_accounts_1h, rules.velocity_min_posts_1h):
         return False
-    hour = hour_label(moment)  # as `alert_id`
+    stamp = moment.timestamp()
+    hour = _label_of_hour(int(stamp // counting.HOUR))  # as `alert_id`
     accounts_open = f"{arxiv_id}:accounts_1h:{hour}" not in fired
     velocity_open = f"{arxiv_id}:velocity:{hour}" not in fired
     if not (accounts_open or velocity_open):
         return False
-    end = int(-(-moment.timestamp() // counting.MINUTE)) * counting.MINUTE
+    end = int(-(-stamp // counting.MINUTE)) * counting.MINUTE
     start = end - counting.HOUR
-    if accounts_open and (
-        counting.sum_between(state, counting.LATEST, start, end) >= rules.min_accounts_1h
-    ):
+    posts_1h, accounts_1h = counting.posts_and_accounts_between(state, start, end)
+    if accounts_open and accounts_1h >= rules.min_accounts_1h:
         return True
     if not velocity_open:
         return False
-    posts_1h = counting.sum_between(state, counting.POSTS, start, end)
     if posts_1h < max(rules.velocity_min_posts_1h, rules.velocity_ratio):
         return False  # velocity is at most the hour's posts (its baseline is >= 1)
     # The 23 hours before the hour: (end - 1 day, start].

@@ -198,6 +198,20 @@ def _add_at(state: PaperState, moment: float, field: int, amount: int) -> None:
         buckets[field][index] += amount
 
 
+def posts_and_accounts_between(state: PaperState, after: float, through: float) -> tuple[int, int]:
+    """Posts and accounts at their latest post over the buckets ending in (after, through]
+    (`sum_between` of both, from the same bisections)."""
+    posts = accounts = 0
+    for buckets in (state["min"], state["hr"]):
+        ends = buckets[ENDS]
+        low = bisect.bisect_right(ends, after)
+        high = bisect.bisect_right(ends, through)
+        if low < high:
+            posts += sum(buckets[POSTS][low:high])
+            accounts += sum(buckets[LATEST][low:high])
+    return posts, accounts
+
+
 def sum_between(state: PaperState, field: int, after: float, through: float) -> int:
     """`field` summed over the paper's buckets (both kinds) ending in (after, through]."""
     total = 0
