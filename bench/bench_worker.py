@@ -14,7 +14,8 @@ In one run, on the real Kafka, in a fresh namespace:
 
 Optionally (`--profile`) py-spy samples the worker during the run and the hottest
 functions are reported (with `BENCH_PROFILE_NATIVE=1`, native frames too: the compiled
-modules' functions by name, sampled from the stopped worker). Prints a table; writes bench/results/worker.json.
+modules' functions by name, sampled from the stopped worker). Prints a table; writes
+bench/results/worker.json.
 
     python -m bench.bench_worker [--posts N] [--partitions P] [--env KEY=VALUE ...]
 """

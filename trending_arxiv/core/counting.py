@@ -200,7 +200,7 @@ def _add_at(state: PaperState, moment: float, field: int, amount: int) -> None:
 
 def posts_and_accounts_between(state: PaperState, after: float, through: float) -> tuple[int, int]:
     """Posts and accounts at their latest post over the buckets ending in (after, through]
-    (`sum_between` of both, from the same bisections)."""
+    (both from the same bisections)."""
     posts = accounts = 0
     for buckets in (state["min"], state["hr"]):
         ends = buckets[ENDS]
@@ -210,18 +210,6 @@ def posts_and_accounts_between(state: PaperState, after: float, through: float) 
             posts += sum(buckets[POSTS][low:high])
             accounts += sum(buckets[LATEST][low:high])
     return posts, accounts
-
-
-def sum_between(state: PaperState, field: int, after: float, through: float) -> int:
-    """`field` summed over the paper's buckets (both kinds) ending in (after, through]."""
-    total = 0
-    for buckets in (state["min"], state["hr"]):
-        ends = buckets[ENDS]
-        low = bisect.bisect_right(ends, after)
-        high = bisect.bisect_right(ends, through)
-        if low < high:
-            total += sum(buckets[field][low:high])
-    return total
 
 
 def _latest_live(posts: dict[str, list[Any]]) -> float | None:
