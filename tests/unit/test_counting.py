@@ -11,7 +11,7 @@ from typing import Any, cast
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trending_arxiv.core import counting
+from trending_arxiv.core import buckets, counting
 from trending_arxiv.core.alerting import AlertRules, evaluate
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.models import WINDOW_SECONDS, CountUpdate, Mention
@@ -131,7 +131,7 @@ def assert_well_formed(state: dict) -> None:
     """Each kind's columns are as long as each other, their ends strictly ascending and on
     the kind's grid."""
     for kind, step in (("min", counting.MINUTE), ("hr", counting.HOUR)):
-        ends = state[kind][counting.ENDS]
+        ends = state[kind][buckets.ENDS]
         assert len(state[kind]) == 4 and all(len(column) == len(ends) for column in state[kind])
         assert all(a < b for a, b in itertools.pairwise(ends)) and all(e % step == 0 for e in ends)
 
@@ -142,7 +142,7 @@ def test_a_summary_stored_with_keyed_buckets_reads_as_columns() -> None:
         mention("1", 30, "a"), mention("2", 26, "b"), mention("3", 2, "a"), mention("4", 0.2, "c")
     )
     state["through"], state["alerts"] = [1, 7, 1], {"2402.00001:velocity:2026-03-01T11": 1.0}
-    assert state["min"][counting.ENDS] and state["hr"][counting.ENDS]  # both kinds
+    assert state["min"][buckets.ENDS] and state["hr"][buckets.ENDS]  # both kinds
     legacy = keyed_buckets(state)
     stored = {"packed": json.dumps(legacy), "unpacked": legacy}
     summaries = UnpackedSummaries(stored)
@@ -178,7 +178,7 @@ def test_a_summary_stored_with_keyed_buckets_reads_as_columns() -> None:
 def test_prune_keeps_all_time_counts() -> None:
     state = state_of(mention("1", 24 * 31), mention("2", 1))
     counting.prune(state, NOW)
-    assert state["min"][counting.POSTS] == [1] and state["hr"] == [[], [], [], []]  # 31d: gone
+    assert state["min"][buckets.POSTS] == [1] and state["hr"] == [[], [], [], []]  # 31d: gone
     posts, _ = counting.window_counts(state, NOW)
     assert posts["all"] == 2 and posts["30d"] == 1
 
@@ -281,8 +281,8 @@ def test_state_stays_small_however_popular_the_paper() -> None:
     assert posts["all"] == minutes and posts["1h"] == 59 and posts["24h"] == 1439
     assert posts["7d"] == 7 * 1440 - 1 and posts["30d"] == minutes - 1
     assert accounts["all"] == 3000 and accounts["1h"] == 59 and accounts["24h"] == 1439
-    assert len(state["min"][counting.ENDS]) <= 25 * 60 + 1
-    assert len(state["hr"][counting.ENDS]) <= 30 * 24
+    assert len(state["min"][buckets.ENDS]) <= 25 * 60 + 1
+    assert len(state["hr"][buckets.ENDS]) <= 30 * 24
     assert len(json.dumps(state)) < 120_000
     assert max(len(json.dumps(entry)) for entry in entries.values()) < 1_000
 
@@ -425,7 +425,7 @@ def _reference_count(
     the oracle `count_update`'s single pass must match to the bit."""
     now = as_of.timestamp()
     end_minute = counting._ceil(now, counting.MINUTE)
-    rows = [row for buckets in (state["min"], state["hr"]) for row in zip(*buckets, strict=True)]
+    rows = [row for columns in (state["min"], state["hr"]) for row in zip(*columns, strict=True)]
     in_view = [row for row in rows if row[0] <= end_minute]
     posts, accounts = {}, {}
     for window in WINDOW_SECONDS:

@@ -33,6 +33,20 @@ from typing import Any, NotRequired, TypedDict, cast
 
 import orjson
 
+from trending_arxiv.core.buckets import (
+    ENDS,
+    LATEST,
+    POSTS,
+    WEIGHT,
+    Buckets,
+    count_through,
+    drop_first,
+    find,
+    find_or_make,
+    from_keyed,
+    new_buckets,
+    posts_and_latest_between,
+)
 from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, CountUpdate, Mention
 
 RETENTION_SECONDS = WINDOW_SECONDS["30d"] or 0.0
@@ -41,14 +55,6 @@ MINUTE, HOUR = 60, 3600
 # Minute buckets are kept this far back from a paper's newest post: past the 24h window.
 MINUTE_SPAN_SECONDS = 25 * HOUR
 _FINITE_WINDOW_SECONDS = [int(s) for s in WINDOW_SECONDS.values() if s is not None]
-# A paper's buckets of one kind (minutes or hours) are four columns of integers, the
-# buckets in ascending order of their ends (epoch s): [ends, posts, accounts whose
-# latest live post falls in the bucket, trend weight]; bucket i is the i-th of each.
-# Columns rather than records: windows are ranges of ends (a bisection each), their
-# sums slices summed in C, and every paper's summary goes to the changelog as JSON at
-# each change (plain lists, no keys to parse back). Read through these indices.
-ENDS, POSTS, LATEST, WEIGHT = 0, 1, 2, 3
-Buckets = list[list[int]]
 
 
 class PaperState(TypedDict):
@@ -106,14 +112,8 @@ def unpack_summary(stored: Any) -> PaperState | None:
     as `{str(end): [posts, latest, weight]}`: they are read into columns."""
     state = _unpack(stored)
     if state is not None and isinstance(state.get("min"), dict):
-        state = {**state, "min": _columns(state["min"]), "hr": _columns(state["hr"])}
+        state = {**state, "min": from_keyed(state["min"]), "hr": from_keyed(state["hr"])}
     return cast(PaperState | None, state)
-
-
-def _columns(keyed: dict[str, list[int]]) -> Buckets:
-    """Buckets stored as `{str(end): [posts, latest, weight]}`, as columns."""
-    rows = sorted((int(end), *bucket) for end, bucket in keyed.items())
-    return [[row[field] for row in rows] for field in (ENDS, POSTS, LATEST, WEIGHT)]
 
 
 def _unpack(stored: Any) -> Any:
@@ -129,39 +129,13 @@ def new_paper_state() -> PaperState:
         "sources": {},
         "first": None,
         "last": None,
-        "min": [[], [], [], []],
-        "hr": [[], [], [], []],
+        "min": new_buckets(),
+        "hr": new_buckets(),
     }
 
 
 def _ceil(moment: float, step: int) -> int:
     return -int(-moment // step) * step
-
-
-def _find(buckets: Buckets, end: int) -> int:
-    """The index of the bucket ending at `end`, or -1."""
-    ends = buckets[ENDS]
-    index = bisect.bisect_left(ends, end)
-    return index if index < len(ends) and ends[index] == end else -1
-
-
-def _find_or_make(buckets: Buckets, end: int) -> int:
-    """The index of the bucket ending at `end`, made (empty) if missing."""
-    ends = buckets[ENDS]
-    size = len(ends)
-    if size and ends[size - 1] <= end:  # most events are a paper's newest
-        if ends[size - 1] == end:
-            return size - 1
-        index = size
-    else:
-        index = bisect.bisect_left(ends, end)
-        if index < size and ends[index] == end:
-            return index
-    ends.insert(index, end)
-    buckets[POSTS].insert(index, 0)
-    buckets[LATEST].insert(index, 0)
-    buckets[WEIGHT].insert(index, 0)
-    return index
 
 
 def _bucket_for_new(state: PaperState, moment: float) -> tuple[Buckets, int]:
@@ -170,25 +144,25 @@ def _bucket_for_new(state: PaperState, moment: float) -> tuple[Buckets, int]:
     minutes = state["min"]
     # An existing minute bucket takes it (it is folded into its hour later as a whole),
     # so an event is always found where `_locate` looks first.
-    found = _find(minutes, minute)
+    found = find(minutes, minute)
     if found >= 0:
         return minutes, found
     newest = moment if state["last"] is None else state["last"]
     if minute > newest - MINUTE_SPAN_SECONDS:
-        return minutes, _find_or_make(minutes, minute)
+        return minutes, find_or_make(minutes, minute)
     hours = state["hr"]
-    return hours, _find_or_make(hours, _ceil(moment, HOUR))
+    return hours, find_or_make(hours, _ceil(moment, HOUR))
 
 
 def _locate(state: PaperState, moment: float) -> tuple[Buckets, int]:
     """The bucket already holding an event at `moment`: its kind and index (-1 if it
     was pruned)."""
     minutes = state["min"]
-    found = _find(minutes, _ceil(moment, MINUTE))
+    found = find(minutes, _ceil(moment, MINUTE))
     if found >= 0:
         return minutes, found
     hours = state["hr"]
-    return hours, _find(hours, _ceil(moment, HOUR))
+    return hours, find(hours, _ceil(moment, HOUR))
 
 
 def _add_at(state: PaperState, moment: float, field: int, amount: int) -> None:
@@ -201,15 +175,9 @@ def _add_at(state: PaperState, moment: float, field: int, amount: int) -> None:
 def posts_and_accounts_between(state: PaperState, after: float, through: float) -> tuple[int, int]:
     """Posts and accounts at their latest post over the buckets ending in (after, through]
     (both from the same bisections)."""
-    posts = accounts = 0
-    for buckets in (state["min"], state["hr"]):
-        ends = buckets[ENDS]
-        low = bisect.bisect_right(ends, after)
-        high = bisect.bisect_right(ends, through)
-        if low < high:
-            posts += sum(buckets[POSTS][low:high])
-            accounts += sum(buckets[LATEST][low:high])
-    return posts, accounts
+    minute_posts, minute_accounts = posts_and_latest_between(state["min"], after, through)
+    hour_posts, hour_accounts = posts_and_latest_between(state["hr"], after, through)
+    return minute_posts + hour_posts, minute_accounts + hour_accounts
 
 
 def _latest_live(posts: dict[str, list[Any]]) -> float | None:
@@ -245,17 +213,16 @@ def _fold_minutes(state: PaperState) -> None:
     if state["last"] is None:
         return
     minutes = state["min"]
-    ends = minutes[ENDS]
-    folded = bisect.bisect_right(ends, state["last"] - MINUTE_SPAN_SECONDS)
+    folded = count_through(minutes, state["last"] - MINUTE_SPAN_SECONDS)
     if not folded:
         return
     hours = state["hr"]
+    ends = minutes[ENDS]
     for index in range(folded):
-        into = _find_or_make(hours, _ceil(ends[index], HOUR))
+        into = find_or_make(hours, _ceil(ends[index], HOUR))
         for field in (POSTS, LATEST, WEIGHT):
             hours[field][into] += minutes[field][index]
-    for column in minutes:
-        del column[:folded]
+    drop_first(minutes, folded)
 
 
 def apply_mentions(state: PaperState, mentions: Iterable[Mention], accounts: AccountStore) -> bool:
@@ -359,10 +326,7 @@ def prune(state: PaperState, as_of: datetime) -> None:
     if first is None or first > horizon:
         return
     for buckets in (state["min"], state["hr"]):
-        gone = bisect.bisect_right(buckets[ENDS], horizon)
-        if gone:
-            for column in buckets:
-                del column[:gone]
+        drop_first(buckets, count_through(buckets, horizon))
 
 
 def _start_step(seconds: float) -> int:
@@ -432,7 +396,7 @@ class _Scan:
                 if units > 0:
                     end = ends[index]
                     weight = units / WEIGHT_UNITS
-                    # As `_rank_of` takes them, in the same pass.
+                    # The rank's, in the same pass as the score's (`trend_rank`).
                     terms.append(weight * math.pow(2.0, end / half_life - newest))
                     if index < counted:
                         # No growth within the current minute.
@@ -483,24 +447,8 @@ def trend_score(
     return _Scan(state, as_of, half_life_hours).score
 
 
-def _rank_of(exponents: list[float], weights: list[float]) -> float | None:
-    """log2 of the sum of weights[i] * 2 ** exponents[i], exactly rounded in any order."""
-    if not exponents:
-        return None
-    newest = max(exponents)
-    # Summed relative to the newest bucket (2 ** (end / half-life) itself overflows), so
-    # the rank does not depend on the moment it is computed at either.
-    total = math.fsum(
-        weight * math.pow(2.0, exponent - newest)
-        for exponent, weight in zip(exponents, weights, strict=True)
-    )
-    return round(newest + math.log2(total), 9)
-
-
 def trend_rank(
-    state: PaperState,
-    half_life_hours: float = DEFAULT_HALF_LIFE_HOURS,
-    as_of: datetime | None = None,
+    state: PaperState, as_of: datetime, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
 ) -> float | None:
     """log2 of the trend score, referenced to the Unix epoch instead of `as_of`.
 
@@ -510,19 +458,10 @@ def trend_rank(
     the paper's posts change or leave the 30-day retention (buckets `prune` would drop
     as of `as_of` count nothing). None for a paper without weight: with no post in 30
     days a paper has no rank, so ranks taken with another half-life do not outlive it.
+    Summed relative to the newest bucket with weight (2 ** (end / half-life) itself
+    overflows), exactly rounded (`math.fsum`), so it does not depend on `as_of` either.
     """
-    half_life = half_life_hours * 3600.0
-    horizon = None if as_of is None else _ceil(as_of.timestamp(), HOUR) - RETENTION_SECONDS
-    exponents: list[float] = []
-    weights: list[float] = []
-    for buckets in (state["min"], state["hr"]):
-        ends, units = buckets[ENDS], buckets[WEIGHT]
-        first = 0 if horizon is None else bisect.bisect_right(ends, horizon)
-        for index in range(first, len(ends)):
-            if units[index] > 0:
-                exponents.append(ends[index] / half_life)
-                weights.append(units[index] / WEIGHT_UNITS)
-    return _rank_of(exponents, weights)
+    return _Scan(state, as_of, half_life_hours).rank
 
 
 def next_count_change(state: PaperState, as_of: datetime) -> float | None:

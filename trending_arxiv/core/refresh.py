@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from trending_arxiv.core import counting
+from trending_arxiv.core.buckets import LATEST, POSTS
 from trending_arxiv.core.counting import PaperState
 
 
@@ -101,5 +102,5 @@ def _may_be_stale(state: PaperState) -> bool:
     return any(
         posts or latest
         for buckets in (state["min"], state["hr"])
-        for posts, latest in zip(buckets[counting.POSTS], buckets[counting.LATEST], strict=True)
+        for posts, latest in zip(buckets[POSTS], buckets[LATEST], strict=True)
     )
