@@ -29,7 +29,9 @@ from importlib import metadata
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from trending_arxiv.core.compiled import native_state
 from trending_arxiv.core.envelope import is_envelope
@@ -73,6 +75,17 @@ def sink_group(namespace: str) -> str:
     return f"{namespace}-{SinkSettings(namespace=namespace).sink_group_id}"
 
 
+@retry(
+    # A broker that started moments ago answers "coordinator load in progress" for a while.
+    retry=retry_if_exception(lambda error: isinstance(error, KafkaError) and error.retriable),
+    stop=stop_after_delay(60),
+    wait=wait_fixed(0.5),
+    reraise=True,
+)
+def _list_groups(admin: KafkaAdminClient) -> list[dict[str, Any]]:
+    return list(admin.list_groups())
+
+
 def delete_namespace(namespace: str, es: bool = True) -> dict[str, int]:
     """Delete the namespace's topics (Faust changelogs too), groups, indices and templates."""
     removed = {"topics": 0, "groups": 0, "indices": 0}
@@ -83,7 +96,7 @@ def delete_namespace(namespace: str, es: bool = True) -> dict[str, int]:
             with contextlib.suppress(Exception):
                 admin.delete_topics(topics)
                 removed["topics"] = len(topics)
-        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(namespace)]
+        groups = [g["group_id"] for g in _list_groups(admin) if g["group_id"].startswith(namespace)]
         if groups:
             with contextlib.suppress(Exception):
                 admin.delete_groups(groups)
