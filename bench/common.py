@@ -44,6 +44,15 @@ RESULTS_DIR = ROOT / "bench" / "results"
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 ES_URL = os.environ.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200")
 
+if native_state() == "stale":
+    # Said up front: a run on a stale build measures the Python modules (the result file
+    # records it as `compiled_core`, but only once the run is over).
+    print(
+        "bench: the compiled counting core is stale (a source changed since its build): "
+        "this run measures its Python modules; `make native` rebuilds it",
+        file=sys.stderr,
+    )
+
 
 # -- namespaces and clean-up -----------------------------------------------------------
 
