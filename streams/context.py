@@ -13,7 +13,6 @@ from faust.types import EventT
 from streams.direct_table import DirectTable, key_partition
 from streams.tables import StreamTables
 from streams.topics import StreamTopics
-from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.clock import Watermark
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS, is_envelope, open_envelope, seal
 from trending_arxiv.core.ledger import Ledger
@@ -157,11 +156,7 @@ class WorkerContext:
         self.settings, self.metrics = settings, metrics
         self.partitions = settings.topic_partitions
         self.watermark = Watermark(idle_after_seconds=settings.watermark_idle_seconds)
-        self.rules = AlertRules(
-            min_accounts_1h=settings.alert_min_accounts_1h,
-            velocity_ratio=settings.alert_velocity_ratio,
-            velocity_min_posts_1h=settings.alert_velocity_min_posts_1h,
-        )
+        self.rules = settings.alert_rules()
         producer = app.producer
         self.ledger_table = DirectTable(tables.ledger, producer)
         self.ledger = Ledger(

@@ -204,19 +204,13 @@ def run_demo(
 
     from producers.replay import replay
     from producers.settings import ProducerSettings
-    from trending_arxiv.core.alerting import AlertRules
     from trending_arxiv.devstack.stack import StackError, ensure_stack
     from trending_arxiv.search.queries import TrendingQuery, top_papers
     from trending_arxiv.settings import WorkerSettings
 
     files = demo_inputs(input_path)
     name = input_path.name if input_path else files[0].name
-    worker_settings = WorkerSettings()
-    rules = AlertRules(
-        min_accounts_1h=worker_settings.alert_min_accounts_1h,
-        velocity_ratio=worker_settings.alert_velocity_ratio,
-        velocity_min_posts_1h=worker_settings.alert_velocity_min_posts_1h,
-    )
+    rules = WorkerSettings().alert_rules()
     reference = simulate(read_lines(files), alert_rules=rules)
     if not reference.counts:
         raise DemoError(f"{input_path or files[0]} has no post that links an arXiv paper")

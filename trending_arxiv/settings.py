@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trending_arxiv.core.alerting import AlertRules
+
 
 @dataclass(frozen=True)
 class TopicNames:
@@ -251,6 +253,14 @@ class WorkerSettings(CommonSettings):
     # 5.8k posts/s with one standby, slower than one worker alone; 12.4k without). 0: a
     # partition that moves has its table rebuilt from its changelog (Faust's recovery).
     table_standby_replicas: int = Field(default=0, ge=0)
+
+    def alert_rules(self) -> AlertRules:
+        """The alert thresholds the worker (and the demo's reference) applies."""
+        return AlertRules(
+            min_accounts_1h=self.alert_min_accounts_1h,
+            velocity_ratio=self.alert_velocity_ratio,
+            velocity_min_posts_1h=self.alert_velocity_min_posts_1h,
+        )
 
 
 class SinkSettings(CommonSettings):

@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from elasticsearch import Elasticsearch
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 
+from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.devstack.pipeline import PipelineProcesses, pipeline_env
 from trending_arxiv.kafka import ensure_topics, group_offsets
 from trending_arxiv.settings import CommonSettings, SinkSettings, WorkerSettings
@@ -122,3 +124,18 @@ def wait_for_counts(
         if counted == posts_by_paper or time.monotonic() > deadline:
             return documents
         time.sleep(1)
+
+
+def topic_values(kafka: str, topic: str) -> list[dict[str, Any]]:
+    """Every value of `topic` so far, as JSON (envelopes read line by line), in each
+    partition's order."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=5000
+    )
+    found = [
+        orjson.loads(line)
+        for record in consumer
+        for line in (open_envelope(record.value) if is_envelope(record.headers) else [record.value])
+    ]
+    consumer.close()
+    return found

@@ -20,11 +20,11 @@ from producers.keys import key_of
 from tests.integration.pipeline import (
     settings_for,
     start_pipeline,
+    topic_values,
     wait_for_commits,
     wait_for_log,
     wait_for_quiet,
 )
-from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.models import parse_utc
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.demo import bundled_sample_path
@@ -343,16 +343,7 @@ def indexed_posts_by_paper(es: Elasticsearch, index: str) -> dict[str, int]:
 
 
 def _read(kafka: str, topic: str, at_least: int) -> list[dict]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=5000
-    )
-    # Envelopes (routed records travel in them) are read line by line.
-    found = [
-        json.loads(line)
-        for record in consumer
-        for line in (open_envelope(record.value) if is_envelope(record.headers) else [record.value])
-    ]
-    consumer.close()
+    found = topic_values(kafka, topic)
     assert len(found) >= at_least, f"{topic}: {found}"
     return found
 
