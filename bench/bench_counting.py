@@ -12,7 +12,14 @@ every alert (id, moment, numbers): two versions of the counting core that give t
 digest at the same batch size give the same answers. The alerts alone get a digest too,
 which must not depend on the batch size.
 
+`--raw-partitions N` also counts the mentions in the order a worker reading N raw
+partitions can see them: each paper partition's mentions taken from the N raw
+partitions (by post id, as the producers key posts) in turns, `--raw-chunk` at a time.
+Counts do not depend on that order; alerts do, for mentions that come after a later
+one of their paper (see `alerting.count_and_alert`): the table says how many differ.
+
     python -m bench.bench_counting [--posts 1000000] [--batch 300 --batch 3000]
+    python -m bench.bench_counting --batch 3000 --raw-partitions 4
 """
 
 from __future__ import annotations
@@ -93,7 +100,23 @@ def count_in_batches(
         "summary_mb": round(sum(sizes) / 1e6, 1),
         "digest": answers.hexdigest()[:16],
         "alerts_digest": hashlib.sha256("\n".join(sorted(alert_keys)).encode()).hexdigest()[:16],
+        "alert_keys": alert_keys,
     }
+
+
+def interleave(mentions: list[Mention], raw_partitions: int, chunk: int) -> list[Mention]:
+    """`mentions` in the order a worker reading `raw_partitions` partitions in turns,
+    `chunk` mentions a turn, can count them (each partition's own order kept)."""
+    lanes: list[list[Mention]] = [[] for _ in range(raw_partitions)]
+    for mention in mentions:
+        lanes[partition_of(mention.post_id.encode(), raw_partitions)].append(mention)
+    longest = max(len(lane) for lane in lanes)
+    return [
+        mention
+        for start in range(0, longest, chunk)
+        for lane in lanes
+        for mention in lane[start : start + chunk]
+    ]
 
 
 def main() -> None:
@@ -102,6 +125,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch", type=int, action="append", help="mentions a batch")
+    parser.add_argument("--raw-partitions", type=int, default=0, help="interleave (see above)")
+    parser.add_argument("--raw-chunk", type=int, default=100, help="mentions a turn")
     parser.add_argument("--name", default="counting")
     args = parser.parse_args()
     sizes = args.batch or [300, 3000]
@@ -115,6 +140,20 @@ def main() -> None:
     print(f"bench_counting: {len(mentions)} mentions of {args.posts} posts, core {native_state()}")
     rules = AlertRules()
     runs = [count_in_batches(by_partition, size, rules) for size in sizes]
+    if args.raw_partitions:
+        interleaved = {
+            partition: interleave(in_order, args.raw_partitions, args.raw_chunk)
+            for partition, in_order in by_partition.items()
+        }
+        for size, in_order_run in zip(sizes, list(runs), strict=True):
+            run = count_in_batches(interleaved, size, rules)
+            run["batch"] = f"{size}, {args.raw_partitions} raw"
+            run["alerts_differing"] = len(
+                set(run["alert_keys"]).symmetric_difference(in_order_run["alert_keys"])
+            )
+            runs.append(run)
+    for run in runs:
+        run.pop("alert_keys")
     common.print_table(
         "The counting agent's work alone (in process)",
         [
@@ -127,6 +166,7 @@ def main() -> None:
                 run["summary_mb"],
                 run["digest"],
                 run["alerts_digest"],
+                run.get("alerts_differing", ""),
             )
             for run in runs
         ],
@@ -139,6 +179,7 @@ def main() -> None:
             "summaries MB",
             "digest",
             "alerts digest",
+            "alerts differing",
         ],
     )
     common.save_result(args.name, vars(args), {"core": native_state(), "runs": runs})
