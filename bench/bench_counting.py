@@ -71,13 +71,13 @@ def count_in_batches(
             state, update, alerts = count_paper_at(
                 arxiv_id, stored, positioned, partition, accounts, as_of, rules
             )
-            papers[arxiv_id] = counting.pack_summary(state)
+            papers[arxiv_id] = stored.pack_summary(state)
             done.append((update, counting.next_count_change(state, as_of), alerts))
         for key, entry in accounts.changes.items():
             if entry is None:
                 accounts_saved.pop(key, None)
             else:
-                accounts_saved[key] = counting.pack_account_entry(entry)
+                accounts_saved[key] = stored.pack_account_entry(entry)
         seconds += time.perf_counter() - started
         updates += len(done)
         for update, next_change, alerts in done:

@@ -163,7 +163,7 @@ class WorkerContext:
             self.ledger_table, repost_wait_seconds=settings.repost_join_wait_seconds
         )
         self.paper_accounts = DirectTable(tables.paper_accounts, producer)
-        # Summaries are stored packed (`counting.pack_summary`); read them through
+        # Summaries are stored packed (`stored.pack_summary`); read them through
         # `summaries`, which unpacks a fresh copy per read.
         self.papers = DirectTable(tables.papers, producer)
         self.summaries = UnpackedSummaries(self.papers)

@@ -16,9 +16,9 @@ from faust.types import EventT
 from streams.context import WorkerContext
 from streams.direct_table import key_partition
 from streams.record_batches import RecordBatches
-from trending_arxiv.core.counting import pack_account_entry, pack_summary
 from trending_arxiv.core.models import Alert, CountUpdate, Mention, mention_for_counting
 from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at
+from trending_arxiv.core.stored import pack_account_entry, pack_summary
 
 
 async def publish_counts(

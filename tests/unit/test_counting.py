@@ -11,7 +11,7 @@ from typing import Any, cast
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trending_arxiv.core import buckets, counting
+from trending_arxiv.core import buckets, counting, stored
 from trending_arxiv.core.alerting import AlertRules, evaluate
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.models import WINDOW_SECONDS, CountUpdate, Mention
@@ -87,12 +87,12 @@ def test_account_entries_saved_packed_count_as_unpacked_ones() -> None:
         staged, saved_before = StagedAccounts(packed), dict(packed)
         counting.apply_mentions(packed_state, [one], staged)
         assert packed == saved_before  # nothing written through before the save
-        packed.update({k: counting.pack_account_entry(v) for k, v in staged.changes.items()})
+        packed.update({k: stored.pack_account_entry(v) for k, v in staged.changes.items()})
     assert packed_state == plain_state
     assert all(isinstance(v, str) for v in packed.values())
-    assert {k: counting.unpack_account_entry(v) for k, v in packed.items()} == plain
+    assert {k: stored.unpack_account_entry(v) for k, v in packed.items()} == plain
     entry = plain[counting.account_key("2402.00001", "x:a")]
-    assert len(counting.pack_account_entry(entry)) < 160
+    assert len(stored.pack_account_entry(entry)) < 160
 
 
 def test_summaries_stored_packed_read_back_equal_and_as_fresh_copies() -> None:
@@ -100,10 +100,10 @@ def test_summaries_stored_packed_read_back_equal_and_as_fresh_copies() -> None:
     counting into it changes the store only when the batch stores it back."""
     state = state_of(mention("1", 30), mention("2", 2, author="b"), mention("3", 0.5))
     state["through"], state["alerts"] = [3, 17], {"burst:1": 1.0}
-    stored = {"2402.00001": counting.pack_summary(state), "old": state_of(mention("4", 1))}
-    summaries = UnpackedSummaries(stored)
-    assert isinstance(stored["2402.00001"], str) and len(stored["2402.00001"]) < 600
-    assert summaries["2402.00001"] == state and summaries["old"] == stored["old"]
+    table = {"2402.00001": stored.pack_summary(state), "old": state_of(mention("4", 1))}
+    summaries = UnpackedSummaries(table)
+    assert isinstance(table["2402.00001"], str) and len(table["2402.00001"]) < 600
+    assert summaries["2402.00001"] == state and summaries["old"] == table["old"]
     read = summaries.get("2402.00001")
     counting.apply_mentions(read, [mention("5", 0.1)], {})
     assert summaries["2402.00001"] == state != read
@@ -144,17 +144,17 @@ def test_a_summary_stored_with_keyed_buckets_reads_as_columns() -> None:
     state["through"], state["alerts"] = [1, 7, 1], {"2402.00001:velocity:2026-03-01T11": 1.0}
     assert state["min"][buckets.ENDS] and state["hr"][buckets.ENDS]  # both kinds
     legacy = keyed_buckets(state)
-    stored = {"packed": json.dumps(legacy), "unpacked": legacy}
-    summaries = UnpackedSummaries(stored)
+    table = {"packed": json.dumps(legacy), "unpacked": legacy}
+    summaries = UnpackedSummaries(table)
     assert summaries["packed"] == state and summaries["unpacked"] == state
-    assert isinstance(stored["unpacked"]["min"], dict)  # read, not rewritten
+    assert isinstance(table["unpacked"]["min"], dict)  # read, not rewritten
     # The old format, written out: one minute bucket and one hour bucket.
     old = (
         '{"all_posts":2,"all_accounts":1,"sources":{"x":2},"first":1772355600.0,'
         '"last":1772366340.0,"min":{"1772366400":[1,1,500000000]},'
         '"hr":{"1772359200":[1,0,1000000000]}}'
     )
-    read = counting.unpack_summary(old)
+    read = stored.unpack_summary(old)
     assert read is not None
     assert read["min"] == [[1772366400], [1], [1], [500000000]]
     assert read["hr"] == [[1772359200], [1], [0], [1000000000]]
@@ -166,7 +166,7 @@ def test_a_summary_stored_with_keyed_buckets_reads_as_columns() -> None:
     for copy in (summaries["packed"], state):
         counting.apply_mentions(copy, more, {})
     assert summaries["packed"] != state  # a fresh copy each read
-    recovered = counting.unpack_summary(stored["packed"])
+    recovered = stored.unpack_summary(table["packed"])
     assert recovered is not None
     entries: dict[str, Any] = {}
     counting.apply_mentions(recovered, more, entries)

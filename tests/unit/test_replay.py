@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_determinism import FUZZ_LINES, SEED_LINES
-from trending_arxiv.core import counting
+from trending_arxiv.core import counting, stored
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.ledger import Ledger
 from trending_arxiv.core.models import Mention
@@ -71,7 +71,7 @@ def saved(value: Any) -> Any:
 
 def packed(changes: dict[str, Any]) -> dict[str, Any]:
     """Account entries as the worker stores them (None: deleted)."""
-    return {key: None if entry is None else counting.pack_account_entry(entry)
+    return {key: None if entry is None else stored.pack_account_entry(entry)
             for key, entry in changes.items()}  # fmt: skip
 
 
@@ -128,7 +128,7 @@ def drive(
                 staged,
                 as_of,
             )
-            papers[arxiv_id] = counting.pack_summary(state)  # as the worker stores it
+            papers[arxiv_id] = stored.pack_summary(state)  # as the worker stores it
         if rng.random() < crash_rate:
             # Killed while the summaries were being sent: any of them may be durable.
             for arxiv_id in by_paper:

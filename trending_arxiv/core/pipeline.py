@@ -17,10 +17,11 @@ from typing import Any
 
 from trending_arxiv.core import counting
 from trending_arxiv.core.alerting import AlertRules, count_and_alert
-from trending_arxiv.core.counting import PaperState, unpack_account_entry
+from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.ledger import join_key, needs_join, routed_post
 from trending_arxiv.core.models import Alert, CountUpdate, Mention
 from trending_arxiv.core.posts import NormalizedPost, parse_line
+from trending_arxiv.core.stored import unpack_account_entry, unpack_summary
 
 # Alert ids are remembered per paper for this long (they carry an hour bucket).
 ALERT_MEMORY_SECONDS = 2 * 86400.0
@@ -142,18 +143,18 @@ def applied_through(state: PaperState | None, partition: int) -> int:
 
 
 class UnpackedSummaries(Mapping[str, PaperState | None]):
-    """Paper summaries stored packed (`counting.pack_summary`, as the worker keeps them),
+    """Paper summaries stored packed (`stored.pack_summary`, as the worker keeps them),
     read as dicts: each read unpacks a fresh copy (changing it changes nothing stored)."""
 
     def __init__(self, stored: Mapping[str, Any]) -> None:
         self.stored = stored
 
     def __getitem__(self, key: str) -> PaperState | None:
-        return counting.unpack_summary(self.stored[key])
+        return unpack_summary(self.stored[key])
 
     def get(self, key: str, default: Any = None) -> Any:
         stored = self.stored.get(key)
-        return default if stored is None else counting.unpack_summary(stored)
+        return default if stored is None else unpack_summary(stored)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.stored)
@@ -166,7 +167,7 @@ class StagedAccounts(MutableMapping[str, Any]):
     """Account entries read through to `saved`, written aside (`changes`) to be saved
     only once the paper summaries of the same batch are durable (`count_paper_at`).
 
-    `saved` may hold them packed (`counting.pack_account_entry`, as the worker does):
+    `saved` may hold them packed (`stored.pack_account_entry`, as the worker does):
     each read unpacks a fresh copy, so changes stay aside until they are saved."""
 
     def __init__(self, saved: MutableMapping[str, Any]) -> None:
