@@ -97,16 +97,30 @@ def test_a_repost_waits_while_its_subject_is_unread_on_another_workers_partition
             in mine
         )
         subject = f"at://did:plc:alice/app.bsky.feed.post/{rkey}"
+        # The later post is worker 1's from end to end (its ledger partition, its paper's
+        # counting partition), so it is counted while worker 2 is held, well within the
+        # group's session timeout: no rebalance hands worker 2's partitions over.
+        later_rkey = next(
+            f"later{n}"
+            for n in range(10_000)
+            if partition_of(f"at://did:plc:carol/app.bsky.feed.post/later{n}".encode(), partitions)
+            in mine
+        )
+        later_paper = next(
+            paper
+            for paper in (P2, *(f"2605.{n:05d}" for n in range(10_000)))
+            if paper != P1 and partition_of(paper.encode(), partitions) in mine
+        )
         os.killpg(held.pid, signal.SIGSTOP)
         raw = settings.topics.raw_posts
         send_to(kafka, raw, min(theirs), [bsky_post("did:plc:alice", rkey, NOW, P1)])
         send_to(kafka, raw, min(mine), [
             bsky_repost("did:plc:bob", "r1", NOW + timedelta(minutes=1), subject),
-            bsky_post("did:plc:carol", "later", NOW + timedelta(hours=3), P2),
+            bsky_post("did:plc:carol", later_rkey, NOW + timedelta(hours=3), later_paper),
         ])  # fmt: skip
         es = Elasticsearch(es_url)
         deadline = time.monotonic() + 60
-        while P2 not in indexed_posts_by_paper(es, settings.indices.papers):
+        while later_paper not in indexed_posts_by_paper(es, settings.indices.papers):
             assert time.monotonic() < deadline, "worker 1 did not count the later post"
             time.sleep(0.5)
         time.sleep(5)  # worker 1's stream time is 3 h on; five expiry sweeps run
@@ -114,7 +128,7 @@ def test_a_repost_waits_while_its_subject_is_unread_on_another_workers_partition
         held = None
         wait_for_quiet(settings, timeout=120)
         processes.check_alive()
-        assert indexed_posts_by_paper(es, settings.indices.papers) == {P1: 2, P2: 1}
+        assert indexed_posts_by_paper(es, settings.indices.papers) == {P1: 2, later_paper: 1}
     finally:
         if held is not None:
             os.killpg(held.pid, signal.SIGCONT)
