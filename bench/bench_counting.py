@@ -34,7 +34,7 @@ from typing import Any
 
 from bench import common
 from bench.corpus import generate
-from trending_arxiv.core import counting
+from trending_arxiv.core import counting, stored
 from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.compiled import native_state
 from trending_arxiv.core.models import Mention
@@ -67,9 +67,9 @@ def count_in_batches(
         accounts = StagedAccounts(accounts_saved)
         done = []
         for arxiv_id, positioned in by_paper.items():
-            stored = summaries.get(arxiv_id)
+            summary = summaries.get(arxiv_id)
             state, update, alerts = count_paper_at(
-                arxiv_id, stored, positioned, partition, accounts, as_of, rules
+                arxiv_id, summary, positioned, partition, accounts, as_of, rules
             )
             papers[arxiv_id] = stored.pack_summary(state)
             done.append((update, counting.next_count_change(state, as_of), alerts))
