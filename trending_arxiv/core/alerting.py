@@ -173,7 +173,7 @@ def _fires(
     if posts_1h < max(rules.velocity_min_posts_1h, rules.velocity_ratio):
         return False  # velocity is at most the hour's posts (its baseline is >= 1)
     # The 23 hours before the hour: (end - 1 day, start].
-    earlier, _ = counting.posts_and_accounts_between(state, end - 86400, start)
+    earlier = counting.posts_between(state, end - 86400, start)
     return _velocity_fires(posts_1h, earlier, rules)
 
 

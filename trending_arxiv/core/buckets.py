@@ -3,10 +3,11 @@
 Four columns of integers, the buckets in ascending order of their ends (epoch s):
 `[ends, posts, accounts whose latest live post falls in the bucket, trend weight]`;
 bucket i is the i-th of each. Columns rather than records: windows are ranges of ends
-(a bisection each), their sums slices summed in C, and every paper's summary goes to
-the changelog as JSON at each change (plain lists, no keys to parse back). Read them
-through `ENDS`, `POSTS`, `LATEST` and `WEIGHT`. `counting` keeps the rules (which
-bucket an event lands in, folds, windows, scores); this module only the layout.
+(a bisection each) summed by indexed loops (compiled, they allocate nothing), and every
+paper's summary goes to the changelog as JSON at each change (plain lists, no keys to
+parse back). Read them through `ENDS`, `POSTS`, `LATEST` and `WEIGHT`. `counting`
+keeps the rules (which bucket an event lands in, folds, windows, scores); this module
+only the layout.
 """
 
 from __future__ import annotations
@@ -67,8 +68,13 @@ def posts_and_latest_between(buckets: Buckets, after: float, through: float) -> 
     """Posts and accounts at their latest post over the buckets ending in (after, through]
     (both from the same bisections)."""
     ends = buckets[ENDS]
-    low = bisect.bisect_right(ends, after)
-    high = bisect.bisect_right(ends, through)
+    return posts_and_latest_of(
+        buckets, bisect.bisect_right(ends, after), bisect.bisect_right(ends, through)
+    )
+
+
+def posts_and_latest_of(buckets: Buckets, low: int, high: int) -> tuple[int, int]:
+    """Posts and accounts at their latest post over the buckets `low` to `high` - 1."""
     posts_column, latest_column = buckets[POSTS], buckets[LATEST]
     posts = latest = 0
     # An indexed loop, not slices and `sum`: compiled, it allocates nothing (the alert
@@ -77,6 +83,16 @@ def posts_and_latest_between(buckets: Buckets, after: float, through: float) -> 
         posts += posts_column[index]
         latest += latest_column[index]
     return posts, latest
+
+
+def posts_between(buckets: Buckets, after: float, through: float) -> int:
+    """Posts over the buckets ending in (after, through]."""
+    ends = buckets[ENDS]
+    posts_column = buckets[POSTS]
+    posts = 0
+    for index in range(bisect.bisect_right(ends, after), bisect.bisect_right(ends, through)):
+        posts += posts_column[index]
+    return posts
 
 
 def from_keyed(keyed: dict[str, list[int]]) -> Buckets:

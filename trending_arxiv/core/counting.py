@@ -43,7 +43,9 @@ from trending_arxiv.core.buckets import (
     find_or_make,
     new_buckets,
     posts_and_latest_between,
+    posts_and_latest_of,
 )
+from trending_arxiv.core.buckets import posts_between as _bucket_posts_between
 from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, CountUpdate, Mention
 
 RETENTION_SECONDS = WINDOW_SECONDS["30d"] or 0.0
@@ -139,6 +141,12 @@ def posts_and_accounts_between(state: PaperState, after: float, through: float) 
     minute_posts, minute_accounts = posts_and_latest_between(state["min"], after, through)
     hour_posts, hour_accounts = posts_and_latest_between(state["hr"], after, through)
     return minute_posts + hour_posts, minute_accounts + hour_accounts
+
+
+def posts_between(state: PaperState, after: float, through: float) -> int:
+    """Posts over the buckets ending in (after, through]."""
+    minutes = _bucket_posts_between(state["min"], after, through)
+    return minutes + _bucket_posts_between(state["hr"], after, through)
 
 
 def _latest_live(posts: dict[str, list[Any]]) -> float | None:
@@ -346,8 +354,9 @@ class _Scan:
             for index, start in enumerate(starts):
                 begin = min(bisect.bisect_right(ends, start), stop)
                 if begin < stop:
-                    total_posts += sum(buckets[POSTS][begin:stop])
-                    total_accounts += sum(buckets[LATEST][begin:stop])
+                    range_posts, range_accounts = posts_and_latest_of(buckets, begin, stop)
+                    total_posts += range_posts
+                    total_accounts += range_accounts
                     stop = begin
                 posts[index] += total_posts
                 accounts[index] += total_accounts
