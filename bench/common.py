@@ -84,13 +84,22 @@ def sink_group(namespace: str) -> str:
     return f"{namespace}-{SinkSettings(namespace=namespace).sink_group_id}"
 
 
-@retry(
-    # A broker that started moments ago answers "coordinator load in progress" for a while.
+# A broker that started moments ago answers "coordinator load in progress" (or "not
+# available") for a while: its group admin calls are retried.
+_retry_while_coordinator_loads = retry(
     retry=retry_if_exception(lambda error: isinstance(error, KafkaError) and error.retriable),
     stop=stop_after_delay(60),
     wait=wait_fixed(0.5),
     reraise=True,
 )
+
+
+@_retry_while_coordinator_loads
+def _list_group_offsets(admin: KafkaAdminClient, group: str) -> dict[Any, Any]:
+    return dict(admin.list_group_offsets(group).get(group, {}))
+
+
+@_retry_while_coordinator_loads
 def _list_groups(admin: KafkaAdminClient) -> list[dict[str, Any]]:
     return list(admin.list_groups())
 
@@ -186,7 +195,7 @@ class LagProbe:
 
     def sample(self) -> dict[str, tuple[int, int]]:
         """topic -> (committed, end) summed over partitions."""
-        committed = self.admin.list_group_offsets(self.group).get(self.group, {})
+        committed = _list_group_offsets(self.admin, self.group)
         ends = self.consumer.end_offsets(self.partitions)
         out: dict[str, tuple[int, int]] = {t: (0, 0) for t in self.topics}
         for tp in self.partitions:
@@ -355,6 +364,9 @@ class MemorySampler:
     last: dict[str, float] = field(default_factory=dict)
     cpu_first: dict[str, float] = field(default_factory=dict)
     cpu_last: dict[str, float] = field(default_factory=dict)
+    # Seconds from the start to each one's peak (a peak at the end is held state).
+    peak_at: dict[str, float] = field(default_factory=dict)
+    _started: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -364,6 +376,7 @@ class MemorySampler:
             self.pids[name] = pid
 
     def start(self) -> MemorySampler:
+        self._started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._thread.start()
         return self
@@ -376,7 +389,9 @@ class MemorySampler:
                 value = rss_mb(pid)
                 if value is None:
                     continue
-                self.peak[name] = max(self.peak.get(name, 0.0), value)
+                if value > self.peak.get(name, 0.0):
+                    self.peak[name] = value
+                    self.peak_at[name] = time.monotonic() - self._started
                 self.total[name] = self.total.get(name, 0.0) + value
                 self.samples[name] = self.samples.get(name, 0) + 1
                 self.last[name] = value
@@ -392,6 +407,8 @@ class MemorySampler:
         return {
             name: {
                 "peak_rss_mb": round(self.peak[name], 1),
+                "peak_at_s": round(self.peak_at[name], 1),
+                "sampled_s": round(time.monotonic() - self._started, 1),
                 "mean_rss_mb": round(self.total[name] / self.samples[name], 1),
                 "last_rss_mb": round(self.last[name], 1),
                 "samples": self.samples[name],
