@@ -98,6 +98,10 @@ class DirectTable(MutableMapping[str, Any]):
         batches = RecordBatches(self.producer)
         for key, target in records:
             value = self.store.get(key)
+            if isinstance(value, bytes):
+                # Packed JSON text (`core.stored`): written as the JSON string Faust's
+                # recovery has always read back (into a str, which reads alike).
+                value = value.decode()
             # Faust's Table serializes str keys as JSON too (whatever the schema says).
             encoded = None if value is None else orjson.dumps(value)
             await batches.add(self.topic, target, orjson.dumps(key), encoded)

@@ -19,6 +19,7 @@ from faust.types import EventT
 
 from streams.context import MentionBatcher, WorkerContext
 from streams.partitioner import post_key_partition
+from trending_arxiv.core.json_bytes import kept_json
 from trending_arxiv.core.models import parse_utc
 from trending_arxiv.core.progress import PROGRESS_TYPE, read_progress_record
 
@@ -52,7 +53,7 @@ async def apply_to_ledger(
     for mention in result.mentions:
         await batcher.add(mention)  # for the counting agent and the sink, in envelopes
     for key, rerouted in result.reroutes:
-        await batcher.route(post_key_partition(key, worker.partitions), orjson.dumps(rerouted))
+        await batcher.route(post_key_partition(key, worker.partitions), kept_json(rerouted))
 
 
 async def apply_routed(

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import faust
-import orjson
 from faust.types import EventT
 
 from streams.context import MentionBatcher, WorkerContext
 from streams.ledger_agent import apply_to_ledger
 from streams.partitioner import post_key_partition
 from streams.progress import note_parsed
+from trending_arxiv.core.json_bytes import kept_json
 from trending_arxiv.core.pipeline import parse_and_route
 from trending_arxiv.core.posts import PostParseError
 
@@ -49,7 +49,8 @@ async def parse_post(
             metrics.add("parse.ledger_in_place")
             await apply_to_ledger(worker, record, event, batcher)
             continue
-        await batcher.route(ledger_partition, orjson.dumps(record))
+        # Buffered until its envelope is sent: kept_json, not orjson's pinning buffer.
+        await batcher.route(ledger_partition, kept_json(record))
 
 
 def register(worker: WorkerContext) -> None:

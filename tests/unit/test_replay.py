@@ -65,8 +65,9 @@ def ledger_mentions(lines: list[bytes]) -> list[Mention]:
 
 
 def saved(value: Any) -> Any:
-    """What a changelog record gives back (JSON, as the tables store it)."""
-    return json.loads(json.dumps(value))
+    """What a changelog record gives back (JSON, as the tables store it; packed bytes
+    are written as a JSON string, `streams.direct_table`, and come back as a str)."""
+    return json.loads(json.dumps(value, default=bytes.decode))
 
 
 def packed(changes: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ What the ledger remembers is bounded: stored entries keep no post text (a redeli
 post brings its own; removals need none), only reposts waiting for their subject keep
 theirs; and `forget_before` drops what was stored longer ago than the dedupe retention
 (`dedupe_retention_days`), so a post redelivered after that counts as new. A stored
-entry is one compact string (`pack_entry`): the ledger holds every post of the retention.
+entry is one compact JSON text (`pack_entry`): the ledger holds every post of the retention.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from trending_arxiv.core.json_bytes import kept_json
 from trending_arxiv.core.models import Mention, parse_utc, to_utc_iso
 from trending_arxiv.core.posts import NormalizedPost
 
@@ -91,19 +92,23 @@ def _remembered(entry: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 # A stored post, credit or tombstone is kept as the JSON text of these fields, in this
-# order, and its id is its key's suffix: one string of ~100 characters instead of a dict
-# of nine keys (~300 bytes a post with its key instead of ~810, measured on the 1M bench
-# corpus), in memory and in the changelog, which Faust recovers into the same strings.
+# order, and its id is its key's suffix: one value of ~100 bytes instead of a dict of
+# nine keys (~300 bytes a post with its key instead of ~810, measured on the 1M bench
+# corpus). The changelog holds that text as a JSON string, which Faust recovers into a
+# str (read the same way).
 _PACKED_FIELDS = ("at", "ids", "src", "kind", "aid", "ah", "t", "ref")
 
 
-def pack_entry(entry: dict[str, Any]) -> str:
-    """The stored form of a post, credit or tombstone entry (`unpack_entry` reverses it)."""
-    return orjson.dumps([entry.get(name) for name in _PACKED_FIELDS]).decode()
+def pack_entry(entry: dict[str, Any]) -> bytes:
+    """The stored form of a post, credit or tombstone entry (`unpack_entry` reverses it).
+
+    Bytes, not str: 16 bytes less a value in memory (`stored` says why)."""
+    return kept_json([entry.get(name) for name in _PACKED_FIELDS])
 
 
 def unpack_entry(key: str, stored: Any) -> dict[str, Any] | None:
-    """The entry stored under `key` (packed, or a dict stored by an older version)."""
+    """The entry stored under `key` (packed as bytes, or as text when recovered from the
+    changelog, or a dict stored by an older version)."""
     if stored is None or isinstance(stored, dict):
         return stored
     entry = dict(zip(_PACKED_FIELDS, orjson.loads(stored), strict=True))
