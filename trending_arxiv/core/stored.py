@@ -2,11 +2,11 @@
 
 One value instead of dicts of lists: ~400 bytes a paper summary instead of ~1,900, ~240
 bytes an account entry with its key instead of ~520 (the 1M bench corpus, where there
-are more account entries than posts). In memory the text is bytes (`kept_json`): a bytes
-object's header is 16 bytes smaller than a str's, ~34 MB over the ~2.1M ledger and
-account values of 1M posts. The changelog holds it as a JSON string (`streams.direct_table`), which
-Faust recovers into a str: both read alike. Values stored as dicts by older versions
-still read.
+are more account entries than posts). In memory the text is bytes (`kept_json`): a
+bytes object's header is 16 bytes smaller than a str's, ~34 MB over the ~2.1M ledger
+and account values of 1M posts. The changelog holds it as a JSON string
+(`streams.direct_table`), which Faust recovers into a str: both read alike. Values
+stored as dicts by older versions still read.
 """
 
 from __future__ import annotations
