@@ -29,6 +29,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 from sinks.catalog import bundled_seed_catalog_path, load_catalog_file
 from sinks.consume_loop import ConsumeLoop, ConsumeOptions, OverlappedConsumeLoop
 from sinks.indices import ensure_indices
+from trending_arxiv.core.alert_clock import is_watermark
 from trending_arxiv.core.documents import counts_document, mention_document, metadata_document
 from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.core.json_bytes import kept_json
@@ -125,6 +126,8 @@ class ElasticsearchSink:
         mentions: list[Mention] = []
         for record in records:
             self.stats.by_topic[record.topic] = self.stats.by_topic.get(record.topic, 0) + 1
+            if is_watermark(record.headers):
+                continue  # the counting agent's stream time (`core.alert_clock`)
             try:
                 if record.topic == topics.mentions and is_envelope(record.headers):
                     mentions.extend(self._envelope_mentions(record))

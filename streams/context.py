@@ -13,6 +13,8 @@ from faust.types import EventT
 from streams.direct_table import DirectTable, key_partition
 from streams.tables import StreamTables
 from streams.topics import StreamTopics
+from trending_arxiv.core.alert_clock import AlertClock
+from trending_arxiv.core.alert_log import AlertBook
 from trending_arxiv.core.clock import Watermark
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS, is_envelope, open_envelope, seal
 from trending_arxiv.core.ledger import Ledger
@@ -175,6 +177,17 @@ class WorkerContext:
         self.reported_progress: dict[int, RawProgress] = {}
         self.expiry_clock = ExpiryClock()
         self._raw_owned: set[int] | None = None  # the raw partitions last logged as owned
+        # Alerts behind a watermark (`core.alert_clock`, `core.alert_log`): what each
+        # writer of mentions promises, noted after its sends, by ledger partition; the
+        # promises last sent; the promises read, per mentions partition; each counted
+        # mentions partition's alert book (its papers' logs in the `alert_logs` table).
+        self.promised_in_place: dict[int, float] = {}
+        self.promised_routed: dict[int, float] = {}
+        self.parsing = False  # a raw batch is between its first post and its sends
+        self.sent_promises: tuple[dict[int, float], dict[int, float]] | None = None
+        self.alert_clock = AlertClock(self.partitions)
+        self.alert_logs = DirectTable(tables.alert_logs, producer)
+        self.alert_books: dict[int, AlertBook] = {}
 
     def mention_batcher(self) -> MentionBatcher:
         return MentionBatcher(self.partitions, self)
@@ -244,6 +257,26 @@ class WorkerContext:
         routed_topic = self.topics.routed_posts.get_topic_name()
         return {
             tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == routed_topic
+        }
+
+    def alert_book(self, partition: int) -> AlertBook:
+        """Mentions partition `partition`'s alert book; made on first use, indexing the
+        logs the table holds for it (recovered from its changelog)."""
+        book = self.alert_books.get(partition)
+        if book is None:
+            book = self.alert_books[partition] = AlertBook(self.alert_logs)
+            book.index(
+                [key for key in self.alert_logs if key_partition(key, self.partitions) == partition]
+            )
+        return book
+
+    def mentions_partitions(self) -> set[int]:
+        """The mentions-topic partitions this worker counts (not standby copies)."""
+        mentions_topic = self.topics.mentions.get_topic_name()
+        return {
+            tp.partition
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic == mentions_topic
         }
 
     def owns(self) -> Callable[[str], bool]:

@@ -2,11 +2,15 @@
 
 The counting agent reads the mentions topic the sink reads (the ledger's mentions, in
 envelopes on each paper's partition): no second copy of each mention is written for it.
+The watermark records among them (`core.alert_clock`) say up to when each partition's
+alerts can be decided: each paper's recent mentions wait in its alert log
+(`core.alert_log`, the `alert_logs` table) until then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -16,7 +20,8 @@ from faust.types import EventT
 from streams.context import WorkerContext
 from streams.direct_table import key_partition
 from streams.record_batches import RecordBatches
-from trending_arxiv.core.models import Alert, CountUpdate, Mention, mention_for_counting
+from trending_arxiv.core.alert_clock import is_watermark, read_watermark_record
+from trending_arxiv.core.models import CountUpdate, Mention, mention_for_counting
 from trending_arxiv.core.pipeline import StagedAccounts, count_paper_at
 from trending_arxiv.core.stored import pack_account_entry, pack_summary
 
@@ -59,8 +64,19 @@ async def read_mentions(worker: WorkerContext, event: EventT) -> list[Mention]:
     return mentions
 
 
+async def read_promises(worker: WorkerContext, event: EventT) -> None:
+    """Note a watermark record's promises (a bad one is dead-lettered)."""
+    try:
+        promises = read_watermark_record(event.value)
+    except ValueError as error:
+        await worker.dead_letter("count", f"unreadable watermark record: {error}", event)
+        return
+    worker.alert_clock.note(event.message.partition, promises)
+
+
 def register(worker: WorkerContext) -> None:
     newest_mention: list[float] = []  # stream time's fallback before any raw post is read
+    swept = [time.monotonic()]  # when stale alert logs were last forgotten
 
     # The mentions topic the sink reads: envelopes on each paper's partition.
     @worker.app.agent(worker.topics.mentions, name="count-mentions")
@@ -69,8 +85,13 @@ def register(worker: WorkerContext) -> None:
             # Each paper's mentions with the offset of the record they came in.
             by_paper: dict[str, list[tuple[int, Mention]]] = {}
             partition_of: dict[str, int] = {}
+            promised: set[int] = set()  # partitions whose watermark may have moved
             newest: float | None = None
             for event in events:
+                if is_watermark(event.message.headers):
+                    await read_promises(worker, event)
+                    promised.add(event.message.partition)
+                    continue
                 offset = event.message.offset
                 for mention in await read_mentions(worker, event):
                     # Every mention of a paper comes on the paper's partition (MentionBatcher).
@@ -78,14 +99,58 @@ def register(worker: WorkerContext) -> None:
                     by_paper.setdefault(mention.arxiv_id, []).append((offset, mention))
                     moment = mention.created_at.timestamp()
                     newest = moment if newest is None or moment > newest else newest
-            if newest is None:
-                yield None
-                continue
-            if not newest_mention or newest > newest_mention[0]:
-                newest_mention[:] = [newest]
-            as_of = worker.watermark.current() or datetime.fromtimestamp(newest_mention[0], UTC)
-            await count_batch(worker, by_paper, partition_of, as_of)
+            if newest is not None:
+                if not newest_mention or newest > newest_mention[0]:
+                    newest_mention[:] = [newest]
+                as_of = worker.watermark.current() or datetime.fromtimestamp(newest_mention[0], UTC)
+                await count_batch(worker, by_paper, partition_of, as_of)
+            sweep = time.monotonic() - swept[0] >= worker.settings.dedupe_prune_seconds
+            if sweep:
+                swept[0] = time.monotonic()
+            await decide_alerts(worker, by_paper, partition_of, promised, sweep)
             yield None
+
+
+async def decide_alerts(
+    worker: WorkerContext,
+    by_paper: dict[str, list[tuple[int, Mention]]],
+    partition_of: dict[str, int],
+    promised: set[int],
+    sweep: bool = False,
+) -> None:
+    """Note a batch's mentions in their papers' alert logs and decide what each
+    partition's watermark allows; send the alerts, then save the logs (an alert sent
+    twice after a crash keeps its id; one never sent would be lost).
+
+    `sweep`: also forget the logs no moment still to come can see."""
+    owned = worker.mentions_partitions()
+    for gone in [p for p in worker.alert_books if p not in owned]:
+        del worker.alert_books[gone]  # indexed again from the table if it comes back
+        worker.alert_clock.forget(gone)
+    grouped: dict[int, dict[str, list[Mention]]] = {}
+    for arxiv_id, positioned in by_paper.items():
+        mentions = [mention for _, mention in positioned]
+        grouped.setdefault(partition_of[arxiv_id], {})[arxiv_id] = mentions
+    alerts = []
+    for partition in sorted(set(grouped) | promised):
+        book = worker.alert_book(partition)
+        watermark = worker.alert_clock.watermark(partition)
+        late = book.late
+        alerts += book.add(grouped.get(partition, {}), watermark, worker.rules)
+        worker.metrics.add("alerts.late_mentions", book.late - late)
+        if sweep and watermark is not None:
+            papers = [
+                key
+                for key in worker.alert_logs
+                if key_partition(key, worker.partitions) == partition
+            ]
+            worker.metrics.add("alerts.logs_forgotten", book.forget_stale(papers, watermark))
+    for alert in alerts:
+        worker.metrics.add("alerts.published")
+        await worker.send(worker.topics.alerts, alert.arxiv_id.encode(), alert.to_json_bytes())
+    if alerts:
+        await worker.app.producer.flush()
+    await worker.alert_logs.flush(lambda key: key_partition(key, worker.partitions))
 
 
 async def count_batch(
@@ -98,21 +163,18 @@ async def count_batch(
     account entries (the order `count_paper_at` relies on to replay a batch exactly)."""
     settings, partitions = worker.settings, worker.partitions
     accounts = StagedAccounts(worker.paper_accounts)
-    published: list[tuple[str, CountUpdate, list[Alert]]] = []
+    published: list[tuple[str, CountUpdate]] = []
     for arxiv_id, positioned in by_paper.items():
-        # The rules see the batch's history step by step in event time (a replayed
-        # file can land in one batch), as the reference simulation does.
-        state, update, alerts = count_paper_at(
+        state, update = count_paper_at(
             arxiv_id,
             worker.summaries.get(arxiv_id),
             positioned,
             partition_of[arxiv_id],
             accounts,
             as_of,
-            worker.rules,
             settings.trend_half_life_hours,
         )
-        published.append((arxiv_id, update, alerts))
+        published.append((arxiv_id, update))
         worker.papers[arxiv_id] = pack_summary(state)
 
     def paper_partition(arxiv_id: str) -> int:
@@ -123,10 +185,7 @@ async def count_batch(
     summaries_saved = await worker.papers.flush(paper_partition)
     # A count update a touched paper (~0.4 a post): in record batches, as the changelogs.
     counts = RecordBatches(worker.app.producer)
-    for arxiv_id, update, alerts in published:
-        for alert in alerts:
-            worker.metrics.add("alerts.published")
-            await worker.send(worker.topics.alerts, arxiv_id.encode(), alert.to_json_bytes())
+    for arxiv_id, update in published:
         await publish_counts(worker, arxiv_id, update, counts)
     await counts.send()
     await asyncio.gather(*summaries_saved)

@@ -16,7 +16,7 @@ from faust.types import EventT
 from streams.context import MentionBatcher, WorkerContext
 from streams.ledger_agent import apply_to_ledger
 from streams.partitioner import post_key_partition
-from streams.progress import note_parsed
+from streams.progress import note_in_place_promises, note_parsed
 from trending_arxiv.core.json_bytes import kept_json
 from trending_arxiv.core.pipeline import parse_and_route
 from trending_arxiv.core.posts import PostParseError
@@ -60,9 +60,15 @@ def register(worker: WorkerContext) -> None:
     async def parse_posts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for events in worker.batches(stream, worker.settings.raw_batch_size):
             worker.sync_assignment()
-            for event in events:
-                for line, number in worker.record_lines(event, "parse"):
-                    await parse_post(worker, line, event, from_raw, number)
-            await from_raw.flush()
-            note_parsed(worker, events)  # reported by `streams.progress`, after its sends
+            worker.parsing = True
+            try:
+                for event in events:
+                    for line, number in worker.record_lines(event, "parse"):
+                        await parse_post(worker, line, event, from_raw, number)
+                await from_raw.flush()
+                # Reported by `streams.progress`, after these sends.
+                note_parsed(worker, events)
+                note_in_place_promises(worker)
+            finally:
+                worker.parsing = False
             yield None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import faust
 from faust.types import TableT
 
-TABLE_NAMES = ("ledger", "papers", "paper_accounts")
+TABLE_NAMES = ("ledger", "papers", "paper_accounts", "alert_logs")
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,7 @@ class StreamTables:
     ledger: TableT
     papers: TableT
     paper_accounts: TableT
+    alert_logs: TableT
 
 
 def declare_tables(app: faust.App, partitions: int) -> StreamTables:
@@ -32,5 +33,8 @@ def declare_tables(app: faust.App, partitions: int) -> StreamTables:
         papers=table("papers", "arXiv id -> counting summary (trending_arxiv.core.counting)"),
         paper_accounts=table(
             "paper_accounts", "'arXiv id account' -> that account's posts of the paper"
+        ),
+        alert_logs=table(
+            "alert_logs", "arXiv id -> its recent mentions for the alert rules (core.alert_log)"
         ),
     )

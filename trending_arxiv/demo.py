@@ -9,6 +9,7 @@ simulation says it should, and returns the ranked papers.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import tempfile
 import time
@@ -224,17 +225,14 @@ def run_demo(
     env = pipeline_env(
         endpoints.kafka_bootstrap_servers, endpoints.elasticsearch_url, namespace, work_dir
     )
-    # One partition: the worker then reads the file's history in order, as it happened,
-    # so every alert is evaluated on exact windows, as the reference does. With several
-    # partitions a paper's posts reach the counter as one run per partition, and the
-    # posts of a later run that are over a day older than the paper's newest sit in hour
-    # buckets the rules of that past hour cannot see (see `alerting.count_and_alert`).
-    env["TRENDING_TOPIC_PARTITIONS"] = "1"
+    # The worker decides alerts once every partition's stream time has passed them
+    # (`core.alert_clock`), which takes each partition's posts in event-time order: a
+    # file not quite in order is still exact with the lateness its disorder needs.
+    env["TRENDING_ALERT_LATENESS_SECONDS"] = str(math.ceil(reference.disorder_seconds) + 1)
     settings = CommonSettings(
         kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
         elasticsearch_url=endpoints.elasticsearch_url,
         namespace=namespace,
-        topic_partitions=1,
     )
     console.print(f"namespace [bold]{namespace}[/]; logs in {work_dir}")
     processes = PipelineProcesses(env=env, log_dir=work_dir)

@@ -217,6 +217,11 @@ class WorkerSettings(CommonSettings):
     # Stream time is the minimum over the worker's raw partitions of each one's newest
     # event time; a partition silent this long (wall clock) is left out of it.
     watermark_idle_seconds: float = Field(default=5.0, gt=0)
+    # Alerts are decided once stream time has passed their moment (`core.alert_clock`),
+    # which assumes each raw partition's posts come in event-time order; posts up to
+    # this many seconds out of order are still exact (an archive not quite sorted),
+    # at the price of alerts that much later in event time.
+    alert_lateness_seconds: float = Field(default=0.0, ge=0)
     # Apply the ledger straight from the raw topic when a post's key already sits on the
     # partition the ledger keeps it in (skips the routing hop). Needs the raw topic to
     # have `topic_partitions` partitions; the worker turns it off when it does not.

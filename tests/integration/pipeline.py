@@ -12,6 +12,7 @@ from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 
+from trending_arxiv.core.alert_clock import is_watermark
 from trending_arxiv.core.envelope import is_envelope, open_envelope
 from trending_arxiv.devstack.pipeline import PipelineProcesses, pipeline_env
 from trending_arxiv.kafka import ensure_topics, group_offsets
@@ -135,6 +136,7 @@ def topic_values(kafka: str, topic: str) -> list[dict[str, Any]]:
     found = [
         orjson.loads(line)
         for record in consumer
+        if not is_watermark(record.headers)
         for line in (open_envelope(record.value) if is_envelope(record.headers) else [record.value])
     ]
     consumer.close()

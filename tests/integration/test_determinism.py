@@ -1,6 +1,7 @@
 """One file replayed through two real pipelines with different partition counts and batch
 sizes gives the same answer, paper for paper and field for field, and each paper's
-document is `simulate()`'s count update at the document's own `counts_as_of`."""
+document is `simulate()`'s count update at the document's own `counts_as_of`; both fire
+`simulate()`'s alerts, with the same moments and numbers."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from producers.settings import ProducerSettings
 from tests.hostile.corpus import fuzz_corpus
 from tests.integration.pipeline import paper_documents, start_pipeline, wait_for_quiet
 from trending_arxiv.core import counting
+from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.documents import counts_document
-from trending_arxiv.core.models import parse_utc
+from trending_arxiv.core.models import Alert, parse_utc
 from trending_arxiv.core.simulate import read_lines, simulate
-from trending_arxiv.demo import PipelineProcesses, bundled_sample_path
+from trending_arxiv.demo import PipelineProcesses, bundled_sample_path, read_alerts
 from trending_arxiv.kafka import ensure_topics
 from trending_arxiv.settings import CommonSettings
 
@@ -36,6 +38,7 @@ def run(
     logs: Path,
     partitions: int,
     batch_size: int,
+    lateness: float,
 ) -> tuple[CommonSettings, PipelineProcesses]:
     settings = CommonSettings(
         kafka_bootstrap_servers=kafka,
@@ -54,6 +57,7 @@ def run(
         TRENDING_BATCH_SIZE=str(batch_size),
         TRENDING_COUNTS_REFRESH_SECONDS="1",
         TRENDING_WATERMARK_IDLE_SECONDS="2",
+        TRENDING_ALERT_LATENESS_SECONDS=str(lateness),
     )
     return settings, processes
 
@@ -103,11 +107,14 @@ def test_two_pipelines_with_different_partitions_and_batches_agree_field_for_fie
     # Bluesky reposts (joins), deletes, duplicates and bad lines besides the seed sample.
     fuzz_corpus().write_corpus(fuzz_corpus().generate(total=1500, seed=5, order_safe=True), corpus)
     files = [bundled_sample_path(), corpus]
-    reference = simulate(read_lines(files))
+    reference = simulate(read_lines(files), alert_rules=AlertRules())
+    assert len(reference.alerts) > 20
+    # The files are not quite in event-time order (nor are the two one after the other).
+    lateness = reference.disorder_seconds + 1
 
     runs = [
-        run(namespace, kafka, es_url, tmp_path / "a", partitions=2, batch_size=1),
-        run(f"{namespace}-b", kafka, es_url, tmp_path / "b", partitions=5, batch_size=500),
+        run(namespace, kafka, es_url, tmp_path / "a", 2, batch_size=1, lateness=lateness),
+        run(f"{namespace}-b", kafka, es_url, tmp_path / "b", 5, batch_size=500, lateness=lateness),
     ]
     try:
         for settings, _ in runs:
@@ -118,7 +125,7 @@ def test_two_pipelines_with_different_partitions_and_batches_agree_field_for_fie
             )
             replay(files, producer, progress=False)
         es = Elasticsearch(es_url)
-        results = []
+        results, alerts = [], []
         for settings, processes in runs:
             wait_for_quiet(settings, timeout=300)
             deadline = time.monotonic() + 120
@@ -131,6 +138,8 @@ def test_two_pipelines_with_different_partitions_and_batches_agree_field_for_fie
                 assert time.monotonic() < deadline, (settings.namespace, counted)
                 time.sleep(1)
             results.append(settled_documents(es, settings, processes, reference.states))
+            expected = {alert.alert_id for alert in reference.alerts}
+            alerts.append(read_alerts(settings, expected, processes, timeout=120))
     finally:
         for _, processes in runs:
             processes.stop()
@@ -146,3 +155,10 @@ def test_two_pipelines_with_different_partitions_and_batches_agree_field_for_fie
         assert {f: first[arxiv_id][f] for f in TIMELESS} == {
             f: second[arxiv_id][f] for f in TIMELESS
         }, arxiv_id
+    # Each alert with its moment and numbers: the reference's, whatever the partitions.
+    for fired in alerts:
+        assert list(map(_fact, fired)) == list(map(_fact, reference.alerts))
+
+
+def _fact(alert: Alert) -> tuple[str, str, list[tuple[str, float]]]:
+    return alert.alert_id, alert.triggered_at.isoformat(), sorted(alert.numbers.items())

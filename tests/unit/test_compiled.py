@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.python_core import CORE_DIR, answers
-from trending_arxiv.core import alerting, buckets, counting, ledger, murmur
+from trending_arxiv.core import alert_log, alerting, buckets, counting, ledger, murmur
 from trending_arxiv.core.compiled import (
     COMPILED_MODULES,
     DISABLE_ENV,
@@ -82,7 +82,8 @@ def test_a_build_for_another_interpreter_or_none_is_not_used(package: Path) -> N
 @pytest.mark.usefixtures("c_compiler")
 def test_the_build_is_in_use() -> None:
     assert native_state() == "fresh", "the compiled counting core is missing or stale: make native"
-    assert all(is_compiled(module) for module in (buckets, counting, alerting, murmur, ledger))
+    compiled = (buckets, counting, alerting, alert_log, murmur, ledger)
+    assert all(is_compiled(module) for module in compiled)
 
 
 @pytest.mark.usefixtures("c_compiler")

@@ -121,7 +121,7 @@ def drive(
                 position[partition] = offset + 1
         staged = StagedAccounts(accounts)
         for arxiv_id, positioned in by_paper.items():
-            state, _, _ = count_paper_at(
+            state, _ = count_paper_at(
                 arxiv_id,
                 UnpackedSummaries(papers).get(arxiv_id),
                 positioned,
@@ -210,14 +210,12 @@ def test_summary_saved_account_entry_lost_replays_exactly() -> None:
     """The order now: summary durable, its account entry lost, the batch replayed."""
     accounts = StagedAccounts({})
     batch = [(7, mention("p1")), (7, mention("p2", "b")), (8, mention("p1", op="remove"))]
-    state, _, _ = count_paper_at("1602.02410", None, batch, 3, accounts, AS_OF)
+    state, _ = count_paper_at("1602.02410", None, batch, 3, accounts, AS_OF)
     assert state[APPLIED_THROUGH] == [3, 8, MARKER_TOPIC]
     durable_summary, durable_accounts = saved(state), StagedAccounts({})
     # Replayed from offset 7, and one more post after it.
     again = [*batch, (9, mention("p3", "c"))]
-    state, update, _ = count_paper_at(
-        "1602.02410", durable_summary, again, 3, durable_accounts, AS_OF
-    )
+    state, update = count_paper_at("1602.02410", durable_summary, again, 3, durable_accounts, AS_OF)
     assert update.posts["all"] == 2 and update.accounts["all"] == 2
     # The account entries caught up: p1 stays withdrawn, p2 counted once.
     assert sorted(durable_accounts.changes) == [
@@ -225,7 +223,7 @@ def test_summary_saved_account_entry_lost_replays_exactly() -> None:
         "1602.02410 x:b",
         "1602.02410 x:c",
     ]
-    state, update, _ = count_paper_at(
+    state, update = count_paper_at(
         "1602.02410",
         state,
         [(10, mention("p2", "b")), (10, mention("p1"))],
@@ -240,7 +238,7 @@ def test_a_summary_stored_before_the_marker_still_loads_and_counts() -> None:
     accounts: dict[str, Any] = {}
     old, _ = count_paper("1602.02410", None, [mention("p1")], accounts, AS_OF)
     assert APPLIED_THROUGH not in old
-    state, update, _ = count_paper_at(
+    state, update = count_paper_at(
         "1602.02410", saved(old), [(0, mention("p1")), (0, mention("p2", "b"))], 0, accounts, AS_OF
     )
     assert update.posts["all"] == 2 and state[APPLIED_THROUGH] == [0, 0, MARKER_TOPIC]
@@ -254,7 +252,7 @@ def test_a_marker_of_the_old_mention_batches_topic_says_nothing_about_the_mentio
     accounts: dict[str, Any] = {}
     old, _ = count_paper("1602.02410", None, [mention("p1")], accounts, AS_OF)
     old[APPLIED_THROUGH] = [0, 500]  # untagged: the old topic's offset
-    state, update, _ = count_paper_at(
+    state, update = count_paper_at(
         "1602.02410", saved(old), [(3, mention("p1")), (4, mention("p2", "b"))], 0, accounts, AS_OF
     )
     assert update.posts["all"] == 2 and update.accounts["all"] == 2

@@ -12,7 +12,7 @@ the newest event was seen, so windows keep decaying.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 
 from trending_arxiv.core.models import parse_utc
@@ -43,6 +43,11 @@ class StreamClock:
         return self.stream_time + timedelta(seconds=idle)
 
 
+#: How far past the newest post an idle worker's promise goes (seconds: a millisecond,
+#: well clear of the float rounding of epoch seconds).
+IDLE_STEP = 1e-3
+
+
 class Watermark:
     """Stream time from per-partition progress: the minimum over the assigned partitions
     of each one's newest event time.
@@ -70,6 +75,7 @@ class Watermark:
         self._last_time = datetime.fromtimestamp(0, self.tz)  # it as a datetime, once set
         self._max: float | None = None  # newest event time on any partition
         self._max_seen_at = 0.0
+        self._first_event_at: float | None = None  # monotonic
 
     def assign(self, partitions: Iterable[int]) -> None:
         """The partitions this worker reads now (the others are forgotten)."""
@@ -90,6 +96,8 @@ class Watermark:
 
     def observe_epoch(self, partition: int, moment: float) -> None:
         tick = self._monotonic()
+        if self._first_event_at is None:
+            self._first_event_at = tick
         self._active_at[partition] = tick
         newest = self._newest.get(partition)
         if newest is None or moment > newest:
@@ -100,6 +108,48 @@ class Watermark:
     def newest_of(self, partition: int) -> float | None:
         """The newest event time seen on `partition` (epoch s), if any."""
         return self._newest.get(partition)
+
+    def vouched(
+        self, partition: int, lateness: float = 0.0, lagging: Collection[int] = ()
+    ) -> float | None:
+        """What this worker promises of `partition`'s posts still to come (epoch s): none
+        is older. None: no promise yet. Posts may come up to `lateness` seconds out of
+        event-time order (an archive not quite sorted).
+
+        While the partition is active: its newest event time less `lateness`. Idle: the
+        least promise of the active partitions, if that is later (a quiet partition
+        must not hold every alert back; a post it then brings older than that is
+        late). With every partition idle (a replay read to its end, a quiet stream):
+        just past the newest post read on any of them, so the last moments get
+        decided. A partition never heard of promises nothing until it has been idle that
+        long since both its assignment and this worker's first event (in a replay the
+        partitions' first posts come together). A partition in `lagging` (records still
+        unread there, by the broker's end offsets) is never idle."""
+        tick, idle_after = self._monotonic(), self.idle_after_seconds
+        newest = self._newest.get(partition)
+        at = self._active_at.get(partition)
+        if newest is not None and (
+            partition in lagging or (at is not None and tick - at <= idle_after)
+        ):
+            return newest - lateness
+        if newest is None:
+            since = max(at if at is not None else tick, self._first_event_at or tick)
+            if partition in lagging or tick - since <= idle_after:
+                return None
+        active = [
+            self._newest.get(other)
+            for other, heard in self._active_at.items()
+            if other in lagging or tick - heard <= idle_after
+        ]
+        if not active:
+            # Every partition idle: past the newest post read anywhere here. Not moved on
+            # with the wall clock: alerts fire at posts' moments only, and a promise that
+            # never changed again keeps the topics quiet.
+            return None if self._max is None else self._max + IDLE_STEP
+        if any(moment is None for moment in active):
+            return None if newest is None else newest - lateness
+        least = min(moment for moment in active if moment is not None) - lateness
+        return least if newest is None else max(newest - lateness, least)
 
     def newest(self) -> datetime | None:
         """The newest event time seen on any partition."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from trending_arxiv.core.json_bytes import kept_json
@@ -97,13 +98,21 @@ def _remembered(entry: dict[str, Any], now: datetime) -> dict[str, Any]:
 # corpus). The changelog holds that text as a JSON string, which Faust recovers into a
 # str (read the same way).
 _PACKED_FIELDS = ("at", "ids", "src", "kind", "aid", "ah", "t", "ref")
+# An entry whose mentions became true after its own time also keeps when ("k", ISO),
+# packed after those only where it is set: a tombstone its delete's time, a credited
+# repost its later subject's. The other entries stay as long as they were.
+_KNOWN = "k"
+_ALL_FIELDS = (*_PACKED_FIELDS, _KNOWN)
 
 
 def pack_entry(entry: dict[str, Any]) -> bytes:
     """The stored form of a post, credit or tombstone entry (`unpack_entry` reverses it).
 
     Bytes, not str: 16 bytes less a value in memory (`stored` says why)."""
-    return kept_json([entry.get(name) for name in _PACKED_FIELDS])
+    packed = [entry.get(name) for name in _PACKED_FIELDS]
+    if entry.get(_KNOWN) is not None:
+        packed.append(entry[_KNOWN])
+    return kept_json(packed)
 
 
 def unpack_entry(key: str, stored: Any) -> dict[str, Any] | None:
@@ -111,7 +120,10 @@ def unpack_entry(key: str, stored: Any) -> dict[str, Any] | None:
     changelog, or a dict stored by an older version)."""
     if stored is None or isinstance(stored, dict):
         return stored
-    entry = dict(zip(_PACKED_FIELDS, orjson.loads(stored), strict=True))
+    values = orjson.loads(stored)
+    if len(values) not in (len(_PACKED_FIELDS), len(_ALL_FIELDS)):
+        raise ValueError(f"a stored ledger entry of {len(values)} fields")
+    entry = dict(zip(_ALL_FIELDS, values, strict=False))
     entry["id"] = key[key.index(":") + 1 :]  # every prefix ends at its first colon
     return entry
 
@@ -157,6 +169,24 @@ def _wait_start(entry: dict[str, Any], now: datetime, wall_now: float, wait: flo
     return started
 
 
+def _event_time(entry: dict[str, Any], fallback: datetime) -> datetime:
+    """An entry's own event time ("t"), or `fallback` for an entry without one."""
+    return parse_utc(entry["t"]) if entry.get("t") else fallback
+
+
+def _known_or_none(entry: dict[str, Any]) -> datetime | None:
+    """When an entry's mentions became true ("k"), if it keeps one: a tombstone its
+    delete's time, a credited repost its later subject's."""
+    return parse_utc(entry[_KNOWN]) if entry.get(_KNOWN) else None
+
+
+def _known_time(entry: dict[str, Any], fallback: datetime) -> datetime:
+    """`_known_or_none`, else `fallback` (a tombstone written before deletes kept
+    their time: stream time now)."""
+    known = _known_or_none(entry)
+    return fallback if known is None else known
+
+
 def _entry_to_post(entry: dict[str, Any]) -> NormalizedPost:
     return NormalizedPost(
         post_id=entry["id"],
@@ -172,8 +202,13 @@ def _entry_to_post(entry: dict[str, Any]) -> NormalizedPost:
     )
 
 
-def _mentions(entry: dict[str, Any], op: str, fallback_time: datetime) -> list[Mention]:
+def _mentions(
+    entry: dict[str, Any], op: str, fallback_time: datetime, known: datetime | None = None
+) -> list[Mention]:
+    """The entry's mentions; `known`: when they became true in event time, if later
+    than the post itself (a removal's delete, a repost's later subject)."""
     created = parse_utc(entry["t"]) if entry.get("t") else fallback_time
+    known_at: Any = known if known is not None and known > created else msgspec.UNSET
     return [
         Mention(
             post_id=entry["id"],
@@ -186,6 +221,7 @@ def _mentions(entry: dict[str, Any], op: str, fallback_time: datetime) -> list[M
             text=entry.get("text") or "",
             ref_post_id=entry.get("ref"),
             op=op,  # type: ignore[arg-type]
+            known_at=known_at,
         )
         for arxiv_id in entry.get("ids") or ()
     ]
@@ -218,7 +254,7 @@ class Ledger:
         if record["type"] == "credit":
             self._credit(entry, stream_time, result)
         elif entry["kind"] == "delete":
-            self._delete(entry["id"], stream_time, result)
+            self._delete(entry["id"], stream_time, result, _event_time(entry, stream_time))
         elif entry["kind"] == "repost" and not entry["ids"] and entry.get("ref"):
             self._repost(entry, stream_time, result)
         else:
@@ -227,26 +263,54 @@ class Ledger:
 
     def _original(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
         key = POST_PREFIX + entry["id"]
+        tombstone = self._read(TOMBSTONE_PREFIX + entry["id"])
+        if tombstone is not None and tombstone.get("ids") is None:
+            self._deleted_first(entry, tombstone, now, result)
+            return
         if self._replay_duplicate(entry, now, result):
             return
         self._write(key, _remembered(entry, now))
         result.mentions.extend(_mentions(entry, "add", now))
-        # A waiting repost is credited however long it waited: stream time is global, so
-        # a lagging partition can deliver an older subject "late". Expiry is only the
-        # memory bound of `expire_pending`.
-        waiting = self.store.pop(PENDING_PREFIX + entry["id"], None)
+        self._credit_waiting(entry, now, result)
+
+    def _credit_waiting(self, subject: dict[str, Any], now: datetime, result: LedgerResult) -> None:
+        """Credit the reposts waiting for `subject`.
+
+        A waiting repost is credited however long it waited: stream time is global, so
+        a lagging partition can deliver an older subject "late". Expiry is only the
+        memory bound of `expire_pending`."""
+        waiting = self.store.pop(PENDING_PREFIX + subject["id"], None)
+        subject_time = _event_time(subject, now)
         for repost in waiting or ():
-            self._credit_repost(repost, entry["ids"], now, result)
+            self._credit_repost(repost, subject["ids"], now, result, subject_time)
+
+    def _deleted_first(
+        self, entry: dict[str, Any], tombstone: dict[str, Any], now: datetime, result: LedgerResult
+    ) -> None:
+        """A post read after its own delete: it was still posted, and withdrawn at the
+        delete. Both mentions, and its reposts credited, so the history is the same
+        whichever of the two is read first."""
+        deleted = _known_time(tombstone, now)
+        kept = {**_remembered(entry, now), "at": tombstone["at"], _KNOWN: to_utc_iso(deleted)}
+        self._write(TOMBSTONE_PREFIX + entry["id"], kept)
+        result.deletes += 1
+        result.mentions.extend(_mentions(entry, "add", now))
+        result.mentions.extend(_mentions(entry, "remove", now, deleted))
+        self._credit_waiting(entry, now, result)
 
     def _repost(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
         subject_id = entry["ref"]
-        if self._replay_duplicate(entry, now, result):
+        # Only the keys of the subject's partition, where the repost is read: what the
+        # repost's own partition holds (its credit, its delete) is not seen here when
+        # the two partitions differ, so it must not count when they are the same.
+        if self._replay_duplicate(entry, now, result, own_partition=False):
             return
         # A deleted subject still credits reposts made before its delete, so the result
         # does not depend on whether the repost or the delete is read first.
         subject = self._read(POST_PREFIX + subject_id) or self._read(TOMBSTONE_PREFIX + subject_id)
         if subject is not None and subject.get("ids") is not None:
-            self._credit_repost(entry, subject.get("ids") or [], now, result)
+            subject_time = _event_time(subject, now)
+            self._credit_repost(entry, subject.get("ids") or [], now, result, subject_time)
             return
         pending = list(self.store.get(PENDING_PREFIX + subject_id) or [])
         if any(waiting["id"] == entry["id"] for waiting in pending):
@@ -258,43 +322,66 @@ class Ledger:
         result.pending += 1
 
     def _credit_repost(
-        self, repost: dict[str, Any], arxiv_ids: list[str], now: datetime, result: LedgerResult
+        self,
+        repost: dict[str, Any],
+        arxiv_ids: list[str],
+        now: datetime,
+        result: LedgerResult,
+        subject_time: datetime,
     ) -> None:
+        """Credit a repost with its subject's papers, as of the later of the two."""
         credited = {k: v for k, v in repost.items() if k != "_seen"}
         credited["ids"] = list(arxiv_ids)
+        if subject_time > _event_time(credited, subject_time):
+            credited[_KNOWN] = to_utc_iso(subject_time)  # a subject dated after its repost
         remembered = _remembered(credited, now)
         self._write(CREDITED_PREFIX + repost["id"], remembered)
-        result.mentions.extend(_mentions(credited, "add", now))
+        result.mentions.extend(_mentions(credited, "add", now, _known_or_none(credited)))
         result.reroutes.append((repost["id"], {"type": "credit", "post": remembered}))
 
     def _credit(self, entry: dict[str, Any], now: datetime, result: LedgerResult) -> None:
         """The repost's own partition learns which papers it was credited with."""
         key = POST_PREFIX + entry["id"]
-        if (TOMBSTONE_PREFIX + entry["id"]) in self.store:
-            # Deleted before its subject arrived: withdraw what was just credited.
-            result.mentions.extend(_mentions(entry, "remove", now))
+        tombstone = self._read(TOMBSTONE_PREFIX + entry["id"])
+        if tombstone is not None:
+            # Deleted before its subject arrived: withdraw what was just credited, as of
+            # the delete (or the credit, if the subject came after the delete).
+            withdrawn = _known_time(tombstone, now)
+            credited = _known_or_none(entry)
+            if credited is not None and credited > withdrawn:
+                withdrawn = credited
+            result.mentions.extend(_mentions(entry, "remove", now, withdrawn))
             return
         if key in self.store:
             result.duplicates += 1
         self._write(key, _remembered(entry, now))
 
-    def _delete(self, post_id: str, now: datetime, result: LedgerResult) -> None:
+    def _delete(self, post_id: str, now: datetime, result: LedgerResult, deleted: datetime) -> None:
+        """Withdraw a post as of `deleted`, its delete's event time."""
         tombstone = TOMBSTONE_PREFIX + post_id
         previous = self._read(tombstone)
         if previous is not None:
             result.duplicates += 1
             if previous.get("ids"):
-                result.mentions.extend(_mentions(previous, "remove", now))
+                result.mentions.extend(
+                    _mentions(previous, "remove", now, _known_time(previous, now))
+                )
             return
         key = POST_PREFIX + post_id
         entry = unpack_entry(key, self.store.pop(key, None))
-        self._write(tombstone, {**(entry or {"id": post_id}), "at": now.timestamp()})
+        withdrawn = deleted if entry is None else max(deleted, _known_time(entry, deleted))
+        kept = {**(entry or {"id": post_id}), "at": now.timestamp(), _KNOWN: to_utc_iso(withdrawn)}
+        self._write(tombstone, kept)
         result.deletes += 1
         if entry is not None:
-            result.mentions.extend(_mentions(entry, "remove", now))
+            result.mentions.extend(_mentions(entry, "remove", now, withdrawn))
 
     def _replay_duplicate(
-        self, incoming: dict[str, Any], now: datetime, result: LedgerResult
+        self,
+        incoming: dict[str, Any],
+        now: datetime,
+        result: LedgerResult,
+        own_partition: bool = True,
     ) -> bool:
         """Handle a post seen before; return True if it was.
 
@@ -304,20 +391,21 @@ class Ledger:
         the redelivered record's own (the same post; stored entries keep none).
         """
         post_id = incoming["id"]
-        for prefix in (POST_PREFIX, CREDITED_PREFIX):
+        for prefix in (POST_PREFIX, CREDITED_PREFIX) if own_partition else (CREDITED_PREFIX,):
             entry = self._read(prefix + post_id)
             if entry is not None:
                 result.duplicates += 1
                 resent = {**entry, "text": incoming.get("text")}
-                result.mentions.extend(_mentions(resent, "add", now))
+                result.mentions.extend(_mentions(resent, "add", now, _known_or_none(entry)))
                 if prefix == CREDITED_PREFIX:
                     result.reroutes.append((post_id, {"type": "credit", "post": entry}))
                 return True
-        tombstone = self._read(TOMBSTONE_PREFIX + post_id)
+        tombstone = self._read(TOMBSTONE_PREFIX + post_id) if own_partition else None
         if tombstone is not None:
             result.duplicates += 1
             if tombstone.get("ids"):
-                result.mentions.extend(_mentions(tombstone, "remove", now))
+                known = _known_time(tombstone, now)
+                result.mentions.extend(_mentions(tombstone, "remove", now, known))
             return True
         return False
 

@@ -40,6 +40,10 @@ class _CountedFields(msgspec.Struct, frozen=True):
     author_id: str | None = None
     author_handle: str | None = None
     op: MentionOp = "add"
+    #: When it became true in event time, where that is not `created_at`: a removal's
+    #: delete, a repost credited when its later subject came (`moment`). Unset is
+    #: left out of the JSON, so every other mention is written as it always was.
+    known_at: datetime | msgspec.UnsetType = msgspec.UNSET
 
 
 class Mention(_CountedFields, frozen=True):
@@ -54,6 +58,13 @@ class Mention(_CountedFields, frozen=True):
 
     def __post_init__(self) -> None:
         _force_utc(self, "created_at")
+        if self.known_at is not msgspec.UNSET:
+            _force_utc(self, "known_at")
+
+    @property
+    def moment(self) -> datetime:
+        """When this mention became true in event time: what the alert rules order by."""
+        return self.created_at if self.known_at is msgspec.UNSET else self.known_at
 
     @property
     def document_id(self) -> str:
@@ -103,6 +114,7 @@ def mention_for_counting(raw: bytes) -> Mention:
         fields.author_id,
         fields.author_handle,
         fields.op,
+        fields.known_at,
     )
 
 

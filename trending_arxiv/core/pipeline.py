@@ -1,7 +1,8 @@
 """The pipeline's steps, shared by the stream's agents and `simulate()` (pure).
 
     line --parse_and_route--> (join key, routed record)  [ledger]--> mentions
-    mentions --count_papers--> per paper: state, count update, new alerts
+    mentions --count_paper_at--> per paper: state, count update
+    mentions --alert_log--> alerts, once the watermark has passed their moments
 
 Each step's outcome depends only on its input, not on how the input is batched, so the
 stream (batches of any size, any number of workers and partitions) and the in-order
@@ -16,15 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from trending_arxiv.core import counting
-from trending_arxiv.core.alerting import AlertRules, count_and_alert
 from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.ledger import join_key, needs_join, routed_post
-from trending_arxiv.core.models import Alert, CountUpdate, Mention
+from trending_arxiv.core.models import CountUpdate, Mention
 from trending_arxiv.core.posts import NormalizedPost, parse_line
 from trending_arxiv.core.stored import unpack_account_entry, unpack_summary
-
-# Alert ids are remembered per paper for this long (they carry an hour bucket).
-ALERT_MEMORY_SECONDS = 2 * 86400.0
 
 PaperStates = MutableMapping[str, PaperState]
 
@@ -84,45 +81,6 @@ def count_paper(
     counting.apply_mentions(state, mentions, accounts)
     counting.prune(state, as_of)
     return state, counting.count_update(arxiv_id, state, as_of, half_life_hours)
-
-
-def count_paper_with_history(
-    arxiv_id: str,
-    state: PaperState | None,
-    mentions: Iterable[Mention],
-    accounts: counting.AccountStore,
-    as_of: datetime,
-    rules: AlertRules,
-    half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
-) -> tuple[PaperState, CountUpdate, list[Alert]]:
-    """`count_paper`, with the alert rules evaluated at each step of the mentions' own
-    event time (`alerting.count_and_alert`), as `simulate` does: a history that arrives
-    in one batch (a replayed file) alerts as it happened, and the alerts do not depend
-    on how the mentions were batched, nor on stream time (the count update at `as_of`
-    fires none). Returns the state, the count update at `as_of` and the new alerts.
-    Exact when a paper's mentions arrive in event-time order across batches (one
-    partition, or live); see `count_and_alert` for late history."""
-    if state is None:
-        state = counting.new_paper_state()
-    fired: dict[str, float] = state.setdefault("alerts", {})
-    alerts = count_and_alert(arxiv_id, state, mentions, accounts, rules, fired, half_life_hours)
-    forget_old_alerts(fired, state["last"])
-    counting.prune(state, as_of)
-    return state, counting.count_update(arxiv_id, state, as_of, half_life_hours), alerts
-
-
-def forget_old_alerts(fired: dict[str, float], newest: float | None) -> None:
-    """Forget the alerts a paper fired (id -> event time) more than
-    `ALERT_MEMORY_SECONDS` before its newest post (`newest`, epoch s). Ids name their
-    hour, so only a mention that much older than the paper's newest could fire one
-    again. The paper's own newest post, not stream time: a paper whose posts are read
-    days behind stream time (a lagging partition in a replay) would otherwise forget an
-    alert as it fires it, and fire it again at its next batch."""
-    if newest is None:
-        return
-    horizon = newest - ALERT_MEMORY_SECONDS
-    for alert_id in [a for a, at in fired.items() if at < horizon]:
-        del fired[alert_id]
 
 
 # A paper summary notes here the mentions-topic position it has applied up to:
@@ -212,11 +170,9 @@ def count_paper_at(
     partition: int,
     accounts: counting.AccountStore,
     as_of: datetime,
-    rules: AlertRules | None = None,
     half_life_hours: float = counting.DEFAULT_HALF_LIFE_HOURS,
-) -> tuple[PaperState, CountUpdate, list[Alert]]:
-    """`count_paper_with_history` (`count_paper` without `rules`) for mentions read at
-    (`partition`, offset), exact on a replay.
+) -> tuple[PaperState, CountUpdate]:
+    """`count_paper` for mentions read at (`partition`, offset), exact on a replay.
 
     The summary and its account entries are two stores (two changelog writes), so a
     crash can keep one write and lose the other; the uncommitted mention records are
@@ -233,17 +189,11 @@ def count_paper_at(
     if replayed:
         # An account entry's own changes do not depend on the summary: a scratch one.
         counting.apply_mentions(counting.new_paper_state(), replayed, accounts)
-    history: list[Alert] = []
-    if rules is None:
-        state, update = count_paper(arxiv_id, state, fresh, accounts, as_of, half_life_hours)
-    else:
-        state, update, history = count_paper_with_history(
-            arxiv_id, state, fresh, accounts, as_of, rules, half_life_hours
-        )
+    state, update = count_paper(arxiv_id, state, fresh, accounts, as_of, half_life_hours)
     newest = max((offset for offset, _ in positioned), default=-1)
     if newest > through:
         state["through"] = [partition, newest, MARKER_TOPIC]
-    return state, update, history
+    return state, update
 
 
 def final_counts(

@@ -30,13 +30,17 @@ class RawProgress:
 
     offset: int  # the next raw offset: every record before it has been parsed and routed
     newest: float | None  # the newest event time parsed there (epoch s), if known
+    #: No post still to come there is older (epoch s; `Watermark.vouched`), if known.
+    vouched: float | None = None
 
 
 def progress_record(progress: Mapping[int, RawProgress]) -> dict[str, Any]:
     """The routed-topic record reporting `progress` (raw partition -> its progress)."""
     return {
         "type": PROGRESS_TYPE,
-        "raw": {str(p): [each.offset, each.newest] for p, each in sorted(progress.items())},
+        "raw": {
+            str(p): [each.offset, each.newest, each.vouched] for p, each in sorted(progress.items())
+        },
     }
 
 
@@ -47,12 +51,18 @@ def read_progress_record(record: Mapping[str, Any]) -> dict[int, RawProgress]:
         raise ValueError("progress record without a 'raw' object")
     progress: dict[int, RawProgress] = {}
     for partition, value in raw.items():
-        if not (isinstance(value, list) and len(value) == 2):
+        # [offset, newest], or [offset, newest, vouched] since alerts wait for the latter.
+        if not (isinstance(value, list) and len(value) in (2, 3)):
             raise ValueError(f"progress of raw partition {partition!r} is not [offset, newest]")
-        offset, newest = value
-        if not isinstance(offset, int) or not (newest is None or isinstance(newest, int | float)):
+        offset, newest, vouched = (*value, None) if len(value) == 2 else value
+        times_ok = all(t is None or isinstance(t, int | float) for t in (newest, vouched))
+        if not isinstance(offset, int) or not times_ok:
             raise ValueError(f"progress of raw partition {partition!r} has bad types: {value!r}")
-        progress[int(partition)] = RawProgress(offset, None if newest is None else float(newest))
+        progress[int(partition)] = RawProgress(
+            offset,
+            None if newest is None else float(newest),
+            None if vouched is None else float(vouched),
+        )
     return progress
 
 
@@ -90,6 +100,18 @@ class ExpiryClock:
             if kept is None or _rank(each) > _rank(kept):
                 reports[raw] = each
 
+    def vouched(self, routed: int, raw_partitions: int) -> float | None:
+        """What the raw partitions' reports read on `routed` promise of the routed
+        records still to come there (epoch s): none is older than the least of them.
+        None until all `raw_partitions` have promised something."""
+        reports = self._reports.get(routed, {})
+        promises = [
+            reports[raw].vouched if raw in reports else None for raw in range(raw_partitions)
+        ]
+        if not promises or any(promise is None for promise in promises):
+            return None
+        return min(promise for promise in promises if promise is not None)
+
     def keep_only(self, routed_partitions: Iterable[int]) -> None:
         """Forget the routed partitions this worker no longer owns (stale if they return)."""
         owned = set(routed_partitions)
@@ -124,5 +146,7 @@ class ExpiryClock:
         return candidate
 
 
-def _rank(progress: RawProgress) -> tuple[int, bool]:
-    return progress.offset, progress.newest is not None
+def _rank(progress: RawProgress) -> tuple[int, bool, float]:
+    # At the same offset, a later promise: an idle partition's advances with time.
+    promise = float("-inf") if progress.vouched is None else progress.vouched
+    return progress.offset, progress.newest is not None, promise

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from trending_arxiv.core import counting
-from trending_arxiv.core.alerting import AlertRules, count_and_alert
+from trending_arxiv.core.alert_log import alerts_in_event_time
+from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.ledger import Ledger
-from trending_arxiv.core.models import Alert, CountUpdate, Mention
+from trending_arxiv.core.models import Alert, CountUpdate, Mention, parse_utc
 from trending_arxiv.core.pipeline import final_counts, parse_and_route
 from trending_arxiv.core.posts import PostParseError
 
@@ -37,6 +38,9 @@ class SimulationResult:
     alerts: list[Alert] = field(default_factory=list)
     #: Every mention the ledger gave (adds and removals), in order (with `keep_mentions`).
     mentions: list[Mention] = field(default_factory=list)
+    #: How far (seconds) a post with papers came behind the newest post of the lines
+    #: before its own: the `TRENDING_ALERT_LATENESS_SECONDS` that replays it exactly.
+    disorder_seconds: float = 0.0
 
     @property
     def posts_by_paper(self) -> dict[str, int]:
@@ -60,17 +64,18 @@ def simulate(
     keep_mentions: bool = False,
 ) -> SimulationResult:
     """Parse, route, dedupe and count `lines` exactly as the stream does; with
-    `alert_rules`, also evaluate them after each mention, at its event time
-    (`alerting.count_and_alert`, as the worker does). `keep_mentions`: also return the
-    mentions themselves (a bench's documents), not only their ids."""
+    `alert_rules`, also the alerts of the whole history in event time
+    (`alert_log.alerts_in_event_time`: what the worker fires behind its watermark).
+    `keep_mentions`: also return the mentions themselves (a bench's documents), not
+    only their ids."""
     store: dict[str, Any] = {}
     ledger = Ledger(store, repost_wait_seconds)
     clock = StreamClock()
     states: dict[str, PaperState] = {}
     account_entries: dict[str, Any] = {}
-    fired: dict[str, float] = {}
     result = SimulationResult(counts={}, states=states)
     queue: deque[dict[str, Any]] = deque()
+    newest_line: float | None = None
     for number, line in enumerate(lines, start=1):
         try:
             parsed = parse_and_route(line)
@@ -78,7 +83,15 @@ def simulate(
             result.dead_letters.append((number, str(error)))
             continue
         result.posts += parsed.posts
-        queue.extend(json.loads(json.dumps(record)) for _, record in parsed.routed)
+        for _, record in parsed.routed:
+            queue.append(json.loads(json.dumps(record)))
+            when = record["post"].get("t")
+            if when and newest_line is not None:
+                behind = newest_line - parse_utc(when).timestamp()
+                result.disorder_seconds = max(result.disorder_seconds, behind)
+        if parsed.newest is not None:
+            newest_line = parsed.newest if newest_line is None else max(newest_line, parsed.newest)
+    history: list[Mention] = []
     while queue:
         record = queue.popleft()
         if record["post"].get("t"):
@@ -88,18 +101,17 @@ def simulate(
         queue.extend(rerouted for _, rerouted in applied.reroutes)
         for mention in applied.mentions:
             state = states.setdefault(mention.arxiv_id, counting.new_paper_state())
-            if alert_rules is None:
-                counting.apply_mentions(state, [mention], account_entries)
-            else:
-                result.alerts.extend(count_and_alert(
-                    mention.arxiv_id, state, [mention], account_entries, alert_rules, fired
-                ))  # fmt: skip
+            counting.apply_mentions(state, [mention], account_entries)
+            if alert_rules is not None:
+                history.append(mention)
             if keep_mentions:
                 result.mentions.append(mention)
             if mention.op == "add":
                 result.mention_ids.add(mention.document_id)
             else:
                 result.mention_ids.discard(mention.document_id)
+    if alert_rules is not None:
+        result.alerts = alerts_in_event_time(history, alert_rules)
     as_of = clock.stream_time or datetime.now(UTC)
     for update in final_counts(states, as_of):
         result.counts[update.arxiv_id] = update
