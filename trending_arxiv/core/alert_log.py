@@ -364,12 +364,14 @@ def alerts_in_event_time(mentions: Iterable[Mention], rules: AlertRules) -> list
     """The reference: every paper's alerts over its whole history, in the order of their
     moments (ties by paper), as if the watermark passed each moment after all its
     mentions had come."""
-    logs: dict[str, AlertLog] = {}
+    by_paper: dict[str, list[Mention]] = {}
     for mention in mentions:
-        logs.setdefault(mention.arxiv_id, AlertLog()).add([mention])
-    alerts = [
-        alert for arxiv_id, log in logs.items() for alert in log.release(arxiv_id, _NEVER, rules)
-    ]
+        by_paper.setdefault(mention.arxiv_id, []).append(mention)
+    alerts: list[Alert] = []
+    for arxiv_id, history in by_paper.items():
+        log = AlertLog()
+        log.add(history)  # once: `add` indexes the log's posts at each call
+        alerts += log.release(arxiv_id, _NEVER, rules)
     return sorted(alerts, key=lambda a: (a.triggered_at, a.arxiv_id, a.rule))
 
 
