@@ -29,8 +29,8 @@ see, and is counted (`late`), but its own past moment is not decided again.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,195 +62,213 @@ def _moment_of(stamp: int) -> datetime:
 
 @dataclass(slots=True)
 class AlertLog:
-    """One paper's recent mentions, as columns (a post each), and how far its alerts
-    are decided."""
+    """One paper's recent mentions and how far its alerts are decided.
+
+    The posts are columns in the order they were added (by moment): the rules' windows
+    at a moment are then two bisections, and the day before the decided moments is
+    forgotten by cutting a prefix. Every batch touches a busy paper's log, so nothing
+    here walks the whole log in Python."""
 
     ids: list[str] = field(default_factory=list)  # post ids
     accounts: list[str] = field(default_factory=list)
-    added: list[int | None] = field(default_factory=list)  # µs; None: only its removal known
+    added: list[int] = field(default_factory=list)  # µs, ascending
     removed: list[int | None] = field(default_factory=list)  # µs; None: not withdrawn
+    #: Posts withdrawn before their add came (rare): post id -> [account, removed µs].
+    withdrawn: dict[str, list[Any]] = field(default_factory=dict)
+    #: Moments still to decide (µs; unsorted, may repeat).
+    pending_moments: list[int] = field(default_factory=list)
     #: Every moment before this is decided (µs); None before the first decision.
     decided: int | None = None
-    #: The earliest moment still to decide (µs), if any.
-    earliest: int | None = None
     #: Rules fired in the hour of the last decided moment (older hours never recur).
     fired_hour: int | None = None
     fired: list[str] = field(default_factory=list)
     #: Mentions that came after their moment was decided.
     late: int = 0
+    #: How many posts in the columns are withdrawn (most papers: none).
+    withdrawals: int = 0
 
     def add(self, mentions: Iterable[Mention]) -> None:
         """Note mentions of this paper (redelivered ones change nothing)."""
-        index: dict[str, int] | None = None
+        where: dict[str, int] | None = None  # post id -> when added (µs)
         decided = self.decided
         for mention in mentions:
             stamp = micros(mention.moment)
             if decided is not None and stamp < decided - DAY_US:
                 continue  # outside every window still to decide
-            if index is None:
-                index = {post_id: at for at, post_id in enumerate(self.ids)}
-            at = index.get(mention.post_id)
-            if at is None:
-                at = index[mention.post_id] = len(self.ids)
-                self.ids.append(mention.post_id)
-                self.accounts.append(mention.account)
-                self.added.append(None)
-                self.removed.append(None)
-            column = self.added if mention.op == "add" else self.removed
-            known = column[at]
-            if known is not None and known <= stamp:
-                continue  # redelivered
-            column[at] = stamp
+            if where is None:
+                where = dict(zip(self.ids, self.added, strict=True))
+            post_id = mention.post_id
+            known = where.get(post_id)
+            if mention.op == "add":
+                if known is not None and known <= stamp:
+                    continue  # redelivered
+                removed = None
+                if known is not None:  # the same post as of an earlier moment (rare)
+                    removed = self._take(post_id, known)
+                    self._unpend(known)
+                elif post_id in self.withdrawn:
+                    removed = self.withdrawn.pop(post_id)[1]  # its removal came first
+                self._insert(stamp, post_id, mention.account, removed)
+                where[post_id] = stamp
+            elif known is None:
+                gone = self.withdrawn.get(post_id)
+                if gone is not None and gone[1] <= stamp:
+                    continue  # redelivered
+                if gone is not None:
+                    self._unpend(gone[1])
+                self.withdrawn[post_id] = [mention.account, stamp]
+            else:
+                at = self._position(post_id, known)
+                before = self.removed[at]
+                if before is not None and before <= stamp:
+                    continue  # redelivered
+                if before is None:
+                    self.withdrawals += 1
+                else:
+                    self._unpend(before)
+                self.removed[at] = stamp
             if decided is not None and stamp < decided:
                 self.late += 1
-            elif self.earliest is None or stamp < self.earliest:
-                self.earliest = stamp
+            else:
+                self.pending_moments.append(stamp)
+
+    def _unpend(self, stamp: int) -> None:
+        """A fact replaced by an earlier one: its moment is no longer one to decide
+        (whichever of the two came first, the same moments are decided)."""
+        if stamp in self.pending_moments:
+            self.pending_moments.remove(stamp)
+
+    def _position(self, post_id: str, added: int) -> int:
+        at = bisect_left(self.added, added)
+        while self.ids[at] != post_id:
+            at += 1
+        return at
+
+    def _insert(self, added: int, post_id: str, account: str, removed: int | None) -> None:
+        at = len(self.added)
+        if at and self.added[-1] > added:
+            at = bisect_right(self.added, added)
+        self.ids.insert(at, post_id)
+        self.accounts.insert(at, account)
+        self.added.insert(at, added)
+        self.removed.insert(at, removed)
+        if removed is not None:
+            self.withdrawals += 1
+
+    def _take(self, post_id: str, added: int) -> int | None:
+        """Remove a post from the columns; its removal time, if withdrawn."""
+        at = self._position(post_id, added)
+        del self.ids[at], self.accounts[at], self.added[at]
+        removed = self.removed.pop(at)
+        if removed is not None:
+            self.withdrawals -= 1
+        return removed
 
     def pending(self) -> int | None:
         """The earliest moment still to decide (µs), if any."""
-        return self.earliest
+        return min(self.pending_moments) if self.pending_moments else None
 
     def release(self, arxiv_id: str, watermark: int, rules: AlertRules) -> list[Alert]:
         """Decide every moment before `watermark` (µs) and return the alerts they fire.
 
         Moments at the watermark itself wait: a mention of that moment may still come.
         """
-        if self.earliest is None or self.earliest >= watermark:
+        due = sorted({stamp for stamp in self.pending_moments if stamp < watermark})
+        if not due:
             return []
-        start = self.earliest
-        moments = sorted(
-            {s for s in self.added if s is not None and start <= s < watermark}
-            | {s for s in self.removed if s is not None and start <= s < watermark}
-        )
+        self.pending_moments = [stamp for stamp in self.pending_moments if stamp >= watermark]
         alerts: list[Alert] = []
-        if _may_fire(self.added, self.removed, moments, rules):
-            for moment, numbers in _windows(self, moments):
-                hour = moment // HOUR_US
-                if hour != self.fired_hour:
-                    self.fired_hour, self.fired = hour, []
-                for rule in _rules_met(numbers, rules):
-                    if rule not in self.fired:
-                        self.fired.append(rule)
-                        alerts.append(_alert(arxiv_id, rule, _moment_of(moment), numbers, rules))
-        decided = self.decided = moments[-1] + 1
-        later = [s for s in self.added if s is not None and s >= decided]
-        later += [s for s in self.removed if s is not None and s >= decided]
-        self.earliest = min(later) if later else None
-        self._forget_through(decided - DAY_US)
+        least = min(rules.velocity_min_posts_1h, rules.min_accounts_1h)
+        added = self.added
+        for moment in due:
+            hour = moment // HOUR_US
+            if hour != self.fired_hour:
+                self.fired_hour, self.fired = hour, []
+            accounts_open = "accounts_1h" not in self.fired
+            velocity_open = "velocity" not in self.fired
+            if not (accounts_open or velocity_open):
+                continue
+            high = bisect_right(added, moment)
+            hour_low = bisect_right(added, moment - HOUR_US, 0, high)
+            posts_1h = high - hour_low - self._withdrawn_between(hour_low, high, moment)
+            if posts_1h < least:
+                continue
+            accounts_1h = -1
+            if accounts_open and posts_1h >= rules.min_accounts_1h:
+                accounts_1h = self._accounts_between(hour_low, high, moment)
+            day_low = bisect_right(added, moment - DAY_US, 0, hour_low)
+            posts_24h = high - day_low - self._withdrawn_between(day_low, high, moment)
+            speed = velocity({"1h": posts_1h, "24h": posts_24h})
+            met = []
+            if accounts_open and accounts_1h >= rules.min_accounts_1h:
+                met.append("accounts_1h")
+            fast = posts_1h >= rules.velocity_min_posts_1h and speed >= rules.velocity_ratio
+            if velocity_open and fast:
+                met.append("velocity")
+            if not met:
+                continue
+            if accounts_1h < 0:
+                accounts_1h = self._accounts_between(hour_low, high, moment)
+            numbers = {
+                "posts_1h": float(posts_1h),
+                "accounts_1h": float(accounts_1h),
+                "posts_24h": float(posts_24h),
+                "velocity": speed,
+            }
+            for rule in met:
+                self.fired.append(rule)
+                alerts.append(_alert(arxiv_id, rule, _moment_of(moment), numbers, rules))
+        self.decided = due[-1] + 1
+        self._forget_through(self.decided - DAY_US)
         return alerts
+
+    def _withdrawn_between(self, low: int, high: int, moment: int) -> int:
+        """How many posts of columns [low, high) are withdrawn by `moment`."""
+        if not self.withdrawals:
+            return 0
+        removed = self.removed
+        return sum(1 for at in range(low, high) if (r := removed[at]) is not None and r <= moment)
+
+    def _accounts_between(self, low: int, high: int, moment: int) -> int:
+        """The distinct accounts of the posts of columns [low, high) visible at `moment`."""
+        if not self.withdrawals:
+            return len(set(self.accounts[low:high]))
+        removed, accounts = self.removed, self.accounts
+        return len({
+            accounts[at] for at in range(low, high)
+            if (r := removed[at]) is None or r > moment
+        })  # fmt: skip
 
     def _forget_through(self, limit: int) -> None:
         """Drop the posts no window still to decide can see: added at or before `limit`
-        (or only withdrawn, at or before it)."""
-        keep = [
-            at
-            for at, added in enumerate(self.added)
-            if (added if added is not None else self.removed[at] or 0) > limit
-        ]
-        if len(keep) == len(self.ids):
-            return
-        self.ids = [self.ids[at] for at in keep]
-        self.accounts = [self.accounts[at] for at in keep]
-        self.added = [self.added[at] for at in keep]
-        self.removed = [self.removed[at] for at in keep]
+        (and withdrawals whose add never came, by then)."""
+        cut = bisect_right(self.added, limit)
+        if cut:
+            self.withdrawals -= sum(1 for r in self.removed[:cut] if r is not None)
+            del self.ids[:cut], self.accounts[:cut], self.added[:cut], self.removed[:cut]
+        for post_id in [p for p, (_, r) in self.withdrawn.items() if r <= limit]:
+            del self.withdrawn[post_id]
 
     def pack(self) -> bytes:
         """The stored form (`unpack` reverses it): the decided moment first
         (`_decided_of` reads it alone)."""
         return kept_json([
-            self.decided, self.earliest, self.fired_hour, self.fired, self.late,
-            self.ids, self.accounts, self.added, self.removed,
+            self.decided, self.fired_hour, self.fired, self.late, self.pending_moments,
+            self.ids, self.accounts, self.added, self.removed, self.withdrawn,
         ])  # fmt: skip
 
     @classmethod
     def unpack(cls, stored: bytes | str | None) -> AlertLog:
         if stored is None:
             return cls()
-        decided, earliest, fired_hour, fired, late, ids, accounts, added, removed = orjson.loads(
-            stored
+        decided, fired_hour, fired, late, pending, ids, accounts, added, removed, withdrawn = (
+            orjson.loads(stored)
         )
-        return cls(ids, accounts, added, removed, decided, earliest, fired_hour, fired, late)
-
-
-def _may_fire(
-    added: list[int | None], removed: list[int | None], moments: list[int], rules: AlertRules
-) -> bool:
-    """Whether any rule can hold at one of `moments` (ascending): both need at least
-    `velocity_min_posts_1h` or `min_accounts_1h` posts in the hour before the moment, so
-    that many posts added within less than an hour of each other, by the last moment.
-    Most papers have far fewer: their moments are decided without counting."""
-    least = min(rules.velocity_min_posts_1h, rules.min_accounts_1h)
-    low, high = moments[0] - HOUR_US, moments[-1]
-    stamps = sorted(s for s in added if s is not None and low < s <= high)
-    if least <= 1:
-        return bool(stamps)
-    return any(
-        stamps[at + least - 1] - stamps[at] < HOUR_US for at in range(len(stamps) - least + 1)
-    )
-
-
-def _windows(log: AlertLog, moments: list[int]) -> Iterator[tuple[int, dict[str, float]]]:
-    """The rules' numbers at each of `moments` (ascending), in one pass over the posts.
-
-    Events, each applied before the first moment at or after its time: a post enters both
-    windows when added, leaves the hour an hour later and the day a day later, and leaves
-    both when withdrawn (a withdrawal at or before its addition: never visible)."""
-    events: list[tuple[int, int, int]] = []  # (time, kind, post)
-    first, last = moments[0], moments[-1]
-    for at, added in enumerate(log.added):
-        removed = log.removed[at]
-        if added is None or (removed is not None and removed <= added):
-            continue
-        if added + DAY_US <= first or added > last:
-            continue  # in no window at any of the moments
-        events.append((added, 0, at))
-        events.append((added + HOUR_US, 1, at))
-        events.append((added + DAY_US, 2, at))
-        if removed is not None:
-            events.append((removed, 3, at))
-    events.sort()
-    accounts_of = log.accounts
-    in_hour: set[int] = set()
-    in_day: set[int] = set()
-    accounts: Counter[str] = Counter()
-    cursor, total = 0, len(events)
-    for moment in moments:
-        while cursor < total and events[cursor][0] <= moment:
-            _, kind, at = events[cursor]
-            cursor += 1
-            account = accounts_of[at]
-            if kind == 0:
-                in_hour.add(at)
-                in_day.add(at)
-                accounts[account] += 1
-            if kind in (1, 3) and at in in_hour:
-                in_hour.discard(at)
-                accounts[account] -= 1
-                if not accounts[account]:
-                    del accounts[account]
-            if kind in (2, 3):
-                in_day.discard(at)
-        counts = {"1h": len(in_hour), "24h": len(in_day)}
-        yield (
-            moment,
-            {
-                "posts_1h": float(counts["1h"]),
-                "accounts_1h": float(len(accounts)),
-                "posts_24h": float(counts["24h"]),
-                "velocity": velocity(counts),
-            },
-        )
-
-
-def _rules_met(numbers: dict[str, float], rules: AlertRules) -> list[str]:
-    met = []
-    if numbers["accounts_1h"] >= rules.min_accounts_1h:
-        met.append("accounts_1h")
-    if numbers["posts_1h"] >= rules.velocity_min_posts_1h and (
-        numbers["velocity"] >= rules.velocity_ratio
-    ):
-        met.append("velocity")
-    return met
+        withdrawals = sum(1 for r in removed if r is not None)
+        return cls(
+            ids, accounts, added, removed, withdrawn, pending, decided, fired_hour, fired,
+            late, withdrawals,
+        )  # fmt: skip
 
 
 def _alert(
