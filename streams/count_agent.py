@@ -104,7 +104,7 @@ def register(worker: WorkerContext) -> None:
                     newest_mention[:] = [newest]
                 as_of = worker.watermark.current() or datetime.fromtimestamp(newest_mention[0], UTC)
                 await count_batch(worker, by_paper, partition_of, as_of)
-            sweep = time.monotonic() - swept[0] >= worker.settings.dedupe_prune_seconds
+            sweep = time.monotonic() - swept[0] >= worker.settings.alert_log_sweep_seconds
             if sweep:
                 swept[0] = time.monotonic()
             await decide_alerts(worker, by_paper, partition_of, promised, sweep)
@@ -138,13 +138,8 @@ async def decide_alerts(
         late = book.late
         alerts += book.add(grouped.get(partition, {}), watermark, worker.rules)
         worker.metrics.add("alerts.late_mentions", book.late - late)
-        if sweep and watermark is not None:
-            papers = [
-                key
-                for key in worker.alert_logs
-                if key_partition(key, worker.partitions) == partition
-            ]
-            worker.metrics.add("alerts.logs_forgotten", book.forget_stale(papers, watermark))
+    if sweep:
+        forget_stale_logs(worker, owned)
     for alert in alerts:
         worker.metrics.add("alerts.published")
         await worker.send(worker.topics.alerts, alert.arxiv_id.encode(), alert.to_json_bytes())
@@ -195,3 +190,16 @@ async def count_batch(
         else:
             worker.paper_accounts[key] = pack_account_entry(entry)
     await worker.paper_accounts.flush(lambda key: paper_partition(key.split(" ", 1)[0]))
+
+
+def forget_stale_logs(worker: WorkerContext, owned: set[int]) -> None:
+    """Forget the alert logs of the owned partitions that no moment still to come can
+    see (`AlertBook.forget_stale`; their changelog deletes go with the next flush)."""
+    by_partition: dict[int, list[str]] = {}
+    for key in worker.alert_logs:
+        by_partition.setdefault(key_partition(key, worker.partitions), []).append(key)
+    for partition, papers in by_partition.items():
+        watermark = worker.alert_clock.watermark(partition)
+        if partition in owned and watermark is not None:
+            dropped = worker.alert_book(partition).forget_stale(papers, watermark)
+            worker.metrics.add("alerts.logs_forgotten", dropped)

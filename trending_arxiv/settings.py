@@ -222,6 +222,10 @@ class WorkerSettings(CommonSettings):
     # this many seconds out of order are still exact (an archive not quite sorted),
     # at the price of alerts that much later in event time.
     alert_lateness_seconds: float = Field(default=0.0, ge=0)
+    # How often (wall clock) the counting agent forgets the alert logs no moment still
+    # to come can see (a paper quiet for a day of event time): they hold the worker's
+    # memory otherwise. A sweep reads every log's first field only.
+    alert_log_sweep_seconds: float = Field(default=5.0, gt=0)
     # Apply the ledger straight from the raw topic when a post's key already sits on the
     # partition the ledger keeps it in (skips the routing hop). Needs the raw topic to
     # have `topic_partitions` partitions; the worker turns it off when it does not.
