@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import orjson
 from aiokafka.errors import KafkaError
@@ -97,19 +98,33 @@ def note_routed_promises(worker: WorkerContext) -> None:
             promised[partition] = promise
 
 
+async def _send_to_every_partition(
+    worker: WorkerContext, topic: str, value: bytes, headers: Any, what: str
+) -> bool:
+    """Send `value` to each partition of `topic`, after what this producer sent before.
+
+    False if Kafka refused: sent again at the next tick. A partly sent report is
+    harmless, the next one carries the same or newer."""
+    try:
+        for partition in range(worker.partitions):
+            await worker.app.producer.send(topic, None, value, partition, None, headers)
+    except KafkaError as error:
+        log.info("%s not sent (%s); retrying at the next tick", what, error)
+        return False
+    return True
+
+
 async def report_promises(worker: WorkerContext) -> bool:
     """Send this worker's promises to every mentions partition, if they changed (after
     `report_progress`, which notes the idle partitions' promises)."""
     promises = (dict(worker.promised_in_place), dict(worker.promised_routed))
     if not any(promises) or promises == worker.sent_promises:
         return False
-    value = watermark_record(*promises)
     topic = worker.topics.mentions.get_topic_name()
-    try:
-        for partition in range(worker.partitions):
-            await worker.app.producer.send(topic, None, value, partition, None, WATERMARK_HEADERS)
-    except KafkaError as error:
-        log.info("alert watermark not sent (%s); retrying at the next tick", error)
+    value = watermark_record(*promises)
+    if not await _send_to_every_partition(
+        worker, topic, value, WATERMARK_HEADERS, "alert watermark"
+    ):
         return False
     worker.sent_promises = promises
     worker.metrics.add("alerts.watermarks_sent")
@@ -139,15 +154,9 @@ async def report_progress(worker: WorkerContext) -> bool:
     progress = current_progress(worker)
     if not progress or progress == worker.reported_progress:
         return False
-    value = orjson.dumps(progress_record(progress))
     topic = worker.topics.routed_posts.get_topic_name()
-    try:
-        for routed in range(worker.partitions):
-            await worker.app.producer.send(topic, None, value, routed, None, None)
-    except KafkaError as error:
-        # Sent again at the next tick: a partly sent report is harmless, the next one
-        # carries the same progress or newer.
-        log.info("progress report not sent (%s); retrying at the next tick", error)
+    value = orjson.dumps(progress_record(progress))
+    if not await _send_to_every_partition(worker, topic, value, None, "progress report"):
         return False
     worker.reported_progress = progress
     worker.metrics.add("progress.reports")

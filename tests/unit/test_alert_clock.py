@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit.test_watermark import Ticks
 from trending_arxiv.core.alert_clock import (
     WATERMARK_HEADERS,
     AlertClock,
@@ -18,14 +19,6 @@ from trending_arxiv.core.envelope import ENVELOPE_HEADERS
 from trending_arxiv.core.progress import ExpiryClock, RawProgress, read_progress_record
 
 T0 = 1_454_896_800.0  # 2016-02-08T02:00Z
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_an_active_partition_promises_its_newest_post_less_the_lateness() -> None:
