@@ -64,35 +64,15 @@ def drop_first(buckets: Buckets, count: int) -> None:
             del column[:count]
 
 
-def posts_and_latest_between(buckets: Buckets, after: float, through: float) -> tuple[int, int]:
-    """Posts and accounts at their latest post over the buckets ending in (after, through]
-    (both from the same bisections)."""
-    ends = buckets[ENDS]
-    return posts_and_latest_of(
-        buckets, bisect.bisect_right(ends, after), bisect.bisect_right(ends, through)
-    )
-
-
 def posts_and_latest_of(buckets: Buckets, low: int, high: int) -> tuple[int, int]:
     """Posts and accounts at their latest post over the buckets `low` to `high` - 1."""
     posts_column, latest_column = buckets[POSTS], buckets[LATEST]
     posts = latest = 0
-    # An indexed loop, not slices and `sum`: compiled, it allocates nothing (the alert
-    # precheck asks this of every mention, over an hour of minutes at most).
+    # An indexed loop, not slices and `sum`: compiled, it allocates nothing.
     for index in range(low, high):
         posts += posts_column[index]
         latest += latest_column[index]
     return posts, latest
-
-
-def posts_between(buckets: Buckets, after: float, through: float) -> int:
-    """Posts over the buckets ending in (after, through]."""
-    ends = buckets[ENDS]
-    posts_column = buckets[POSTS]
-    posts = 0
-    for index in range(bisect.bisect_right(ends, after), bisect.bisect_right(ends, through)):
-        posts += posts_column[index]
-    return posts
 
 
 def from_keyed(keyed: dict[str, list[int]]) -> Buckets:

@@ -42,10 +42,8 @@ from trending_arxiv.core.buckets import (
     find,
     find_or_make,
     new_buckets,
-    posts_and_latest_between,
     posts_and_latest_of,
 )
-from trending_arxiv.core.buckets import posts_between as _bucket_posts_between
 from trending_arxiv.core.models import WINDOW_SECONDS, WINDOWS, CountUpdate, Mention
 
 RETENTION_SECONDS = WINDOW_SECONDS["30d"] or 0.0
@@ -133,20 +131,6 @@ def _add_at(state: PaperState, moment: float, field: int, amount: int) -> None:
     buckets, index = _locate(state, moment)
     if index >= 0:
         buckets[field][index] += amount
-
-
-def posts_and_accounts_between(state: PaperState, after: float, through: float) -> tuple[int, int]:
-    """Posts and accounts at their latest post over the buckets ending in (after, through]
-    (both from the same bisections)."""
-    minute_posts, minute_accounts = posts_and_latest_between(state["min"], after, through)
-    hour_posts, hour_accounts = posts_and_latest_between(state["hr"], after, through)
-    return minute_posts + hour_posts, minute_accounts + hour_accounts
-
-
-def posts_between(state: PaperState, after: float, through: float) -> int:
-    """Posts over the buckets ending in (after, through]."""
-    minutes = _bucket_posts_between(state["min"], after, through)
-    return minutes + _bucket_posts_between(state["hr"], after, through)
 
 
 def _latest_live(posts: dict[str, list[Any]]) -> float | None:
