@@ -14,7 +14,7 @@ from streams.direct_table import DirectTable, key_partition
 from streams.tables import StreamTables
 from streams.topics import StreamTopics
 from trending_arxiv.core.alert_clock import AlertClock
-from trending_arxiv.core.alert_log import AlertBook
+from trending_arxiv.core.alert_log import AlertBook, stored_text
 from trending_arxiv.core.clock import Watermark
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS, is_envelope, open_envelope, seal
 from trending_arxiv.core.ledger import Ledger
@@ -186,7 +186,7 @@ class WorkerContext:
         self.parsing = False  # a raw batch is between its first post and its sends
         self.sent_promises: tuple[dict[int, float], dict[int, float]] | None = None
         self.alert_clock = AlertClock(self.partitions)
-        self.alert_logs = DirectTable(tables.alert_logs, producer)
+        self.alert_logs = DirectTable(tables.alert_logs, producer, text_of=stored_text)
         self.alert_books: dict[int, AlertBook] = {}
 
     def mention_batcher(self) -> MentionBatcher:

@@ -27,7 +27,12 @@ class DirectTable(MutableMapping[str, Any]):
     `table[key] = value`.
     """
 
-    def __init__(self, table: TableT, producer: ProducerT) -> None:
+    def __init__(
+        self,
+        table: TableT,
+        producer: ProducerT,
+        text_of: Callable[[bytes], str] = bytes.decode,
+    ) -> None:
         store = table.data
         # The memory store keeps its items in a plain dict (cleared in place, never
         # replaced): reading it directly skips the Mapping methods' per-call overhead.
@@ -36,6 +41,8 @@ class DirectTable(MutableMapping[str, Any]):
         self.topic = table.changelog_topic.get_topic_name()
         self.producer = producer
         self.changed: set[str] = set()
+        #: A bytes value's text in the changelog (default: it is packed JSON text).
+        self.text_of = text_of
 
     def __getitem__(self, key: str) -> Any:
         return self.store[key]
@@ -99,9 +106,10 @@ class DirectTable(MutableMapping[str, Any]):
         for key, target in records:
             value = self.store.get(key)
             if isinstance(value, bytes):
-                # Packed JSON text (`core.stored`): written as the JSON string Faust's
-                # recovery has always read back (into a str, which reads alike).
-                value = value.decode()
+                # Packed values (`core.stored`'s JSON text, `core.alert_log`'s columns):
+                # written as the JSON string Faust's recovery has always read back (into
+                # a str, which the unpackers read alike).
+                value = self.text_of(value)
             # Faust's Table serializes str keys as JSON too (whatever the schema says).
             encoded = None if value is None else orjson.dumps(value)
             await batches.add(self.topic, target, orjson.dumps(key), encoded)

@@ -5,13 +5,23 @@ promise (no mention still to come is older than it)."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trending_arxiv.core.alert_log import AlertBook, AlertLog, alerts_in_event_time, micros
+from trending_arxiv.core.alert_log import (
+    NOT_REMOVED,
+    AlertBook,
+    AlertLog,
+    _decided_of,
+    alerts_in_event_time,
+    micros,
+    stored_text,
+    text_key,
+)
 from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.ledger import Ledger, routed_post
 from trending_arxiv.core.models import Alert, Mention
@@ -91,9 +101,9 @@ def test_a_late_mention_is_counted_as_late_and_seen_by_later_moments() -> None:
     log.release(PAPER, micros(T0 + timedelta(hours=2)), RULES)
     log.add([_add(2, T0)])
     assert log.late == 1
-    assert "p2" in log.ids
+    assert text_key("p2") in log.ids
     log.add([_add(3, T0 - timedelta(days=2))])  # outside every window still to decide
-    assert "p3" not in log.ids and log.late == 1
+    assert text_key("p3") not in log.ids and log.late == 1
 
 
 def _history(draw_seed: int, papers: int, posts: int) -> list[Mention]:
@@ -212,3 +222,67 @@ def test_a_repost_deleted_before_its_subject_comes_is_withdrawn_as_of_its_delete
         assert ("at://s", PAPER, "add", T0) in history
         withdrawn = [h for h in history if h[0] == "at://r" and h[2] == "remove"]
         assert [h[3] for h in withdrawn] == [T0 + timedelta(minutes=9)], [p.kind for p in order]
+
+
+def _a_log_with_everything() -> AlertLog:
+    """A log with withdrawals (before and after their add), fired rules, a late mention
+    and moments still to decide."""
+    log = AlertLog()
+    burst = [_add(n, T0 + timedelta(minutes=n), account=f"a{n % 7}") for n in range(30)]
+    gone = Mention("p3", PAPER, T0, "x", "original", author_id="a3", op="remove",
+                   known_at=T0 + timedelta(minutes=40))  # fmt: skip
+    early = Mention("q1", PAPER, T0, "x", "original", author_id="b", op="remove",
+                    known_at=T0 + timedelta(minutes=50))  # fmt: skip
+    log.add([*burst, gone, early])
+    log.release(PAPER, micros(T0 + timedelta(minutes=20)), RULES)
+    log.add([_add(99, T0)])  # late
+    return log
+
+
+def test_a_log_reads_back_from_its_stored_form_as_it_was() -> None:
+    log = _a_log_with_everything()
+    assert log.fired and log.withdrawn and log.withdrawals and log.late and log.pending_moments
+    stored = log.pack()
+    again = AlertLog.unpack(stored)
+    assert again == log
+    assert again.pack() == stored
+    text = stored_text(stored)  # the changelog keeps it as a JSON string
+    assert text.isascii() and AlertLog.unpack(text) == log  # as Faust's recovery gives it
+    assert log.decided is not None
+    assert _decided_of(text) == _decided_of(stored) == log.decided
+    assert AlertLog.unpack(AlertLog().pack()) == AlertLog()
+    book = AlertBook({PAPER: stored})
+    assert book.forget_stale([PAPER], micros(T0 + timedelta(days=5))) == 0  # still pending
+
+
+def test_a_log_stored_as_json_by_an_earlier_version_reads_the_same() -> None:
+    log = _a_log_with_everything()
+    names = [t for n in range(100) for t in (f"p{n}", f"q{n}", f"x:a{n}")] + ["x:b"]
+    texts = {text_key(t): t for t in names}
+    legacy = json.dumps([  # the earlier stored form: text ids, None for "not withdrawn"
+        log.decided, log.fired_hour, log.fired, log.late, log.pending_moments,
+        [texts[k] for k in log.ids], [texts[k] for k in log.accounts], list(log.added),
+        [None if r == NOT_REMOVED else r for r in log.removed],
+        {texts[p]: [texts[a], r] for p, (a, r) in log.withdrawn.items()},
+    ])  # fmt: skip
+    assert AlertLog.unpack(legacy) == log
+    assert _decided_of(legacy) == log.decided
+    book = AlertBook({PAPER: legacy})
+    book.index([PAPER])
+    assert book.release(2**62, RULES) == AlertLog.unpack(log.pack()).release(PAPER, 2**62, RULES)
+
+
+def test_a_paper_queued_again_is_read_once_when_its_moments_come() -> None:
+    reads: list[str] = []
+
+    class Store(dict[str, bytes]):
+        def get(self, key: str, default: object = None) -> object:
+            reads.append(key)
+            return super().get(key, default)
+
+    book = AlertBook(Store())
+    for minute in range(10):  # each batch moves the paper's earliest moment
+        book.add({PAPER: [_add(minute, T0 + timedelta(minutes=minute))]}, None, RULES)
+    reads.clear()
+    book.release(2**62, RULES)
+    assert reads == [PAPER]  # not once per batch that queued it
