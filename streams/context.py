@@ -17,7 +17,7 @@ from trending_arxiv.core.alert_clock import AlertClock
 from trending_arxiv.core.alert_log import AlertBook, stored_text
 from trending_arxiv.core.clock import Watermark
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS, is_envelope, open_envelope, seal
-from trending_arxiv.core.ledger import Ledger, entry_text
+from trending_arxiv.core.ledger import Ledger
 from trending_arxiv.core.models import DeadLetter, Mention
 from trending_arxiv.core.pipeline import UnpackedSummaries
 from trending_arxiv.core.progress import ExpiryClock, RawProgress
@@ -160,7 +160,7 @@ class WorkerContext:
         self.watermark = Watermark(idle_after_seconds=settings.watermark_idle_seconds)
         self.rules = settings.alert_rules()
         producer = app.producer
-        self.ledger_table = DirectTable(tables.ledger, producer, text_of=entry_text)
+        self.ledger_table = DirectTable(tables.ledger, producer)
         self.ledger = Ledger(
             self.ledger_table, repost_wait_seconds=settings.repost_join_wait_seconds
         )

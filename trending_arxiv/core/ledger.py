@@ -16,22 +16,21 @@ What the ledger remembers is bounded: stored entries keep no post text (a redeli
 post brings its own; removals need none), only reposts waiting for their subject keep
 theirs; and `forget_before` drops what was stored longer ago than the dedupe retention
 (`dedupe_retention_days`), so a post redelivered after that counts as new. A stored
-entry is one compact MessagePack array (`pack_entry`): the ledger holds every post of
-the retention.
+entry is one compact JSON text (`pack_entry`): the ledger holds every post of the retention.
 """
 
 from __future__ import annotations
 
 import time
-from binascii import a2b_base64, b2a_base64
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import orjson
 
+from trending_arxiv.core.json_bytes import kept_json
 from trending_arxiv.core.models import Mention, parse_utc, to_utc_iso
 from trending_arxiv.core.posts import NormalizedPost
 
@@ -107,72 +106,26 @@ _ALL_FIELDS = (*_PACKED_FIELDS, _KNOWN)
 
 
 def pack_entry(entry: dict[str, Any]) -> bytes:
-    """The stored form of a post, credit or tombstone entry (`unpack_entry` reverses it):
-    the fields as a MessagePack array, the ISO times ("t", "k") as µs since the epoch.
+    """The stored form of a post, credit or tombstone entry (`unpack_entry` reverses it).
 
-    Bytes, not str: 16 bytes less a value in memory (`stored` says why); ~40 bytes less
-    an entry than the JSON text it replaced (~1M entries per 1M posts)."""
+    Bytes, not str: 16 bytes less a value in memory (`stored` says why)."""
     packed = [entry.get(name) for name in _PACKED_FIELDS]
-    packed[_TIME] = _iso_micros(packed[_TIME])
-    known = entry.get(_KNOWN)
-    if known is not None:
-        packed.append(_iso_micros(known))
-    return _ENCODER.encode(packed)
-
-
-def entry_text(packed: bytes) -> str:
-    """A packed entry as the changelog's text (base64: Faust's recovery reads a JSON
-    string back); `unpack_entry` reads it."""
-    return b2a_base64(packed, newline=False).decode()
+    if entry.get(_KNOWN) is not None:
+        packed.append(entry[_KNOWN])
+    return kept_json(packed)
 
 
 def unpack_entry(key: str, stored: Any) -> dict[str, Any] | None:
-    """The entry stored under `key`: packed bytes; or text, as recovered from the
-    changelog (`entry_text`'s, or an earlier version's JSON); or a dict stored by an
-    older version."""
+    """The entry stored under `key` (packed as bytes, or as text when recovered from the
+    changelog, or a dict stored by an older version)."""
     if stored is None or isinstance(stored, dict):
         return stored
-    if isinstance(stored, str):
-        if stored.startswith("["):  # JSON text, as versions before session 23 stored it
-            values = orjson.loads(stored)
-        else:
-            values = _from_packed(a2b_base64(stored))
-    else:
-        values = _from_packed(stored)
+    values = orjson.loads(stored)
     if len(values) not in (len(_PACKED_FIELDS), len(_ALL_FIELDS)):
         raise ValueError(f"a stored ledger entry of {len(values)} fields")
     entry = dict(zip(_ALL_FIELDS, values, strict=False))
     entry["id"] = key[key.index(":") + 1 :]  # every prefix ends at its first colon
     return entry
-
-
-def _from_packed(data: bytes) -> list[Any]:
-    values: list[Any] = _DECODER.decode(data)
-    values[_TIME] = _micros_iso(values[_TIME])
-    if len(values) > len(_PACKED_FIELDS):
-        values[-1] = _micros_iso(values[-1])
-    return values
-
-
-def _iso_micros(text: Any) -> Any:
-    """An ISO time (as `to_utc_iso` writes them) as µs since the epoch; None as None."""
-    if not isinstance(text, str):
-        return text
-    delta = parse_utc(text) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _micros_iso(stamp: Any) -> Any:
-    """`_iso_micros` reversed: the same text (`to_utc_iso`'s form)."""
-    if not isinstance(stamp, int):
-        return stamp
-    return to_utc_iso(_EPOCH + timedelta(microseconds=stamp))
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder()
-_TIME = _PACKED_FIELDS.index("t")
 
 
 def holder_key(key: str, entry: Any) -> str | None:
