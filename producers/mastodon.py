@@ -187,6 +187,10 @@ class MastodonProducer:
         with self.http.stream("GET", path, params=params) as response:
             self._response = response
             try:
+                if self.stop.is_set():
+                    # `request_stop` ran before the response was ours to close: its
+                    # heartbeats yield no event, so the loop below would never see it.
+                    return
                 response.raise_for_status()
                 log.info("streaming %s from %s", path, self.settings.mastodon_base_url)
                 last_save = time.monotonic()

@@ -218,6 +218,8 @@ class XProducer:
         try:
             with http.stream("GET", url, params=self._stream_params()) as response:
                 self._response = response
+                if self.stop.is_set():
+                    return None  # `request_stop` ran before the response was ours to close
                 if response.status_code != 200:
                     return self._stream_http_error(response)
                 log.info("connected to the X filtered stream")

@@ -124,3 +124,20 @@ def test_poll_mode_resumes_from_checkpoint(settings: MastodonProducerSettings) -
     assert last.param("min_id") == json.loads(a)["id"]
     records = read_topic(settings, expected=2)
     assert sorted(r.value for r in records) == sorted([a, b])
+
+
+def test_a_stop_requested_while_the_stream_opens_is_not_missed(
+    settings: MastodonProducerSettings,
+) -> None:
+    """`request_stop` closes the open stream; one that comes before the stream is open
+    (its response not yet there to close) must still end it, though the instance sends
+    only heartbeats (CI saw a stop wait forever here)."""
+    with FakeMastodon(statuses=[]) as fake:  # the stream holds, heartbeats only
+        settings = settings.model_copy(update={"mastodon_base_url": fake.url})
+        producer = MastodonProducer(settings, reconnect_scale=0.01)
+        producer.request_stop()  # no response yet: nothing to close
+        thread = threading.Thread(target=producer.stream_once)
+        thread.start()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert fake.stream_connections == 1
