@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -185,10 +186,6 @@ def _check_port_free(host: str, port: int) -> None:
             raise UpError(f"cannot serve the page on {host}:{port}: {error.strerror}") from error
 
 
-class _Stop(Exception):
-    """SIGTERM, turned into an exception the main loop handles like Ctrl-C."""
-
-
 def run_up(
     sources: list[Source],
     port: int,
@@ -243,10 +240,16 @@ def run_up(
             "processes": supervisor.rows(), "raw_records_per_second": records_per_second,
         })  # fmt: skip
 
-    def on_term(_signum: int, _frame: Any) -> None:
-        raise _Stop
+    # Ctrl-C and SIGTERM only ask the loop to end: raised inside a status query, an
+    # exception can be swallowed (kafka-python's I/O loop logs and drops whatever a task
+    # raises, KeyboardInterrupt included), and `up` then never stopped.
+    stop_requested = threading.Event()
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    def on_signal(_signum: int, _frame: Any) -> None:
+        stop_requested.set()
+
+    previous_term = signal.signal(signal.SIGTERM, on_signal)
+    previous_int = signal.signal(signal.SIGINT, on_signal)
     live = None
     try:
         supervisor.start()
@@ -256,7 +259,7 @@ def run_up(
             live = Live(status_table(status), console=console, auto_refresh=False)
         with live or nullcontext():
             next_status = time.monotonic()
-            while True:
+            while not stop_requested.is_set():
                 supervisor.tick()
                 save()
                 if time.monotonic() >= next_status:
@@ -267,8 +270,8 @@ def run_up(
                         if live is not None:
                             live.update(status_table(status), refresh=True)
                     next_status = time.monotonic() + STATUS_EVERY_SECONDS
-                time.sleep(TICK_SECONDS)
-    except (KeyboardInterrupt, _Stop):
+                stop_requested.wait(TICK_SECONDS)
+    except KeyboardInterrupt:  # a Ctrl-C before the handler was set
         pass
     finally:
         # Whatever ended the loop, the children go too; no signal interrupts that.
@@ -278,8 +281,8 @@ def run_up(
         supervisor.stop()
         save()
         console.print("stopped; every child process has exited")
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
     return 0
 
 
