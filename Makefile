@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The counting core compiled with mypyc (trending_arxiv/core/compiled.py), rebuilt when
 # its sources change; used only while it matches them.
 NATIVE := trending_arxiv/core/_native/manifest.json
-NATIVE_SOURCES := $(addprefix trending_arxiv/core/,buckets.py counting.py alerting.py alert_log.py murmur.py ledger.py compiled.py) tools/build_native.py
+NATIVE_SOURCES := $(addprefix trending_arxiv/core/,buckets.py counting.py alerting.py alert_log.py alert_book.py murmur.py ledger.py compiled.py) tools/build_native.py
 
 .PHONY: browser-deps demo native test test-unit test-integration lint stack-up stack-down bench bench-quick clean
 

@@ -37,7 +37,8 @@ from typing import Any
 from bench import common
 from bench.corpus import generate
 from trending_arxiv.core import counting, stored
-from trending_arxiv.core.alert_log import AlertBook, micros
+from trending_arxiv.core.alert_book import AlertBook
+from trending_arxiv.core.alert_log import micros
 from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.compiled import native_state
 from trending_arxiv.core.models import Mention

@@ -13,8 +13,9 @@ from faust.types import EventT
 from streams.direct_table import DirectTable, key_partition
 from streams.tables import StreamTables
 from streams.topics import StreamTopics
+from trending_arxiv.core.alert_book import AlertBook
 from trending_arxiv.core.alert_clock import AlertClock
-from trending_arxiv.core.alert_log import AlertBook, stored_text
+from trending_arxiv.core.alert_log import stored_text
 from trending_arxiv.core.clock import Watermark
 from trending_arxiv.core.envelope import ENVELOPE_HEADERS, is_envelope, open_envelope, seal
 from trending_arxiv.core.ledger import Ledger

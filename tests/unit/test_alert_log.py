@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trending_arxiv.core.alert_book import AlertBook, alerts_in_event_time
 from trending_arxiv.core.alert_log import (
     NOT_REMOVED,
-    AlertBook,
     AlertLog,
-    _decided_of,
-    alerts_in_event_time,
+    decided_of,
     micros,
     stored_text,
     text_key,
@@ -249,7 +248,7 @@ def test_a_log_reads_back_from_its_stored_form_as_it_was() -> None:
     text = stored_text(stored)  # the changelog keeps it as a JSON string
     assert text.isascii() and AlertLog.unpack(text) == log  # as Faust's recovery gives it
     assert log.decided is not None
-    assert _decided_of(text) == _decided_of(stored) == log.decided
+    assert decided_of(text) == decided_of(stored) == log.decided
     assert AlertLog.unpack(AlertLog().pack()) == AlertLog()
     book = AlertBook({PAPER: stored})
     assert book.forget_stale([PAPER], micros(T0 + timedelta(days=5))) == 0  # still pending
@@ -266,7 +265,7 @@ def test_a_log_stored_as_json_by_an_earlier_version_reads_the_same() -> None:
         {texts[p]: [texts[a], r] for p, (a, r) in log.withdrawn.items()},
     ])  # fmt: skip
     assert AlertLog.unpack(legacy) == log
-    assert _decided_of(legacy) == log.decided
+    assert decided_of(legacy) == log.decided
     book = AlertBook({PAPER: legacy})
     book.index([PAPER])
     assert book.release(2**62, RULES) == AlertLog.unpack(log.pack()).release(PAPER, 2**62, RULES)

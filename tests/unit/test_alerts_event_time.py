@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from trending_arxiv.core import alerting
-from trending_arxiv.core.alert_log import AlertBook, micros
+from trending_arxiv.core.alert_book import AlertBook
+from trending_arxiv.core.alert_log import micros
 from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.ledger import Ledger, routed_post

@@ -20,7 +20,9 @@ from pathlib import Path
 
 # The worker's hot path: the counting core (~half of its CPU a post, bench/README.md) and the
 # ledger step (~1.1 µs a record less compiled, session 17).
-COMPILED_MODULES = ("buckets", "counting", "alerting", "alert_log", "murmur", "ledger")
+COMPILED_MODULES = (
+    "buckets", "counting", "alerting", "alert_log", "alert_book", "murmur", "ledger",
+)  # fmt: skip
 PACKAGE_DIR = Path(__file__).parent
 NATIVE_DIR = PACKAGE_DIR / "_native"
 MANIFEST = "manifest.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trending_arxiv.core import counting
-from trending_arxiv.core.alert_log import alerts_in_event_time
+from trending_arxiv.core.alert_book import alerts_in_event_time
 from trending_arxiv.core.alerting import AlertRules
 from trending_arxiv.core.clock import StreamClock
 from trending_arxiv.core.counting import PaperState
@@ -65,7 +65,7 @@ def simulate(
 ) -> SimulationResult:
     """Parse, route, dedupe and count `lines` exactly as the stream does; with
     `alert_rules`, also the alerts of the whole history in event time
-    (`alert_log.alerts_in_event_time`: what the worker fires behind its watermark).
+    (`alert_book.alerts_in_event_time`: what the worker fires behind its watermark).
     `keep_mentions`: also return the mentions themselves (a bench's documents), not
     only their ids."""
     store: dict[str, Any] = {}
