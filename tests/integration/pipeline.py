@@ -72,18 +72,23 @@ def wait_for_commits(kafka: str, group: str, topic: str, timeout: float = 60.0) 
     raise AssertionError(f"{group} committed nothing on {topic} within {timeout}s")
 
 
-def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
-    """Wait until the worker and the sink have committed everything there is."""
+def pipeline_groups(settings: CommonSettings) -> list[tuple[str, list[str]]]:
+    """The worker's and the sink's consumer groups, each with the topics it reads."""
     worker = WorkerSettings(namespace=settings.namespace)
     sink = SinkSettings(namespace=settings.namespace)
     topics = settings.topics
-    checks = [
+    return [
         (
             f"{settings.namespace}-{worker.worker_id}",
             [topics.raw_posts, topics.routed_posts, topics.mentions],
         ),
         (f"{settings.namespace}-{sink.sink_group_id}", [topics.mentions, topics.counts]),
     ]
+
+
+def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
+    """Wait until the worker and the sink have committed everything there is."""
+    checks = pipeline_groups(settings)
     deadline = time.monotonic() + timeout
     stable = 0
     while time.monotonic() < deadline:
@@ -98,6 +103,20 @@ def wait_for_quiet(settings: CommonSettings, timeout: float = 120.0) -> None:
             return
         time.sleep(1.0)
     raise AssertionError(f"pipeline still busy after {timeout}s (lags {lags})")
+
+
+def pipeline_positions(settings: CommonSettings) -> str:
+    """Each group's committed offset and the log end of every partition it reads, for an
+    assertion's message (where did the records stop?)."""
+    lines = []
+    for group, group_topics in pipeline_groups(settings):
+        committed, ends = group_offsets(settings.kafka_bootstrap_servers, group, group_topics)
+        lines += [
+            f"{group} {tp.topic}[{tp.partition}]: {committed.get(tp)}/{end}"
+            for tp, end in sorted(ends.items())
+            if end
+        ]
+    return "\n".join(lines)
 
 
 def paper_documents(es: Elasticsearch, index: str) -> dict[str, dict[str, Any]]:

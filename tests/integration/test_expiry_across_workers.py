@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch
 from kafka import KafkaProducer
 
 from tests.integration.pipeline import (
+    pipeline_positions,
     settings_for,
     start_pipeline,
     wait_for_quiet,
@@ -108,7 +109,8 @@ def test_a_repost_waits_while_its_subject_is_unread_on_another_workers_partition
         )
         later_paper = next(
             paper
-            for paper in (P2, *(f"2605.{n:05d}" for n in range(10_000)))
+            # Numbered from 1: an arXiv number is never 00000 (not an id, never counted).
+            for paper in (P2, *(f"2605.{n:05d}" for n in range(1, 10_000)))
             if paper != P1 and partition_of(paper.encode(), partitions) in mine
         )
         os.killpg(held.pid, signal.SIGSTOP)
@@ -121,7 +123,9 @@ def test_a_repost_waits_while_its_subject_is_unread_on_another_workers_partition
         es = Elasticsearch(es_url)
         deadline = time.monotonic() + 60
         while later_paper not in indexed_posts_by_paper(es, settings.indices.papers):
-            assert time.monotonic() < deadline, "worker 1 did not count the later post"
+            assert time.monotonic() < deadline, (
+                f"worker 1 did not count the later post:\n{pipeline_positions(settings)}"
+            )
             time.sleep(0.5)
         time.sleep(5)  # worker 1's stream time is 3 h on; five expiry sweeps run
         os.killpg(held.pid, signal.SIGCONT)
