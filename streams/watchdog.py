@@ -3,8 +3,8 @@
 aiokafka can lose the group coordinator after a broker restart and never find it again
 (aio-libs/aiokafka#1133; `trending_arxiv.core.liveness`). Faust then waits on a commit that
 never completes, with no error to react to. A timer asks Kafka itself (kafka-python, a
-fresh client each time) for the group's committed and log-end offsets of the topics the
-agents read; when the committed offsets stand still for
+fresh client each time) for the group's committed and log-end offsets of the partitions
+assigned to this worker that the agents read; when those committed offsets stand still for
 `worker_stall_restart_seconds` while records wait, the worker re-executes itself: same
 PID, same command line, fresh Kafka clients. Just before, a fresh client removes the
 stuck member from the group (the member cannot leave by itself), so the restarted worker
@@ -37,7 +37,7 @@ from faust.types import TP
 from kafka.errors import KafkaError
 
 from streams.topics import StreamTopics
-from trending_arxiv.core.liveness import StallDetector
+from trending_arxiv.core.liveness import StallDetector, own_offsets
 from trending_arxiv.kafka import group_offsets, remove_group_member
 from trending_arxiv.settings import WorkerSettings
 
@@ -159,6 +159,12 @@ def register_watchdog(app: faust.App, topics: StreamTopics, settings: WorkerSett
             log.debug("stall watch: Kafka did not answer (%s)", error)
             detector.reset(now)
             return
+        assigned = {(tp.topic, tp.partition) for tp in app.assignor.assigned_actives()}
+        committed, ends = own_offsets(
+            assigned,
+            {(tp.topic, tp.partition): offset for tp, offset in committed.items()},
+            {(tp.topic, tp.partition): offset for tp, offset in ends.items()},
+        )
         stalled = detector.observe(now, committed, ends)
         if stalled < limit / 2:
             return

@@ -59,9 +59,11 @@ def lost_coordinator_run(
     generated: int,
     seed: int,
     restart_after: float,
+    healthy_peer: bool = False,
 ) -> Iterator[FaultRun]:
     """A warmed-up pipeline whose worker then loses its coordinator, with a corpus replayed
-    into it; the processes are stopped on the way out."""
+    into it (with `healthy_peer`, a second worker that keeps its coordinator shares the
+    partitions); the processes are stopped on the way out."""
     kafka, es_url = stack_endpoints
     settings = settings_for(namespace, kafka, es_url)
     corpus, reference = build_corpus(tmp_path, generated=generated, seed=seed)
@@ -70,6 +72,9 @@ def lost_coordinator_run(
         namespace, kafka, es_url, tmp_path, **fault_env(trigger, restart_after)
     )
     try:
+        if healthy_peer:
+            never = {"TRENDING_FAULT_LOSE_COORDINATOR_WHEN": str(tmp_path / "never")}
+            processes.start("worker-2", "worker", env=never)
         warm_up(processes.env, settings, processes)
         trigger.touch()
         output = tmp_path / "producer.out"
@@ -100,6 +105,24 @@ def test_worker_that_stops_committing_restarts_in_place_and_counts_stay_exact(
     # Removed on its behalf, so the restarted worker need not wait out the old session.
     assert "removed the stuck member" in log
     assert "restart 2" not in log  # the restarted worker is healthy and stays so
+
+
+def test_a_stuck_worker_restarts_while_its_peer_commits_on(
+    stack_endpoints: tuple[str, str], namespace: str, tmp_path: Path
+) -> None:
+    """Each worker watches its own partitions: the stuck worker restarts, its healthy
+    peer does not (watching the group's offsets, both did)."""
+    with lost_coordinator_run(
+        stack_endpoints, namespace, tmp_path, generated=800, seed=45, restart_after=15,
+        healthy_peer=True,
+    ) as run:  # fmt: skip
+        wait_for_quiet(run.settings, timeout=180)
+        assert_counts_exact(run.settings, run.reference, run.processes, timeout=60)
+        run.processes.check_alive()
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "fault injection: the group coordinator is lost" in log
+    assert "restarting the worker in place (restart 1)" in log
+    assert "restarting the worker in place" not in (tmp_path / "worker-2.log").read_text()
 
 
 def test_without_the_watchdog_the_same_fault_leaves_work_uncommitted(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trending_arxiv.core.liveness import StallDetector
+from trending_arxiv.core.liveness import StallDetector, own_offsets
 
 A, B = ("raw", 0), ("raw", 1)
 
@@ -43,3 +43,18 @@ def test_reset_forgets_standing_time() -> None:
     detector.reset(40.0)  # e.g. Kafka did not answer, or the group rebalanced
     assert detector.observe(45.0, {A: 1}, {A: 5}) == 0.0
     assert detector.observe(60.0, {A: 1}, {A: 5}) == 15.0
+
+
+def test_a_worker_watches_its_own_partitions_only() -> None:
+    """A peer's commits moving on do not hide this worker's stall, and a peer that stands
+    still (a paused process) is no stall of this worker's."""
+    mine, theirs = {A}, {B}
+    detector = StallDetector()
+    for now, peer_committed in ((0.0, 1), (20.0, 4), (50.0, 9)):
+        observed = own_offsets(mine, {A: 5, B: peer_committed}, {A: 9, B: 9})
+        assert observed == ({A: 5}, {A: 9})
+        stalled = detector.observe(now, *observed)
+    assert stalled == 50.0
+    peer = StallDetector()
+    for now in (0.0, 50.0):
+        assert peer.observe(now, *own_offsets(theirs, {A: 5, B: 9}, {A: 9, B: 9})) == 0.0

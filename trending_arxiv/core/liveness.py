@@ -6,11 +6,18 @@ offset commit completes, so nothing it does counts and its lag never falls. No e
 reaches the application. What can be seen from outside is the symptom: the group's
 committed offsets stand still while the topics have records past them. `StallDetector`
 turns periodic observations of both into "stuck for how long".
+
+A worker watches the partitions assigned to it only (`own_offsets`): its peers' commits
+move on while it is stuck, which would hide its stall, and a peer that stands still (a
+paused process) is not one a restart of this worker mends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
+from typing import TypeVar
+
+Partition = TypeVar("Partition", bound=Hashable)
 
 
 class StallDetector:
@@ -39,3 +46,15 @@ class StallDetector:
             self._since = now
         self._committed = dict(committed)
         return now - self._since
+
+
+def own_offsets(
+    assigned: Collection[Partition],
+    committed: Mapping[Partition, int],
+    ends: Mapping[Partition, int],
+) -> tuple[dict[Partition, int], dict[Partition, int]]:
+    """The committed and end offsets of the `assigned` partitions only."""
+    return (
+        {tp: offset for tp, offset in committed.items() if tp in assigned},
+        {tp: offset for tp, offset in ends.items() if tp in assigned},
+    )

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -30,11 +31,13 @@ class PipelineProcesses:
     log_dir: Path
     children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> None:
+        """Start `trending-arxiv ARGS` as `name` (logging to `name`.log), with `env` over
+        the pipeline's environment for this process alone."""
         log = (self.log_dir / f"{name}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "trending_arxiv.cli.main", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
