@@ -7,9 +7,12 @@ project's Kafka writer. Every tenth post is a probe citing a brand-new arXiv ID;
 asks Elasticsearch every 50 ms for the outstanding probes. A probe's latency runs from
 just before it is handed to the producer until its paper has posts.all >= 1 *and* its
 mention is searchable (both indices). Reports p50/p90/p99/max per configuration.
-Goal: p50 <= 1.2 s, p99 <= 2 s. Writes bench/results/latency.json.
+Goal: p50 <= 1.2 s, p99 <= 2 s. Every two seconds a burst of posts makes a new paper take
+off: its alert's latency runs from the post that fired it to the alerts topic
+(`bench.alert_probes`). Event times follow the corpus (replayed history) or, with
+`--live`, the wall clock. Writes bench/results/latency.json.
 
-    python -m bench.bench_latency [--rate R] [--seconds S] [--configs default,tuned]
+    python -m bench.bench_latency [--rate R] [--seconds S] [--configs default,tuned] [--live]
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from bench import common
+from bench.alert_probes import AlertProbes
 from bench.bench_e2e import wait_ready
 from bench.corpus import SPAN, START, generate, probe_id, probe_post
 from producers.kafka_writer import RawPostWriter
@@ -36,6 +41,8 @@ from trending_arxiv.settings import CommonSettings
 GOAL_P50 = 1.2
 GOAL_P99 = 2.0
 PROBE_EVERY = 10
+# An alert burst (`bench.alert_probes`) every this many seconds of sending.
+ALERT_EVERY_SECONDS = 2.0
 POLL_SECONDS = 0.05
 
 # The shipped defaults (trending_arxiv.settings): ES refresh 500 ms, sink poll 0.2 s,
@@ -147,8 +154,75 @@ def _max_by_second(probes: Probes) -> list[float | None]:
     return [_round(worst.get(k)) for k in range(max(worst) + 1)]
 
 
+def send_at_rate(
+    writer: RawPostWriter,
+    probes: Probes,
+    alerts: AlertProbes,
+    rate: float,
+    total: int,
+    seed: int,
+    live: bool,
+) -> float:
+    """Send `total` corpus posts at `rate`, a count probe every `PROBE_EVERY` and an
+    alert burst every `ALERT_EVERY_SECONDS`; the most the sender fell behind (s).
+
+    Event times follow the corpus (replayed history: a week in the run) or, `live`, the
+    wall clock."""
+
+    def event_time(i: int) -> datetime:
+        return datetime.now(UTC) if live else START + SPAN * (i / total)
+
+    background = generate(total, seed, when_of=event_time if live else None)
+    alert_every = max(1, int(rate * ALERT_EVERY_SECONDS))
+    started = time.monotonic()
+    behind = 0.0
+    for i in range(total):
+        due = started + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            behind = max(behind, -delay)
+        line = next(background)
+        if i % PROBE_EVERY == 0:
+            arxiv_id = probe_id(i // PROBE_EVERY)
+            _, line = probe_post(i, arxiv_id, event_time(i))
+            with probes.lock:
+                probes.sent[arxiv_id] = time.monotonic()
+        writer.send(line, key_of(line).key, "x" if line.startswith(b'{"data"') else "bluesky")
+        if i % alert_every == alert_every // 2:
+            for burst_line in alerts.burst(i // alert_every, event_time(i)):
+                writer.send(burst_line, key_of(burst_line).key, "x")
+    writer.flush(30)
+    return behind
+
+
+def alert_summary(alerts: AlertProbes) -> dict[str, Any]:
+    """Bursts sent, papers alerted, and each rule's latency percentiles (seconds)."""
+    by_rule = alerts.latencies()
+    return {
+        "bursts": len(alerts.papers),
+        "papers_alerted": len({paper for paper, _ in alerts.seen} & set(alerts.papers)),
+        "rules": {
+            rule: {
+                "alerts": len(values),
+                "p50": _round(percentile(values, 50)),
+                "p99": _round(percentile(values, 99)),
+                "max": _round(max(values)),
+            }
+            for rule, values in sorted(by_rule.items())
+        },
+    }
+
+
 def measure(
-    config: str, env: dict[str, str], rate: float, seconds: float, seed: int, drain: float
+    config: str,
+    env: dict[str, str],
+    rate: float,
+    seconds: float,
+    seed: int,
+    drain: float,
+    live: bool = False,
 ) -> dict[str, Any]:
     namespace = common.fresh_namespace(f"lat-{config}")
     settings = common.settings_for(namespace)
@@ -164,7 +238,8 @@ def measure(
     writer = RawPostWriter(producer_settings, ProducerMetrics("bench"), client_id="bench-latency")
     pipeline = None
     memory = common.MemorySampler()
-    result: dict[str, Any] = {"namespace": namespace, "env": env}
+    alerts = AlertProbes(common.KAFKA, settings.topics.alerts)
+    result: dict[str, Any] = {"namespace": namespace, "env": env, "live": live}
     try:
         ensure_topics(settings)
         pipeline = common.start_pipeline(namespace, ["worker", "sink"], env)
@@ -191,32 +266,17 @@ def measure(
             probes.sent.clear()
             probes.seen.clear()
         total = int(rate * seconds)
-        background = generate(total, seed)
+        alerts.start()
         started = time.monotonic()
-        behind = 0.0
-        for i in range(total):
-            due = started + i / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                behind = max(behind, -delay)
-            line = next(background)
-            if i % PROBE_EVERY == 0:
-                arxiv_id = probe_id(i // PROBE_EVERY)
-                # Event time in step with the corpus, so stream time advances as usual.
-                _, line = probe_post(i, arxiv_id, START + SPAN * (i / total))
-                with probes.lock:
-                    probes.sent[arxiv_id] = time.monotonic()
-            writer.send(line, key_of(line).key, "x" if line.startswith(b'{"data"') else "bluesky")
-        writer.flush(30)
+        behind = send_at_rate(writer, probes, alerts, rate, total, seed, live)
         send_seconds = time.monotonic() - started
         drain_deadline = time.monotonic() + drain
-        while probes.outstanding() and time.monotonic() < drain_deadline:
+        while (probes.outstanding() or alerts.outstanding()) and time.monotonic() < drain_deadline:
             pipeline.processes.check_alive()
             time.sleep(0.1)
     finally:
         stop.set()
+        alerts.stop()
         if poller.is_alive():
             poller.join(5)
         writer.close(10)
@@ -242,6 +302,7 @@ def measure(
         max=_round(max(latencies) if latencies else None),
         mean=_round(statistics.fmean(latencies) if latencies else None),
         poll_errors=errors[:3],
+        alerts=alert_summary(alerts),
         # Worst latency of the probes sent in each second: shows stalls, not just spread.
         max_by_send_second=_max_by_second(probes),
     )
@@ -282,6 +343,17 @@ def print_result(results: dict[str, dict[str, Any]]) -> None:
     for name, r in results.items():
         settings = ", ".join(f"{k}={v}" for k, v in r["env"].items())
         print(f"  {name}: {settings}")
+    alert_rows = [
+        (name, f"{r['alerts']['papers_alerted']}/{r['alerts']['bursts']}", rule, row["alerts"],
+         row["p50"], row["p99"], row["max"])
+        for name, r in results.items()
+        for rule, row in r["alerts"]["rules"].items()
+    ]  # fmt: skip
+    common.print_table(
+        "Alert latency: the firing post's send -> its alert on the alerts topic (seconds)",
+        alert_rows,
+        ("config", "papers", "rule", "alerts", "p50", "p99", "max"),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,6 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"Comma-separated, from: {', '.join(CONFIGS)}.",
     )
     parser.add_argument("--name", default="latency", help="Result file name (bench/results/).")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="Event times are the wall clock (live traffic), not the corpus's week: alerts "
+        "then wait for the watermark to pass in real time.",
+    )
     parser.add_argument(
         "--warmup",
         type=float,
@@ -317,10 +395,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--warmup must be in [0, 600]")
     if args.warmup:
         first = names[0]
-        warm = measure(first, CONFIGS[first], args.rate, args.warmup, args.seed, args.drain)
+        warm = measure(
+            first, CONFIGS[first], args.rate, args.warmup, args.seed, args.drain, args.live
+        )
         print(f"warm-up ({first}, {args.warmup:g} s, not counted): p99 {warm.get('p99')}")
     results = {
-        c: measure(c, CONFIGS[c], args.rate, args.seconds, args.seed, args.drain) for c in names
+        c: measure(c, CONFIGS[c], args.rate, args.seconds, args.seed, args.drain, args.live)
+        for c in names
     }
     print_result(results)
     params = {
@@ -329,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "seed": args.seed,
         "warmup": args.warmup,
+        "live": args.live,
+        "alert_every_seconds": ALERT_EVERY_SECONDS,
         "probe_every": PROBE_EVERY,
         "poll_seconds": POLL_SECONDS,
         "configs": CONFIGS,

@@ -25,7 +25,7 @@ import json
 import pathlib
 import random
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, cast
@@ -393,10 +393,12 @@ class CorpusGenerator:
 
     # -- the stream ---------------------------------------------------------------------
 
-    def lines(self) -> Iterator[bytes]:
+    def lines(self, when_of: Callable[[int], datetime] | None = None) -> Iterator[bytes]:
+        """The lines in order; line `i`'s event time is `when_of(i)` if given (the wall
+        clock, for live traffic), else spread evenly over `SPAN` from `START`."""
         step = SPAN / max(1, self.n)
         for i in range(self.n):
-            when = START + step * i
+            when = START + step * i if when_of is None else when_of(i)
             roll = self.rng.random()
             if roll < 0.01 and self.recent_lines:
                 line = self.rng.choice(self.recent_lines)
@@ -420,9 +422,11 @@ class CorpusGenerator:
             yield line
 
 
-def generate(n: int, seed: int = 1, papers: int = 50_000) -> Iterator[bytes]:
-    """The `n` raw lines of the corpus (without newlines)."""
-    return CorpusGenerator(n, seed, papers).lines()
+def generate(
+    n: int, seed: int = 1, papers: int = 50_000, when_of: Callable[[int], datetime] | None = None
+) -> Iterator[bytes]:
+    """The `n` raw lines of the corpus (without newlines); `when_of`: see `lines`."""
+    return CorpusGenerator(n, seed, papers).lines(when_of)
 
 
 def _write_lines(handle: IO[bytes], generator: CorpusGenerator) -> None:
