@@ -7,7 +7,8 @@ In one run, on the real servers, in a fresh namespace:
    both are up (start-up excluded), the replay producer (`trending-arxiv produce
    replay`) sends the corpus; the clock runs from its start until Elasticsearch holds
    every mention and every paper's all-time count equals the reference (checked exactly,
-   paper by paper, at the end);
+   paper by paper, at the end), then the alerts topic is read against the reference's
+   alerts, by alert id;
 3. baseline: a bare kafka-python consumer reads the same raw topic from the start;
 4. memory: VmRSS of the worker, sink, producer, Kafka and Elasticsearch sampled from
    /proc every 0.5 s (peak and mean).
@@ -28,18 +29,22 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from typing import Any
 
+import orjson
 from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import scan
+from kafka import KafkaConsumer
 
 from bench import common
 from bench.bench_worker import parse_env
 from bench.corpus import cached_corpus
 from bench.es_alone import compare_stages
+from trending_arxiv.core.models import Alert
 from trending_arxiv.core.simulate import read_lines, simulate
 from trending_arxiv.kafka import ensure_topics
-from trending_arxiv.settings import CommonSettings
+from trending_arxiv.settings import CommonSettings, WorkerSettings
 
 GOAL_RATE = 10_000.0
 GOAL_RATIO = 0.5
@@ -93,6 +98,33 @@ def exact_check(es: Elasticsearch, settings: CommonSettings, expected: dict[str,
         "papers_unexpected": len(extra),
         "examples": [(k, expected[k], found.get(k)) for k in wrong[:5]],
         "exact": not wrong and not extra,
+    }
+
+
+def alert_check(topic: str, expected: list[Alert], settle: float = 10.0) -> dict[str, Any]:
+    """The alerts on `topic` against the reference's, by alert id (an alert sent twice
+    keeps its id); read until none came for `settle` seconds, so the last moments'
+    alerts, decided once the watermark passes them, are in."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=common.KAFKA,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=int(settle * 1000),
+    )
+    try:
+        found = Counter(orjson.loads(record.value)["alert_id"] for record in consumer)
+    finally:
+        consumer.close()
+    wanted = {alert.alert_id for alert in expected}
+    missing, unexpected = wanted - found.keys(), found.keys() - wanted
+    return {
+        "expected": len(wanted),
+        "found": len(found),
+        "sent_twice": sum(count - 1 for count in found.values()),
+        "missing": len(missing),
+        "unexpected": len(unexpected),
+        "examples": sorted(missing)[:5] + sorted(unexpected)[:5],
+        "exact": not missing and not unexpected,
     }
 
 
@@ -157,7 +189,7 @@ def run(
     print(f"bench_e2e: namespace {namespace}, {n} posts")
     path = cached_corpus(n, seed)
     started = time.perf_counter()
-    reference = simulate(read_lines([path]))
+    reference = simulate(read_lines([path]), alert_rules=WorkerSettings().alert_rules())
     simulate_seconds = time.perf_counter() - started
     expected_mentions = len(reference.mention_ids)
     expected_posts = reference.posts_by_paper
@@ -242,6 +274,8 @@ def run(
             time.sleep(0.25)
         for lag_probe in lag_probes:
             lag_probe.close()
+        if complete:
+            result["alerts"] = alert_check(settings.topics.alerts, reference.alerts)
         if complete and not matches:
             curve.append((last_change, *curve[-1][1:]))  # the pipeline finished then
         elapsed = curve[-1][0]
@@ -406,6 +440,13 @@ def print_result(result: dict[str, Any]) -> None:
                 for index, w in work.items()
             ],
             ("index", *kinds),
+        )
+    alerts = result.get("alerts")
+    if alerts:
+        print(
+            f"alerts against the reference: {alerts['found']} of {alerts['expected']}, "
+            f"missing {alerts['missing']}, unexpected {alerts['unexpected']}, sent twice "
+            f"{alerts['sent_twice']}: {'EXACT' if alerts['exact'] else 'MISMATCH'}"
         )
     exact = result.get("exact")
     if exact:
