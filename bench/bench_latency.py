@@ -9,7 +9,7 @@ just before it is handed to the producer until its paper has posts.all >= 1 *and
 mention is searchable (both indices). Reports p50/p90/p99/max per configuration.
 Goal: p50 <= 1.2 s, p99 <= 2 s. Every two seconds a burst of posts makes a new paper take
 off: its alert's latency runs from the post that fired it to the alerts topic
-(`bench.alert_probes`). Event times follow the corpus (replayed history) or, with
+(`bench.probes`). Event times follow the corpus (replayed history) or, with
 `--live`, the wall clock. Writes bench/results/latency.json.
 
     python -m bench.bench_latency [--rate R] [--seconds S] [--configs default,tuned] [--live]
@@ -28,9 +28,9 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from bench import common
-from bench.alert_probes import AlertProbes
 from bench.bench_e2e import wait_ready
-from bench.corpus import SPAN, START, generate, probe_id, probe_post
+from bench.corpus import SPAN, START, generate
+from bench.probes import AlertProbes, probe_id, probe_post
 from producers.kafka_writer import RawPostWriter
 from producers.keys import key_of
 from producers.metrics import ProducerMetrics
@@ -41,7 +41,7 @@ from trending_arxiv.settings import CommonSettings
 GOAL_P50 = 1.2
 GOAL_P99 = 2.0
 PROBE_EVERY = 10
-# An alert burst (`bench.alert_probes`) every this many seconds of sending.
+# An alert burst (`bench.probes`) every this many seconds of sending.
 ALERT_EVERY_SECONDS = 2.0
 POLL_SECONDS = 0.05
 

@@ -109,11 +109,6 @@ def paper_ids(n: int) -> list[str]:
     return ids
 
 
-def probe_id(i: int) -> str:
-    """A paper ID no corpus post cites (latency probes: a new paper each)."""
-    return f"2612.{90000 + i % 10000:05d}" if i < 10000 else f"2611.{i % 100000:05d}"
-
-
 class Zipf:
     """Draws indices 0..n-1 with probability proportional to 1/(k+1)^s."""
 
@@ -151,22 +146,22 @@ def _words(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def _dump(obj: dict[str, Any]) -> bytes:
+def dump_line(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _padded(obj: dict[str, Any], holder: dict[str, Any], key: str, rng: random.Random) -> bytes:
     """Fill `holder[key]` so the serialised line is about TARGET_BYTES (two dumps, no loop)."""
-    line = _dump(obj)
+    line = dump_line(obj)
     missing = TARGET_BYTES - len(line) + rng.randint(-120, 120)
     if missing > 0:
         filler = (_words(rng, 40) + " ") * (missing // 200 + 1)
         holder[key] = filler[:missing].strip()
-        line = _dump(obj)
+        line = dump_line(obj)
     return line
 
 
-def _iso_ms(when: datetime) -> str:
+def iso_ms(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
@@ -229,7 +224,7 @@ class CorpusGenerator:
         return {
             "id": tweet_id,
             "author_id": author,
-            "created_at": _iso_ms(when),
+            "created_at": iso_ms(when),
             "conversation_id": tweet_id,
             "lang": "en",
             "text": text,
@@ -282,7 +277,7 @@ class CorpusGenerator:
         data = {
             "id": tweet_id,
             "author_id": author,
-            "created_at": _iso_ms(when),
+            "created_at": iso_ms(when),
             "conversation_id": tweet_id,
             "lang": "en",
             "text": f"RT @{handle}: {original['text']}"[:280],
@@ -342,7 +337,7 @@ class CorpusGenerator:
         }
         record = {
             "$type": "app.bsky.feed.post",
-            "createdAt": _iso_ms(when),
+            "createdAt": iso_ms(when),
             "langs": ["en"],
             "text": text.strip(),
             "facets": facets,
@@ -382,14 +377,14 @@ class CorpusGenerator:
                 "rkey": self._rkey(i),
                 "record": {
                     "$type": "app.bsky.feed.repost",
-                    "createdAt": _iso_ms(when),
+                    "createdAt": iso_ms(when),
                     "subject": {"cid": f"bafyrei{rng.getrandbits(250):052x}", "uri": subject},
                 },
                 "cid": f"bafyrei{rng.getrandbits(250):052x}",
             },
         }
         self.stats.bluesky_reposts += 1
-        return _dump(obj)  # reposts are small in reality too (~450 bytes)
+        return dump_line(obj)  # reposts are small in reality too (~450 bytes)
 
     # -- the stream ---------------------------------------------------------------------
 
@@ -447,31 +442,6 @@ def write_corpus(path: pathlib.Path, n: int, seed: int = 1, papers: int = 50_000
             _write_lines(plain, generator)
     tmp.replace(path)
     return generator.stats
-
-
-def probe_post(i: int, arxiv_id: str, when: datetime) -> tuple[str, bytes]:
-    """(post id, raw line): an X stream message citing only `arxiv_id` (latency probes)."""
-    tweet_id = str(1_900_000_000_000_000_000 + i)
-    author = str(30_000_000 + i % 1000)
-    data = {
-        "id": tweet_id,
-        "author_id": author,
-        "created_at": _iso_ms(when),
-        "text": f"latency probe {i} https://t.co/probe{i}",
-        "entities": {
-            "urls": [
-                {
-                    "start": 14,
-                    "end": 37,
-                    "url": f"https://t.co/probe{i}",
-                    "expanded_url": f"https://arxiv.org/abs/{arxiv_id}",
-                }
-            ]
-        },
-        "edit_history_tweet_ids": [tweet_id],
-    }
-    users = [{"id": author, "username": f"probe{author}", "name": "Probe", "description": ""}]
-    return tweet_id, _dump({"data": data, "includes": {"users": users}})
 
 
 def cached_corpus(n: int, seed: int = 1, papers: int = 50_000) -> pathlib.Path:

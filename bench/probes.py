@@ -1,5 +1,7 @@
-"""Alert probes for `bench_latency`: how long after the post that makes a paper take off
-its alert is on the alerts topic.
+"""Latency probes for `bench_latency`: posts citing papers no corpus post cites.
+
+A count probe is one post citing a new paper (`probe_post`). Alert probes measure how long
+after the post that makes a paper take off its alert is on the alerts topic.
 
 A burst is `BURST` posts citing a paper nobody else cites, from `BURST` accounts, their
 event times a millisecond apart: the rules (10 accounts in an hour; 5 posts in an hour at
@@ -21,13 +23,43 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer
 
-from bench.corpus import probe_id, probe_post
+from bench.corpus import dump_line, iso_ms
 
 BURST = 10
 # Post numbers of the bursts (tweet ids, accounts) and their papers' probe numbers: far
 # from the count probes' own.
 _FIRST_POST = 7_000_000
 _FIRST_PAPER = 20_000
+
+
+def probe_id(i: int) -> str:
+    """A paper ID no corpus post cites (latency probes: a new paper each)."""
+    return f"2612.{90000 + i % 10000:05d}" if i < 10000 else f"2611.{i % 100000:05d}"
+
+
+def probe_post(i: int, arxiv_id: str, when: datetime) -> tuple[str, bytes]:
+    """(post id, raw line): an X stream message citing only `arxiv_id` (latency probes)."""
+    tweet_id = str(1_900_000_000_000_000_000 + i)
+    author = str(30_000_000 + i % 1000)
+    data = {
+        "id": tweet_id,
+        "author_id": author,
+        "created_at": iso_ms(when),
+        "text": f"latency probe {i} https://t.co/probe{i}",
+        "entities": {
+            "urls": [
+                {
+                    "start": 14,
+                    "end": 37,
+                    "url": f"https://t.co/probe{i}",
+                    "expanded_url": f"https://arxiv.org/abs/{arxiv_id}",
+                }
+            ]
+        },
+        "edit_history_tweet_ids": [tweet_id],
+    }
+    users = [{"id": author, "username": f"probe{author}", "name": "Probe", "description": ""}]
+    return tweet_id, dump_line({"data": data, "includes": {"users": users}})
 
 
 def _moment(when: datetime) -> int:
