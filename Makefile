@@ -37,7 +37,7 @@ test-unit: $(STAMP) $(NATIVE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy trending_arxiv producers streams sinks
+	$(BIN)/mypy trending_arxiv producers streams sinks bench
 	$(BIN)/lint-imports
 
 ## Debian's Chromium for the browser tests (installed once; needs root, as on CI).

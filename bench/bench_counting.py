@@ -51,7 +51,7 @@ def count_in_batches(
     by_partition: dict[int, list[Mention]], batch: int, rules: AlertRules
 ) -> dict[str, Any]:
     """Count every partition's mentions in batches of `batch`; time and digests."""
-    papers: dict[str, str] = {}
+    papers: dict[str, bytes] = {}
     accounts_saved: dict[str, Any] = {}
     summaries = UnpackedSummaries(papers)
     answers, alert_keys = hashlib.sha256(), []

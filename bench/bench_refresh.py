@@ -32,6 +32,7 @@ from typing import Any
 from bench.common import print_table, save_result
 from bench.corpus import cached_corpus
 from trending_arxiv.core import counting
+from trending_arxiv.core.counting import PaperState
 from trending_arxiv.core.refresh import RefreshSchedule
 from trending_arxiv.core.simulate import read_lines, simulate
 
@@ -40,7 +41,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TICK_SECONDS = 60.0
 
 
-def every_recent_paper(states: dict[str, dict[str, Any]], as_of: datetime) -> int:
+def every_recent_paper(states: dict[str, PaperState], as_of: datetime) -> int:
     """The previous policy: one update per paper with a post in the last 30 days."""
     horizon = as_of.timestamp() - counting.RETENTION_SECONDS
     sent = 0
@@ -59,7 +60,7 @@ class NextChangePolicy:
         self.schedule = RefreshSchedule()
         self.sent: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
 
-    def tick(self, states: dict[str, dict[str, Any]], as_of: datetime) -> int:
+    def tick(self, states: dict[str, PaperState], as_of: datetime) -> int:
         due = self.schedule.due(states, as_of, lambda _: True)
         for arxiv_id in due:
             update = counting.count_update(arxiv_id, states[arxiv_id], as_of)
@@ -67,7 +68,7 @@ class NextChangePolicy:
             self.schedule.schedule(arxiv_id, states[arxiv_id], as_of)
         return len(due)
 
-    def mismatches(self, states: dict[str, dict[str, Any]], as_of: datetime) -> int:
+    def mismatches(self, states: dict[str, PaperState], as_of: datetime) -> int:
         """Papers whose last sent counts differ from their counts at `as_of`."""
         wrong = 0
         for arxiv_id, state in states.items():
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Tick 0 is the first refresh after a start: both send (about) every recent paper.
     steady_new = new_sent[1:]
-    results = {
+    results: dict[str, Any] = {
         "papers": len(states),
         "ticks": ticks,
         "first_tick_updates": new_sent[0],
