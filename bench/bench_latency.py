@@ -172,7 +172,7 @@ def send_at_rate(
     def event_time(i: int) -> datetime:
         return datetime.now(UTC) if live else START + SPAN * (i / total)
 
-    background = generate(total, seed, when_of=event_time if live else None)
+    background = generate(total, seed, when_of=event_time)
     alert_every = max(1, int(rate * ALERT_EVERY_SECONDS))
     started = time.monotonic()
     behind = 0.0

@@ -271,8 +271,6 @@ def run_up(
                             live.update(status_table(status), refresh=True)
                     next_status = time.monotonic() + STATUS_EVERY_SECONDS
                 stop_requested.wait(TICK_SECONDS)
-    except KeyboardInterrupt:  # a Ctrl-C before the handler was set
-        pass
     finally:
         # Whatever ended the loop, the children go too; no signal interrupts that.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
