@@ -42,7 +42,7 @@ def test_up_replays_the_seed_survives_a_killed_worker_and_stops_cleanly(
     run = UpRun(tmp_path, namespace, f"replay:{SEED}")
     try:
         first = wait_for("the worker to run", lambda: _running(run, "worker"))
-        wait_for("the seed's exact counts", lambda: run.ranking() == expected)
+        wait_for("the seed's exact counts", lambda: run.serves(expected))
         os.kill(first["pid"], signal.SIGKILL)
         restarted = wait_for(
             "the worker's restart",
@@ -57,7 +57,7 @@ def test_up_replays_the_seed_survives_a_killed_worker_and_stops_cleanly(
                 [*CLI, "produce", "replay", str(path), "--no-progress"],
                 env=run.env, check=True, capture_output=True, timeout=120,
             )  # fmt: skip
-        wait_for("the exact counts after the restart", lambda: run.ranking() == expected_after)
+        wait_for("the exact counts after the restart", lambda: run.serves(expected_after))
         page = httpx.get(run.url + "/", timeout=10)
         assert page.status_code == 200 and "Trending arXiv" in page.text
 
@@ -106,7 +106,7 @@ def test_up_on_bluesky_shows_papers_and_a_killed_up_leaves_nothing(
             TRENDING_BLUESKY_JETSTREAM_URLS=jetstream.url, TRENDING_BLUESKY_REWIND_SECONDS="0",
         )  # fmt: skip
         try:
-            wait_for("Bluesky's papers on the page", lambda: run.ranking() == expected)
+            wait_for("Bluesky's papers on the page", lambda: run.serves(expected))
             assert jetstream.connections, "the producer never connected"
             rows = run.processes()
             assert set(rows) == {"worker", "sink", "alerts", "web", "bluesky"}

@@ -26,6 +26,7 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 180.0) -
     """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
+    found: T | None = None
     while time.monotonic() < deadline:
         try:
             found = check()
@@ -34,7 +35,10 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 180.0) -
         if found:
             return found
         time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} ({last_error})")
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what} ({last_error}; last check gave "
+        f"{found!r:.300})"
+    )
 
 
 class UpRun:
@@ -42,6 +46,7 @@ class UpRun:
 
     def __init__(self, work: Path, namespace: str, sources: str, **extra_env: str) -> None:
         self.namespace = namespace
+        self.work = work
         self.port = free_port()
         self.log_path = work / "up.log"
         self.env = {
@@ -91,6 +96,21 @@ class UpRun:
         ).json()
         return {p["arxiv_id"]: p["posts"] for p in body.get("papers", []) if p.get("title")}
 
+    def serves(self, expected: dict[str, int]) -> bool:
+        """True once the API serves exactly `expected`; else ValueError naming the papers off.
+
+        `wait_for` keeps the last error, so a timeout says which counts were wrong.
+        """
+        ranking = self.ranking()
+        if ranking == expected:
+            return True
+        off = {
+            paper: (ranking.get(paper), expected.get(paper))
+            for paper in sorted(set(ranking) | set(expected))
+            if ranking.get(paper) != expected.get(paper)
+        }
+        raise ValueError(f"served/expected differ for {len(off)} papers: {off}")
+
     def ours(self) -> list[psutil.Process]:
         """Every live process (but the test's own) running in this run's namespace."""
         found = []
@@ -107,7 +127,16 @@ class UpRun:
         return self.process.wait(timeout)
 
     def kill_everything(self) -> None:
-        """Clean-up whatever the test's outcome: `up` and anything left in its namespace."""
+        """Clean-up whatever the test's outcome: `up` and anything left in its namespace.
+
+        The logs' tails are printed: pytest shows them when the test failed.
+        """
+        for path in [self.log_path, *sorted(self.work.glob("run/*/logs/*.log"))]:
+            with contextlib.suppress(OSError):
+                print(
+                    f"--- {path.name} (tail) ---\n"
+                    + "\n".join(path.read_text(errors="replace").splitlines()[-60:])
+                )
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
