@@ -9,6 +9,7 @@ from kafka.errors import KafkaError
 
 from streams.agents import Metrics, register_agents
 from streams.memory import register_malloc_trim
+from streams.offsets import use_gap_safe_consumer
 from streams.partitioner import CachedPartitioner
 from streams.tables import TABLE_NAMES, declare_tables
 from streams.topics import declare_topics
@@ -55,6 +56,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
         consumer_auto_offset_reset="earliest",
         logging_config=None,
     )
+    use_gap_safe_consumer(app)
     app.producer.buffer.max_messages = settings.producer_buffer_max_messages
     metrics = Metrics()
     topics = declare_topics(app, settings)

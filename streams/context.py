@@ -11,6 +11,7 @@ import faust
 from faust.types import EventT
 
 from streams.direct_table import DirectTable, key_partition
+from streams.offsets import InOrder
 from streams.tables import StreamTables
 from streams.topics import StreamTopics
 from trending_arxiv.core.alert_book import AlertBook
@@ -178,6 +179,7 @@ class WorkerContext:
         self.reported_progress: dict[int, RawProgress] = {}
         self.expiry_clock = ExpiryClock()
         self._raw_owned: set[int] | None = None  # the raw partitions last logged as owned
+        self.in_order = InOrder(app)
         # Alerts behind a watermark (`core.alert_clock`, `core.alert_log`): what each
         # writer of mentions promises, noted after its sends, by ledger partition; the
         # promises last sent; the promises read, per mentions partition; each counted
@@ -193,14 +195,20 @@ class WorkerContext:
     def mention_batcher(self) -> MentionBatcher:
         return MentionBatcher(self.partitions, self)
 
-    def batches(
+    async def batches(
         self, stream: faust.StreamT[bytes], size: int | None = None
     ) -> AsyncIterator[Sequence[EventT]]:
-        """Events in batches: per-batch work (and one table write per key) is cheaper."""
+        """Events in batches: per-batch work (and one table write per key) is cheaper.
+
+        Each partition's in offset order, none missing (`streams.offsets.InOrder`)."""
         settings = self.settings
-        return cast(faust.Stream, stream).take_events(
+        taken = cast(faust.Stream, stream).take_events(
             size or settings.batch_size, within=settings.batch_timeout_seconds
         )
+        async for events in taken:
+            kept = await self.in_order.admit(events)
+            if kept:
+                yield kept
 
     async def send(self, topic: faust.TopicT, key: bytes, value: bytes) -> None:
         """Produce one record (partitioned by key, like the producers); no per-send future.

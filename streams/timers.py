@@ -32,6 +32,11 @@ def register(worker: WorkerContext) -> None:
     app, settings, metrics = worker.app, worker.settings, worker.metrics
     partitions = settings.topic_partitions
 
+    @app.timer(interval=settings.worker_stall_check_seconds, name="lost-last-records")
+    async def read_lost_last_records_again() -> None:
+        """A record lost with none after it (`streams.offsets`) is read again."""
+        await worker.in_order.send_back_stalled(3 * settings.worker_stall_check_seconds)
+
     @app.timer(interval=settings.progress_report_seconds, name="report-raw-progress")
     async def report_raw_progress() -> None:
         """Tell every ledger partition how far this worker has parsed its raw partitions,

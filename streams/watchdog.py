@@ -14,12 +14,8 @@ nothing (the SIGKILL fault test restarts a worker the hard way). While Kafka doe
 answer, or the group rebalances or recovers its tables, standing offsets are expected and
 the watch starts over.
 
-A second cause of standing commits is Faust's own (faust-streaming/faust#596, open): a
-worker that starts with records waiting can read some before its recovery clears the
-stream queues, so the first records after the committed offset of a partition are never
-processed, and Faust commits nothing past that gap, for good. Half way to a restart, the
-watch re-reads such partitions from their committed offset (processing a record again
-changes nothing); the restart stays the last resort.
+Records a recovery race left unprocessed also stop a partition's commits; those are read
+again long before this watch acts (`streams.offsets`).
 """
 
 from __future__ import annotations
@@ -29,11 +25,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
-from typing import Any
 
 import faust
-from faust.types import TP
 from kafka.errors import KafkaError
 
 from streams.topics import StreamTopics
@@ -82,38 +75,6 @@ def commit_state(app: faust.App) -> str:
     processed = sum(len(offsets) for offsets in acked.values()) if acked else 0
     commit = "a commit under way" if commit_under_way(app) else "no commit under way"
     return f"{commit}, {processed} processed offsets not committed"
-
-
-def head_gaps(consumer: object) -> dict[TP, int]:
-    """The partitions whose processed offsets Faust will never commit: records right
-    after the committed offset were not processed, later ones were (faust#596), with
-    that committed offset (Faust internals, as `Consumer._new_offset` reads them)."""
-    acked: Mapping[TP, list[int]] = getattr(consumer, "_acked", None) or {}
-    committed: Mapping[TP, int | None] = getattr(consumer, "_committed_offset", None) or {}
-    gaps: Mapping[TP, Any] = getattr(consumer, "_gap", None) or {}
-    stuck = {}
-    for tp, offsets in acked.items():
-        start = committed.get(tp)
-        # Faust withholds a commit while min(acked) - committed > 1, unless a known gap
-        # (a compacted range) covers the head.
-        if offsets and start and min(offsets) - start > 1 and not gaps.get(tp):
-            stuck[tp] = start
-    return stuck
-
-
-async def reread_head_gaps(app: faust.App) -> int:
-    """Seek the partitions `head_gaps` finds back to their committed offset; how many."""
-    stuck = head_gaps(app.consumer)
-    if not stuck:
-        return 0
-    log.warning(
-        "records after the committed offset of %s were never processed (a Faust recovery "
-        "race, faust-streaming/faust#596); reading them again from there",
-        ", ".join(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in sorted(stuck.items())),
-    )
-    for tp, offset in stuck.items():
-        await app.consumer.seek(tp, offset)
-    return len(stuck)
 
 
 def leave_for(bootstrap_servers: str, group: str, member_id: str | None) -> None:
@@ -171,9 +132,7 @@ def register_watchdog(app: faust.App, topics: StreamTopics, settings: WorkerSett
         waiting = sum(end - committed.get(tp, 0) for tp, end in ends.items())
         if stalled < limit:
             # Half way: say what the worker is doing, so a restart can be told apart
-            # from a slow commit afterwards; mend Faust's head gaps, if that is the cause.
-            if not commit_under_way(app):
-                await reread_head_gaps(app)
+            # from a slow commit afterwards.
             log.warning(
                 "no offset commit for %.0fs while %d records wait (%s); restart in place at %.0fs",
                 stalled, waiting, commit_state(app), limit,
