@@ -107,12 +107,20 @@ class GapSafeConsumer(AIOKafkaConsumer):
 
     async def rewind(self, tp: TP, offset: int) -> None:
         """Read `tp` again from `offset` on."""
-        # In the consumer's own thread: aiokafka's `seek` from this one can leave its
-        # fetcher waiting on a future it is never woken from.
-        await self.seek_wait({tp: offset})
         read_offsets = self._read_offset
         assert isinstance(read_offsets, RewindableOffsets)
+        # First: from now on the drain loop hands on every record of `tp` and raises its
+        # read offset for none until `offset` comes, whether fetched before or after.
         read_offsets.rewind(tp, offset)
+        # In the consumer's own thread: aiokafka's `seek` from this one can leave its
+        # fetcher waiting on a future it is never woken from.
+        thread = self._thread
+        await thread.call_thread(_seek_in_thread, thread._ensure_consumer(), tp, offset)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Take no jump in the read offsets for a gap: the agents' topics have none (a
+        jump comes from a seek, and its offsets were not processed). Faust counts a gap's
+        offsets as acknowledged, so a false one is committed over."""
 
     def _new_offset(self, tp: TP) -> int | None:
         if missing_head(self._acked[tp], self._gap[tp], self._committed_offset[tp]):
@@ -141,6 +149,12 @@ class GapSafeConsumer(AIOKafkaConsumer):
         for tp, start in starts.items():
             if self._committed_offset[tp] is None and start is not None and start >= 0:
                 self._committed_offset[tp] = start
+
+
+async def _seek_in_thread(consumer: Any, tp: TP, offset: int) -> None:
+    """Seek aiokafka's `consumer` (in its own thread) and wait until it is there."""
+    consumer.seek(tp, offset)
+    await consumer.position(tp)
 
 
 def use_gap_safe_consumer(app: faust.App) -> None:
@@ -223,8 +237,20 @@ class InOrder:
         if last is not None and last[0] == offset and now - last[1] < SEND_BACK_AGAIN_SECONDS:
             return
         self._sent_back[tp] = (offset, now)
-        log.warning(
-            "record %d of %s[%d] never came (faust-streaming/faust#596); reading from it again",
-            offset, tp.topic, tp.partition,
-        )  # fmt: skip
-        await cast(GapSafeConsumer, self.app.consumer).rewind(tp, offset)
+        consumer = cast(GapSafeConsumer, self.app.consumer)
+        start = (await consumer.earliest_offsets(tp)).get(tp)
+        if start is not None and start > offset:
+            # Deleted by retention before this worker read them: commits may pass them.
+            log.error(
+                "records %d to %d of %s[%d] were deleted before they were read",
+                offset, start - 1, tp.topic, tp.partition,
+            )  # fmt: skip
+            consumer._gap[tp].addi(offset, start)
+            self._next[tp] = offset = start
+        else:
+            log.warning(
+                "record %d of %s[%d] never came (faust-streaming/faust#596); reading from it "
+                "again",
+                offset, tp.topic, tp.partition,
+            )  # fmt: skip
+        await consumer.rewind(tp, offset)

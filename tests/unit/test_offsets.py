@@ -80,6 +80,9 @@ def test_faust_commits_over_one_missing_record_and_the_gap_safe_consumer_does_no
         consumer._acked[RAW] = [3, 4]
     assert stock._new_offset(RAW) == 5  # record 2 is skipped for good
     assert safe._new_offset(RAW) is None
+    # No jump of the read offset is taken for a gap: the topics have none.
+    asyncio.run(safe._add_gap(ROUTED, 3, 9))
+    assert not safe._gap[ROUTED]
     # Once record 2 is read again, everything commits.
     safe._acked[RAW] = [2, 3, 4]
     assert safe._new_offset(RAW) == 5
@@ -96,10 +99,19 @@ def test_faust_commits_over_one_missing_record_and_the_gap_safe_consumer_does_no
 class App:
     """The surface `InOrder` uses: the generation, the committed offsets and seeks."""
 
-    def __init__(self, committed: dict[TP, int]) -> None:
+    def __init__(self, committed: dict[TP, int], log_starts: dict[TP, int] | None = None) -> None:
         self.consumer_generation_id = 1
-        self.consumer = SimpleNamespace(_committed_offset=committed, rewind=self._rewind)
+        self.log_starts = log_starts or {}
+        self.consumer = SimpleNamespace(
+            _committed_offset=committed,
+            _gap=defaultdict(Intervals),
+            rewind=self._rewind,
+            earliest_offsets=self._earliest_offsets,
+        )
         self.seeks: list[tuple[TP, int]] = []
+
+    async def _earliest_offsets(self, *partitions: TP) -> dict[TP, int]:
+        return {tp: self.log_starts.get(tp, 0) for tp in partitions}
 
     async def _rewind(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))
@@ -159,6 +171,14 @@ def test_a_partition_still_missing_a_record_is_sent_back_again(
     for _ in range(2):
         assert asyncio.run(in_order.admit(events((RAW, 3)))) == []
     assert app.seeks == [(RAW, 2), (RAW, 2)]
+
+
+def test_records_deleted_before_they_were_read_are_passed_over_as_a_known_gap() -> None:
+    app = App({RAW: 2}, log_starts={RAW: 7})
+    in_order = InOrder(app)  # type: ignore[arg-type]
+    assert asyncio.run(in_order.admit(events((RAW, 8)))) == []
+    assert app.seeks == [(RAW, 7)] and app.consumer._gap[RAW] == [(2, 7)]
+    assert offsets(asyncio.run(in_order.admit(events((RAW, 7), (RAW, 8))))) == [(RAW, 7), (RAW, 8)]
 
 
 def test_a_rebalance_starts_again_from_the_committed_offsets() -> None:
