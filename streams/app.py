@@ -52,6 +52,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, Metrics]:
         producer_linger=0.02,
         producer_max_batch_size=1_048_576,
         producer_partitioner=CachedPartitioner(),
+        consumer_max_fetch_size=settings.worker_max_fetch_bytes,
         stream_wait_empty=False,
         consumer_auto_offset_reset="earliest",
         logging_config=None,

@@ -251,6 +251,12 @@ class WorkerSettings(CommonSettings):
     # Seconds between `malloc_trim` calls, which give the heap pages batches freed back to
     # the system (streams/memory.py; ~40 MiB of the worker's peak at 1M posts). 0: never.
     worker_malloc_trim_seconds: float = Field(default=5.0, ge=0)
+    # Bytes the consumer fetches ahead per partition (Faust's `consumer_max_fetch_size`,
+    # whose default is 1 MiB). Fetched records wait decompressed in the worker: with a
+    # backlog on 3 topics x 8 partitions, 1 MiB each took the worker's peak at 1M posts
+    # from ~910 to ~1,000 MiB; 512 KiB costs up to ~3% more CPU a post (bench_worker).
+    # A larger record still comes whole.
+    worker_max_fetch_bytes: int = Field(default=524_288, ge=65_536)
     # A worker whose offset commits stand still this long while records wait for it, and
     # Kafka answers, restarts itself in place (same PID; see streams/watchdog.py). 0: never.
     worker_stall_restart_seconds: float = Field(default=45.0, ge=0)
