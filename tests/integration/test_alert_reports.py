@@ -16,11 +16,6 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 TAKES_OFF, LATER = "2605.07777", "2605.08888"
-TIMER_AN_HOUR_AWAY = {
-    "TRENDING_ALERT_MIN_ACCOUNTS_1H": "3",
-    "TRENDING_PROGRESS_REPORT_SECONDS": "3600",
-    "TRENDING_WATERMARK_IDLE_SECONDS": "1",  # idle partitions promise what active ones do
-}
 
 
 def test_an_alert_comes_with_the_batches_when_the_report_timer_never_ticks(
@@ -32,9 +27,17 @@ def test_an_alert_comes_with_the_batches_when_the_report_timer_never_ticks(
     counting agent."""
     kafka, es_url = stack_endpoints
     settings = settings_for(namespace, kafka, es_url)
-    processes = start_pipeline(namespace, kafka, es_url, tmp_path, **TIMER_AN_HOUR_AWAY)
+    processes = start_pipeline(
+        namespace,
+        kafka,
+        es_url,
+        tmp_path,
+        TRENDING_ALERT_MIN_ACCOUNTS_1H="3",
+        TRENDING_PROGRESS_REPORT_SECONDS="3600",
+        TRENDING_WATERMARK_IDLE_SECONDS="1",
+    )
     try:
-        takeoff: list[dict | bytes] = [
+        takeoff = [
             tweet(f"70{n}", f"8{n}", NOW - timedelta(minutes=10 - n), TAKES_OFF) for n in range(3)
         ]
         send(kafka, settings.topics.raw_posts, takeoff, keyed=True)
