@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -189,7 +188,6 @@ class WorkerContext:
         self.promised_routed: dict[int, float] = {}
         self.parsing = False  # a raw batch is between its first post and its sends
         self.sent_promises: tuple[dict[int, float], dict[int, float]] | None = None
-        self.reporting = asyncio.Lock()  # one progress-and-promises report at a time
         self.alert_clock = AlertClock(self.partitions)
         self.alert_logs = DirectTable(tables.alert_logs, producer, text_of=stored_text)
         self.alert_books: dict[int, AlertBook] = {}

@@ -19,7 +19,7 @@ from faust.types import EventT
 
 from streams.context import MentionBatcher, WorkerContext
 from streams.partitioner import post_key_partition
-from streams.progress import note_routed_promises, report_now
+from streams.progress import note_routed_promises
 from trending_arxiv.core.json_bytes import kept_json
 from trending_arxiv.core.models import parse_utc
 from trending_arxiv.core.progress import PROGRESS_TYPE, read_progress_record
@@ -91,6 +91,5 @@ def register(worker: WorkerContext) -> None:
                 for line, number in worker.record_lines(event, "ledger"):
                     await apply_routed(worker, line, event, from_routed, number)
             await from_routed.flush()
-            note_routed_promises(worker)
-            await report_now(worker)  # after the sends the promises vouch for
+            note_routed_promises(worker)  # sent by `streams.progress`, after these sends
             yield None

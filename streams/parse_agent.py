@@ -16,7 +16,7 @@ from faust.types import EventT
 from streams.context import MentionBatcher, WorkerContext
 from streams.ledger_agent import apply_to_ledger
 from streams.partitioner import post_key_partition
-from streams.progress import note_in_place_promises, note_parsed, report_now
+from streams.progress import note_in_place_promises, note_parsed
 from trending_arxiv.core.json_bytes import kept_json
 from trending_arxiv.core.pipeline import parse_and_route
 from trending_arxiv.core.posts import PostParseError
@@ -71,5 +71,4 @@ def register(worker: WorkerContext) -> None:
                 note_in_place_promises(worker)
             finally:
                 worker.parsing = False
-            await report_now(worker)  # after the sends the reports vouch for
             yield None

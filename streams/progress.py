@@ -1,20 +1,15 @@
 """Raw-partition progress across workers, for repost expiry (`core.progress`), and the
 promises that carry stream time to the counting agent's alerts (`core.alert_clock`).
 
-The parse agent notes how far it has parsed each raw partition and reports that, when it
-changed, on every routed partition (after the routed records it vouches for:
+The parse agent notes how far it has parsed each raw partition; a timer reports that,
+when it changed, on every routed partition (after the routed records it vouches for:
 one producer, in order); the ledger agent keeps what it reads; the expiry sweep takes
 each owned routed partition's stream time from those reports and the raw topic's end
 offsets, asked of the broker.
 
 The parse and ledger agents note, after each batch's sends, what they promise of the
-mentions still to come; those promises go, when they changed, to every mentions
-partition (after the mentions they vouch for).
-
-Each agent sends both right after its batch's sends (`report_now`), not only at the
-timer's tick: an alert waits for the watermark to pass its moment, and waiting for the
-timer added up to two ticks to it (the ledger's promise follows the progress reports it
-reads). The timer sends what idle partitions promise as time passes.
+mentions still to come; the same timer sends those promises, when they changed, on
+every mentions partition (after the mentions they vouch for).
 """
 
 from __future__ import annotations
@@ -117,17 +112,6 @@ async def _send_to_every_partition(
         log.info("%s not sent (%s); retrying at the next tick", what, error)
         return False
     return True
-
-
-async def report_now(worker: WorkerContext) -> None:
-    """Send the progress and the promises that changed since they were last sent.
-
-    One report at a time: the agents (after their batches) and the timer both call it,
-    and two reports interleaved partition by partition could leave some partitions with
-    the older one last."""
-    async with worker.reporting:
-        await report_progress(worker)
-        await report_promises(worker)
 
 
 async def report_promises(worker: WorkerContext) -> bool:

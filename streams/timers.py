@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from streams.context import WorkerContext
 from streams.direct_table import key_partition
-from streams.progress import expiry_stream_times, report_now
+from streams.progress import expiry_stream_times, report_progress, report_promises
 from trending_arxiv.core import counting
 from trending_arxiv.core.ledger import PENDING_PREFIX
 
@@ -40,9 +40,9 @@ def register(worker: WorkerContext) -> None:
     @app.timer(interval=settings.progress_report_seconds, name="report-raw-progress")
     async def report_raw_progress() -> None:
         """Tell every ledger partition how far this worker has parsed its raw partitions,
-        and every mentions partition what this worker's mentions still to come promise
-        (the agents send them after their batches too; this moves idle partitions')."""
-        await report_now(worker)
+        and every mentions partition what this worker's mentions still to come promise."""
+        await report_progress(worker)
+        await report_promises(worker)
 
     @app.timer(interval=settings.repost_expiry_check_seconds, name="expire-pending-reposts")
     async def expire_pending_reposts() -> None:
